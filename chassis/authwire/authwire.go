@@ -1,0 +1,64 @@
+// Package authwire is the NATS contract between auth_service and its callers:
+// subjects and payload shapes exactly as the reference sends them (§8.5), so
+// a reference blog_service can use this auth_service and the other way round.
+// The JSON fixtures in fixtures/ are the one copy both services test against.
+package authwire
+
+import (
+	"embed"
+	"fmt"
+)
+
+// Subjects served by auth_service (group "auth" and "auth.profile", queue "q").
+const (
+	SubjectAuthentication = "auth.authentication"
+	SubjectAuthorization  = "auth.authorization"
+	SubjectProfileUser    = "auth.profile.user"
+)
+
+// Text is the request data of auth.authentication (the raw Authorization
+// header, possibly "") and auth.profile.user (a user id in hex).
+type Text struct {
+	Value string `json:"value"`
+}
+
+// User is the reply data of all three subjects. Email is not omitempty: the
+// profile subject answers with "email":"" like the reference.
+type User struct {
+	ID            string  `json:"_id"`
+	Name          string  `json:"name"`
+	Email         string  `json:"email"`
+	ProfilePicURL *string `json:"profilePicUrl,omitempty"`
+}
+
+// AuthorizationRequest is the request data of auth.authorization. Only
+// User.ID is used by the server; the rest is carried for compatibility.
+type AuthorizationRequest struct {
+	User  *User    `json:"user"`
+	Roles []string `json:"roles"`
+}
+
+//go:embed fixtures/*.json
+var fixtures embed.FS
+
+// Fixture returns the named fixture file (without .json), e.g.
+// "authentication_request". It panics on an unknown name: fixtures are
+// compiled in, so a typo is a programming error caught by any test.
+func Fixture(name string) []byte {
+	b, err := fixtures.ReadFile("fixtures/" + name + ".json")
+	if err != nil {
+		panic(fmt.Sprintf("authwire: no fixture %q", name))
+	}
+	return b
+}
+
+// FixtureNames lists every fixture.
+func FixtureNames() []string {
+	entries, _ := fixtures.ReadDir("fixtures")
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		n := e.Name()
+		names = append(names, n[:len(n)-len(".json")])
+	}
+	return names
+}

@@ -1,0 +1,211 @@
+// Package cache connects to Redis and offers a typed JSON cache that never
+// fails a request: a Redis error is logged and counted, then treated as a miss
+// (reads) or ignored (writes), so the service falls back to the store.
+//
+// For coherence it offers generation-guarded writes: a reader notes the
+// generation before reading the store and its write lands only if no
+// invalidation happened since, so a slow reader cannot put back data that a
+// concurrent write has already invalidated.
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"blogplatform/chassis/metrics"
+)
+
+type RedisOptions struct {
+	Host     string
+	Port     int
+	Password string
+	DB       int
+	// Timeout bounds each Redis call (default 250ms): the cache must never be
+	// slower than the store it protects.
+	Timeout time.Duration
+	PoolSize int
+}
+
+// NewRedis returns a client; it does not ping (the service starts and serves
+// from the store while Redis is down).
+func NewRedis(o RedisOptions) *redis.Client {
+	if o.Timeout <= 0 {
+		o.Timeout = 250 * time.Millisecond
+	}
+	return redis.NewClient(&redis.Options{
+		Addr:            net.JoinHostPort(o.Host, strconv.Itoa(o.Port)),
+		Password:        o.Password,
+		DB:              o.DB,
+		DialTimeout:     o.Timeout * 2,
+		ReadTimeout:     o.Timeout,
+		WriteTimeout:    o.Timeout,
+		PoolSize:        o.PoolSize,
+		MaxRetries:      1,
+		DisableIdentity: true, // CLIENT SETINFO is unknown to older servers and stand-ins
+	})
+}
+
+// Cache is a named view on a Redis client (the name labels metrics).
+type Cache struct {
+	rdb     redis.UniversalClient
+	name    string
+	log     *slog.Logger
+	metrics *metrics.Metrics
+}
+
+func New(rdb redis.UniversalClient, name string, log *slog.Logger, m *metrics.Metrics) *Cache {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Cache{rdb: rdb, name: name, log: log, metrics: m}
+}
+
+func (c *Cache) Client() redis.UniversalClient { return c.rdb }
+
+func (c *Cache) warn(op, key string, err error) {
+	c.metrics.Cache(c.name, "error")
+	c.log.Warn("cache unavailable; falling back", "cache", c.name, "op", op, "key", key, "error", err.Error())
+}
+
+// GetRaw returns the stored bytes and whether it was a hit.
+func (c *Cache) GetRaw(ctx context.Context, key string) ([]byte, bool) {
+	b, err := c.rdb.Get(ctx, key).Bytes()
+	switch {
+	case err == nil:
+		c.metrics.Cache(c.name, "hit")
+		return b, true
+	case errors.Is(err, redis.Nil):
+		c.metrics.Cache(c.name, "miss")
+	default:
+		c.warn("get", key, err)
+	}
+	return nil, false
+}
+
+// GetJSON decodes a hit into dst; an undecodable value counts as a miss.
+func (c *Cache) GetJSON(ctx context.Context, key string, dst any) bool {
+	b, ok := c.GetRaw(ctx, key)
+	if !ok {
+		return false
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
+		c.log.Warn("cache value does not decode; ignoring it", "cache", c.name, "key", key, "error", err.Error())
+		return false
+	}
+	return true
+}
+
+// SetJSON stores v with ttl; failures are logged only.
+func (c *Cache) SetJSON(ctx context.Context, key string, v any, ttl time.Duration) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.log.Error("cache value does not encode", "cache", c.name, "key", key, "error", err.Error())
+		return
+	}
+	if err := c.rdb.Set(ctx, key, b, ttl).Err(); err != nil {
+		c.warn("set", key, err)
+	}
+}
+
+// SetNXJSON stores v only when key is absent (used with tombstones: a
+// revocation written with SetJSON is never overwritten by a slower reader).
+func (c *Cache) SetNXJSON(ctx context.Context, key string, v any, ttl time.Duration) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	if err := c.rdb.SetNX(ctx, key, b, ttl).Err(); err != nil {
+		c.warn("setnx", key, err)
+	}
+}
+
+// Delete removes keys; it returns the error so a caller can retry.
+func (c *Cache) Delete(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := c.rdb.Del(ctx, keys...).Err(); err != nil {
+		c.warn("del", keys[0], err)
+		return err
+	}
+	return nil
+}
+
+// Generation reads the current generation of genKey ("0" when unset). ok is
+// false when Redis cannot answer; then the caller should not write back.
+func (c *Cache) Generation(ctx context.Context, genKey string) (gen string, ok bool) {
+	v, err := c.rdb.Get(ctx, genKey).Result()
+	switch {
+	case err == nil:
+		return v, true
+	case errors.Is(err, redis.Nil):
+		return "0", true
+	default:
+		c.warn("get", genKey, err)
+		return "", false
+	}
+}
+
+var setIfGeneration = redis.NewScript(`
+local current = redis.call('GET', KEYS[2]) or '0'
+if current ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if #KEYS >= 3 then
+  redis.call('SADD', KEYS[3], KEYS[1])
+  local ttl = redis.call('PTTL', KEYS[3])
+  if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
+end
+return 1`)
+
+// SetIfGeneration stores v under key only while genKey still holds gen. When
+// trackSet is non-empty the key is recorded there so InvalidateAll can find it.
+func (c *Cache) SetIfGeneration(ctx context.Context, genKey, gen, key string, v any, ttl time.Duration, trackSet string) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	keys := []string{key, genKey}
+	if trackSet != "" {
+		keys = append(keys, trackSet)
+	}
+	if err := setIfGeneration.Run(ctx, c.rdb, keys, b, ttl.Milliseconds(), gen).Err(); err != nil {
+		c.warn("set_if_generation", key, err)
+	}
+}
+
+var invalidate = redis.NewScript(`
+redis.call('INCR', KEYS[1])
+local sets = tonumber(ARGV[1])
+for i = 2, sets + 1 do
+  local members = redis.call('SMEMBERS', KEYS[i])
+  for j = 1, #members, 500 do
+    redis.call('DEL', unpack(members, j, math.min(j + 499, #members)))
+  end
+  redis.call('DEL', KEYS[i])
+end
+for i = sets + 2, #KEYS do redis.call('DEL', KEYS[i]) end
+return 1`)
+
+// Invalidate atomically bumps genKey, deletes keys, and deletes every key
+// recorded in each of trackSets. It returns the error so the caller can retry.
+func (c *Cache) Invalidate(ctx context.Context, genKey string, keys []string, trackSets []string) error {
+	all := make([]string, 0, 1+len(trackSets)+len(keys))
+	all = append(all, genKey)
+	all = append(all, trackSets...)
+	all = append(all, keys...)
+	if err := invalidate.Run(ctx, c.rdb, all, len(trackSets)).Err(); err != nil {
+		c.warn("invalidate", genKey, err)
+		return err
+	}
+	return nil
+}
+
+// Ping checks Redis answers (readiness).
+func (c *Cache) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }

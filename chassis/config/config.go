@@ -1,0 +1,206 @@
+// Package config reads service configuration from the process environment and
+// an optional dotenv file. The environment always wins over the file, every
+// variable has a default in code, and a value that is present but invalid is
+// reported with one clear line naming the variable, so a service refuses to
+// start instead of running with a zero value.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Source resolves variables: first the process environment, then the dotenv
+// file's values. It collects every invalid value so that start-up reports all
+// of them at once.
+type Source struct {
+	file   map[string]string
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+// Load reads the dotenv file at path (a missing file is fine: defaults and the
+// environment still apply) and returns a Source backed by the real environment.
+func Load(path string) (*Source, error) {
+	file := map[string]string{}
+	if path != "" {
+		parsed, err := ParseDotenvFile(path)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		if parsed != nil {
+			file = parsed
+		}
+	}
+	return &Source{file: file, lookup: os.LookupEnv}, nil
+}
+
+// FromMap builds a Source from fixed values only (tests, embedded replicas):
+// the process environment is not consulted, so two replicas in one process can
+// have different settings.
+func FromMap(values map[string]string) *Source {
+	copied := make(map[string]string, len(values))
+	for k, v := range values {
+		copied[k] = v
+	}
+	return &Source{file: copied, lookup: func(string) (string, bool) { return "", false }}
+}
+
+// ParseDotenvFile parses KEY=VALUE lines; `#` starts a comment line, values may
+// be wrapped in single or double quotes, and `export ` prefixes are accepted.
+func ParseDotenvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	values := map[string]string{}
+	scanner := bufio.NewScanner(f)
+	lineNo := 0
+	for scanner.Scan() {
+		lineNo++
+		line := strings.TrimSpace(scanner.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE", path, lineNo)
+		}
+		key = strings.TrimSpace(key)
+		value = strings.TrimSpace(value)
+		if n := len(value); n >= 2 && (value[0] == '"' && value[n-1] == '"' || value[0] == '\'' && value[n-1] == '\'') {
+			value = value[1 : n-1]
+		} else if i := strings.Index(value, " #"); i >= 0 {
+			value = strings.TrimSpace(value[:i])
+		}
+		values[key] = value
+	}
+	return values, scanner.Err()
+}
+
+func (s *Source) raw(key string) (string, bool) {
+	if v, ok := s.lookup(key); ok {
+		return v, true
+	}
+	v, ok := s.file[key]
+	return v, ok
+}
+
+func (s *Source) fail(key, value, want string) {
+	s.errs = append(s.errs, fmt.Errorf("invalid configuration: %s=%q: %s", key, value, want))
+}
+
+// String returns the value, or def when the variable is unset or empty.
+func (s *Source) String(key, def string) string {
+	if v, ok := s.raw(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// Int returns an integer within [min, max].
+func (s *Source) Int(key string, def, min, max int) int {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		s.fail(key, v, fmt.Sprintf("must be an integer from %d to %d", min, max))
+		return def
+	}
+	return n
+}
+
+// Float returns a number within [min, max].
+func (s *Source) Float(key string, def, min, max float64) float64 {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil || n < min || n > max {
+		s.fail(key, v, fmt.Sprintf("must be a number from %g to %g", min, max))
+		return def
+	}
+	return n
+}
+
+// Bool accepts true/false/1/0/yes/no.
+func (s *Source) Bool(key string, def bool) bool {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	s.fail(key, v, "must be true or false")
+	return def
+}
+
+// Duration accepts Go durations ("2s", "150ms"); a bare integer is read in
+// unit, so `DB_QUERY_TIMEOUT_SEC=60` style variables keep working.
+func (s *Source) Duration(key string, def time.Duration, unit time.Duration, min, max time.Duration) time.Duration {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		d = time.Duration(n) * unit
+	} else if parsed, err := time.ParseDuration(v); err == nil {
+		d = parsed
+	} else {
+		s.fail(key, v, "must be a duration such as 2s or 500ms")
+		return def
+	}
+	if d < min || d > max {
+		s.fail(key, v, fmt.Sprintf("must be between %s and %s", min, max))
+		return def
+	}
+	return d
+}
+
+// OneOf returns the value when it is one of allowed.
+func (s *Source) OneOf(key, def string, allowed ...string) string {
+	v, ok := s.raw(key)
+	if !ok || v == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	s.fail(key, v, "must be one of "+strings.Join(allowed, ", "))
+	return def
+}
+
+// List splits a comma-separated value, dropping empty items.
+func (s *Source) List(key string, def []string) []string {
+	v, ok := s.raw(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// Err reports every invalid value seen so far, one per line.
+func (s *Source) Err() error { return errors.Join(s.errs...) }

@@ -1,0 +1,99 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDotenvParsing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".env")
+	content := "# comment\nGO_MODE=debug\nRSA_PRIVATE_KEY_PATH=\"keys/private.pem\"\nexport NAME='quoted value'\nPORT=8000 # trailing comment\nEMPTY=\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	values, err := ParseDotenvFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"GO_MODE": "debug", "RSA_PRIVATE_KEY_PATH": "keys/private.pem", "NAME": "quoted value", "PORT": "8000", "EMPTY": ""}
+	for k, v := range want {
+		if values[k] != v {
+			t.Errorf("%s = %q, want %q", k, values[k], v)
+		}
+	}
+}
+
+func TestEnvironmentWinsOverFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(path, []byte("SERVER_PORT=8000\nDB_NAME=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SERVER_PORT", "9001")
+	src, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := src.Int("SERVER_PORT", 1, 0, 65535); got != 9001 {
+		t.Errorf("SERVER_PORT = %d, want the environment's 9001", got)
+	}
+	if got := src.String("DB_NAME", "default"); got != "from-file" {
+		t.Errorf("DB_NAME = %q, want from-file", got)
+	}
+	if got := src.String("UNSET_VARIABLE_FOR_TEST", "fallback"); got != "fallback" {
+		t.Errorf("default not applied: %q", got)
+	}
+}
+
+func TestMissingFileUsesDefaults(t *testing.T) {
+	src, err := Load(filepath.Join(t.TempDir(), "absent.env"))
+	if err != nil {
+		t.Fatalf("a missing file must not be an error: %v", err)
+	}
+	if got := src.Int("SOME_PORT_NOT_SET", 8000, 0, 65535); got != 8000 {
+		t.Errorf("got %d", got)
+	}
+}
+
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+		read             func(*Source)
+	}{
+		{"int not a number", "BCRYPT_COST", "abc", func(s *Source) { s.Int("BCRYPT_COST", 10, 4, 14) }},
+		{"int out of range", "BCRYPT_COST", "99", func(s *Source) { s.Int("BCRYPT_COST", 10, 4, 14) }},
+		{"bad duration", "NATS_REQUEST_TIMEOUT", "soon", func(s *Source) {
+			s.Duration("NATS_REQUEST_TIMEOUT", time.Second, time.Millisecond, 0, time.Minute)
+		}},
+		{"not allowed", "GO_MODE", "prod", func(s *Source) { s.OneOf("GO_MODE", "release", "debug", "release", "test") }},
+		{"bad bool", "FEATURE", "maybe", func(s *Source) { s.Bool("FEATURE", false) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := FromMap(map[string]string{tt.key: tt.value})
+			tt.read(src)
+			err := src.Err()
+			if err == nil {
+				t.Fatal("invalid value accepted")
+			}
+			if !strings.Contains(err.Error(), tt.key) || strings.Count(err.Error(), "\n") != 0 {
+				t.Errorf("error %q should be one line naming %s", err, tt.key)
+			}
+		})
+	}
+}
+
+func TestDurationAcceptsBareIntegersInUnit(t *testing.T) {
+	src := FromMap(map[string]string{"DB_QUERY_TIMEOUT_SEC": "60", "NATS_REQUEST_TIMEOUT": "150ms"})
+	if got := src.Duration("DB_QUERY_TIMEOUT_SEC", 0, time.Second, 0, time.Hour); got != time.Minute {
+		t.Errorf("got %s", got)
+	}
+	if got := src.Duration("NATS_REQUEST_TIMEOUT", 0, time.Millisecond, 0, time.Hour); got != 150*time.Millisecond {
+		t.Errorf("got %s", got)
+	}
+	if err := src.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

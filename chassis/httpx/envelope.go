@@ -1,0 +1,77 @@
+// Package httpx is the HTTP side of the chassis: the response envelope, request
+// binding and validation, the gin engine with its middleware, and the server
+// with timeouts and graceful shutdown.
+package httpx
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"blogplatform/chassis/apperr"
+)
+
+// Envelope codes, as strings on the wire.
+const (
+	CodeSuccess = "10000"
+	CodeFailure = "10001"
+)
+
+// Envelope is every service response. Field order is the wire order; Data is
+// omitted when nil, while an empty non-nil list is sent as [].
+type Envelope struct {
+	Code    string `json:"code"`
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
+}
+
+// OK answers 200 with a message and no data.
+func OK(c *gin.Context, message string) {
+	c.AbortWithStatusJSON(http.StatusOK, Envelope{Code: CodeSuccess, Status: http.StatusOK, Message: message})
+}
+
+// Data answers 200 with a message and data.
+func Data(c *gin.Context, message string, data any) {
+	c.AbortWithStatusJSON(http.StatusOK, Envelope{Code: CodeSuccess, Status: http.StatusOK, Message: message, Data: data})
+}
+
+// Fail answers with the error's status and client-safe message. The internal
+// cause of a 5xx is logged with the request id, never sent.
+func Fail(c *gin.Context, err error) {
+	status, msg := apperr.Public(err)
+	if status >= 500 {
+		logger(c).ErrorContext(c.Request.Context(), "request failed",
+			"status", status, "error", err.Error(), "method", c.Request.Method, "path", c.Request.URL.Path)
+	}
+	if status == http.StatusTooManyRequests {
+		if c.Writer.Header().Get("Retry-After") == "" {
+			c.Header("Retry-After", "60")
+		}
+	}
+	c.Error(err) //nolint:errcheck // recorded for the access log only
+	c.AbortWithStatusJSON(status, Envelope{Code: CodeFailure, Status: status, Message: msg})
+}
+
+// FailStatus answers a failure envelope with an explicit status and message.
+func FailStatus(c *gin.Context, status int, message string) {
+	c.AbortWithStatusJSON(status, Envelope{Code: CodeFailure, Status: status, Message: message})
+}
+
+const loggerKey = "httpx.logger"
+
+func logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		if lg, ok := l.(*slog.Logger); ok {
+			return lg
+		}
+	}
+	return slog.Default()
+}
+
+// Logger returns the request-scoped logger (with the request id).
+func Logger(c *gin.Context) *slog.Logger { return logger(c) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

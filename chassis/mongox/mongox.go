@@ -1,0 +1,169 @@
+// Package mongox connects to MongoDB (or a wire-compatible store such as
+// FerretDB) with the reference's variables, honours both pool sizes, applies a
+// per-query timeout, and ensures indexes before the service serves.
+package mongox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+type Options struct {
+	Host         string
+	Port         int
+	Name         string // database
+	User         string // credentials are used only when set
+	Password     string
+	MinPool      uint64
+	MaxPool      uint64
+	QueryTimeout time.Duration
+	AppName      string
+}
+
+// URI builds mongodb://[user:pwd@]host:port/db; with credentials the auth
+// source is the application database, where the init scripts create the user.
+func (o Options) URI() string {
+	u := url.URL{Scheme: "mongodb", Host: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), Path: "/" + o.Name}
+	if o.User != "" {
+		u.User = url.UserPassword(o.User, o.Password)
+	}
+	return u.String()
+}
+
+// DB is a connected database with the configured query timeout.
+type DB struct {
+	Client       *mongo.Client
+	Database     *mongo.Database
+	QueryTimeout time.Duration
+}
+
+// Connect creates the client without waiting for the server; use WaitReady to
+// block until it answers.
+func Connect(o Options) (*DB, error) {
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 10 * time.Second
+	}
+	co := options.Client().ApplyURI(o.URI()).
+		SetMinPoolSize(o.MinPool).
+		SetMaxPoolSize(o.MaxPool).
+		SetServerSelectionTimeout(5 * time.Second).
+		SetConnectTimeout(5 * time.Second).
+		SetAppName(o.AppName)
+	if o.MaxPool == 0 {
+		co.SetMaxPoolSize(100)
+	}
+	client, err := mongo.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("mongo connect: %w", err)
+	}
+	return &DB{Client: client, Database: client.Database(o.Name), QueryTimeout: o.QueryTimeout}, nil
+}
+
+// Ctx bounds one query with the configured timeout.
+func (d *DB) Ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d.QueryTimeout)
+}
+
+// Ping checks the server answers.
+func (d *DB) Ping(ctx context.Context) error {
+	return d.Client.Ping(ctx, readpref.Primary())
+}
+
+// WaitReady pings with backoff until the server answers or ctx ends, logging
+// each failed attempt once with the delay until the next.
+func (d *DB) WaitReady(ctx context.Context, log *slog.Logger) error {
+	delay := 200 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := d.Ping(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("mongo not reachable yet; retrying", "retryIn", delay.String(), "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mongo not reachable: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func (d *DB) Close(ctx context.Context) error { return d.Client.Disconnect(ctx) }
+
+// Index is one index to ensure. Optional indexes may be refused by a store
+// that lacks the feature (FerretDB has no text or TTL indexes); that is
+// logged and the service goes on with the fallback it was built with.
+type Index struct {
+	Collection string
+	Model      mongo.IndexModel
+	Optional   bool
+}
+
+// EnsureIndexes creates every index, returning the names of optional ones the
+// store refused. A required index that fails is an error: the service must not
+// serve without, say, a unique index.
+func EnsureIndexes(ctx context.Context, db *mongo.Database, log *slog.Logger, indexes []Index) (skipped []string, err error) {
+	for _, ix := range indexes {
+		name, cerr := db.Collection(ix.Collection).Indexes().CreateOne(ctx, ix.Model)
+		if cerr == nil {
+			continue
+		}
+		label := ix.Collection + "." + indexLabel(ix.Model)
+		if ix.Optional {
+			log.Warn("optional index not supported by the store; using the fallback", "index", label, "error", cerr.Error())
+			skipped = append(skipped, label)
+			continue
+		}
+		_ = name
+		return skipped, fmt.Errorf("ensure index %s: %w", label, cerr)
+	}
+	return skipped, nil
+}
+
+func indexLabel(m mongo.IndexModel) string {
+	if doc, ok := m.Keys.(bson.D); ok {
+		parts := make([]string, 0, len(doc))
+		for _, e := range doc {
+			parts = append(parts, fmt.Sprintf("%s_%v", e.Key, e.Value))
+		}
+		return strings.Join(parts, "_")
+	}
+	return fmt.Sprint(m.Keys)
+}
+
+// IsDuplicateKey reports a unique-index violation (E11000), from MongoDB or
+// FerretDB alike.
+func IsDuplicateKey(err error) bool {
+	if err == nil {
+		return false
+	}
+	if mongo.IsDuplicateKeyError(err) {
+		return true
+	}
+	var we mongo.WriteException
+	if errors.As(err, &we) {
+		for _, e := range we.WriteErrors {
+			if e.Code == 11000 {
+				return true
+			}
+		}
+	}
+	return strings.Contains(err.Error(), "E11000")
+}
+
+// IsNotFound reports a findOne that matched nothing.
+func IsNotFound(err error) bool { return errors.Is(err, mongo.ErrNoDocuments) }

@@ -1,0 +1,97 @@
+// Package runtime assembles what every service needs (configuration, logger,
+// metrics, Mongo, Redis, NATS, health, HTTP engine) and runs it with an
+// ordered graceful shutdown. Services add only their own routes, endpoints
+// and indexes.
+package runtime
+
+import (
+	"time"
+
+	"blogplatform/chassis/cache"
+	"blogplatform/chassis/config"
+	"blogplatform/chassis/mongox"
+)
+
+// Base is the configuration shared by both services. Reference variable
+// names are kept; new variables have defaults in code.
+type Base struct {
+	Mode           string // GO_MODE: debug | release | test
+	Host           string
+	Port           int
+	LogLevel       string
+	Mongo          mongox.Options
+	Redis          cache.RedisOptions
+	NATSURL        string
+	NATSUser       string
+	NATSPassword   string
+	ServiceName    string
+	ServiceVersion string
+	NATSTimeout    time.Duration
+
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownGrace     time.Duration
+	// DrainDelay is how long readiness reports 503 before the listener closes,
+	// so a load balancer can stop routing to this replica first.
+	DrainDelay     time.Duration
+	BodyLimitBytes int64
+	OTLPEndpoint   string
+	TrustedProxies []string
+}
+
+// Defaults differ per service.
+type Defaults struct {
+	DBName      string
+	ServiceName string
+	RedisDB     int
+}
+
+// LoadBase reads the shared variables; check src.Err() afterwards.
+func LoadBase(src *config.Source, d Defaults) Base {
+	b := Base{
+		Mode:     src.OneOf("GO_MODE", "release", "debug", "release", "test"),
+		Host:     src.String("SERVER_HOST", "0.0.0.0"),
+		Port:     src.Int("SERVER_PORT", 8000, 0, 65535),
+		LogLevel: src.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		Mongo: mongox.Options{
+			Host:         src.String("DB_HOST", "localhost"),
+			Port:         src.Int("DB_PORT", 27017, 1, 65535),
+			Name:         src.String("DB_NAME", d.DBName),
+			User:         src.String("DB_USER", ""),
+			Password:     src.String("DB_USER_PWD", ""),
+			MinPool:      uint64(src.Int("DB_MIN_POOL_SIZE", 2, 0, 10000)),
+			MaxPool:      uint64(src.Int("DB_MAX_POOL_SIZE", 5, 1, 10000)),
+			QueryTimeout: src.Duration("DB_QUERY_TIMEOUT_SEC", 10*time.Second, time.Second, time.Millisecond, 10*time.Minute),
+			AppName:      d.ServiceName,
+		},
+		Redis: cache.RedisOptions{
+			Host:     src.String("REDIS_HOST", "localhost"),
+			Port:     src.Int("REDIS_PORT", 6379, 1, 65535),
+			Password: src.String("REDIS_PASSWORD", ""),
+			DB:       src.Int("REDIS_DB", d.RedisDB, 0, 15),
+			Timeout:  src.Duration("REDIS_TIMEOUT", 250*time.Millisecond, time.Millisecond, time.Millisecond, 10*time.Second),
+		},
+		NATSURL:        src.String("NATS_URL", "nats://localhost:4222"),
+		NATSUser:       src.String("NATS_USER", ""),
+		NATSPassword:   src.String("NATS_PASSWORD", ""),
+		ServiceName:    src.String("NATS_SERVICE_NAME", d.ServiceName),
+		ServiceVersion: src.String("NATS_SERVICE_VERSION", "1.0.0"),
+		NATSTimeout:    src.Duration("NATS_REQUEST_TIMEOUT", 2*time.Second, time.Millisecond, time.Millisecond, time.Minute),
+
+		ReadHeaderTimeout: src.Duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second, time.Second, time.Millisecond, time.Hour),
+		ReadTimeout:       src.Duration("HTTP_READ_TIMEOUT", 15*time.Second, time.Second, time.Millisecond, time.Hour),
+		WriteTimeout:      src.Duration("HTTP_WRITE_TIMEOUT", 30*time.Second, time.Second, time.Millisecond, time.Hour),
+		IdleTimeout:       src.Duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second, time.Millisecond, time.Hour),
+		ShutdownGrace:     src.Duration("SHUTDOWN_GRACE_PERIOD", 15*time.Second, time.Second, 0, time.Hour),
+		DrainDelay:        src.Duration("SHUTDOWN_DRAIN_DELAY", 0, time.Second, 0, time.Minute),
+		BodyLimitBytes:    int64(src.Int("BODY_LIMIT_BYTES", 1<<20, 1024, 1<<30)),
+		OTLPEndpoint:      src.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		TrustedProxies:    src.List("TRUSTED_PROXIES", nil),
+	}
+	if b.Mongo.MinPool > b.Mongo.MaxPool {
+		b.Mongo.MinPool = b.Mongo.MaxPool
+	}
+	return b
+}

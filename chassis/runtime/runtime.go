@@ -1,0 +1,218 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"blogplatform/chassis/health"
+	"blogplatform/chassis/httpx"
+	"blogplatform/chassis/logging"
+	"blogplatform/chassis/metrics"
+	"blogplatform/chassis/mongox"
+	"blogplatform/chassis/natsx"
+)
+
+// Options are the parts a caller may inject (tests, embedded replicas).
+type Options struct {
+	LogWriter  io.Writer // default os.Stdout
+	Logger     *slog.Logger
+	Tracer     trace.TracerProvider
+	Propagator propagation.TextMapPropagator
+	// StartupTimeout bounds waiting for Mongo at start (default 2 min).
+	StartupTimeout time.Duration
+}
+
+// Runtime holds a service's connections and its HTTP engine.
+type Runtime struct {
+	Config     Base
+	Log        *slog.Logger
+	Metrics    *metrics.Metrics
+	Tracer     trace.TracerProvider
+	Propagator propagation.TextMapPropagator
+	DB         *mongox.DB
+	Redis      *redis.Client
+	NATS       *nats.Conn
+	Micro      *natsx.Service
+	Health     *health.Health
+	Engine     *httpx.Engine
+
+	closers []func(context.Context) error
+}
+
+// New connects to every dependency. NATS and Redis may still be down (they
+// are retried in the background and reported by readiness); Mongo is waited
+// for, because indexes must exist before serving.
+func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
+	if o.LogWriter == nil {
+		o.LogWriter = os.Stdout
+	}
+	log := o.Logger
+	if log == nil {
+		log = logging.New(o.LogWriter, cfg.LogLevel, cfg.ServiceName)
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider()
+	}
+	if o.Propagator == nil {
+		o.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
+	if o.StartupTimeout <= 0 {
+		o.StartupTimeout = 2 * time.Minute
+	}
+	rt := &Runtime{Config: cfg, Log: log, Metrics: metrics.New(cfg.ServiceName), Tracer: o.Tracer, Propagator: o.Propagator}
+
+	db, err := mongox.Connect(cfg.Mongo)
+	if err != nil {
+		return nil, err
+	}
+	rt.DB = db
+	wctx, cancel := context.WithTimeout(ctx, o.StartupTimeout)
+	defer cancel()
+	if err := db.WaitReady(wctx, log); err != nil {
+		_ = db.Close(context.Background())
+		return nil, err
+	}
+
+	rt.Redis = newRedis(cfg)
+	nc, err := natsx.Connect(natsx.ConnOptions{URL: cfg.NATSURL, Name: cfg.ServiceName, User: cfg.NATSUser, Password: cfg.NATSPassword, Logger: log})
+	if err != nil {
+		_ = db.Close(context.Background())
+		_ = rt.Redis.Close()
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	rt.NATS = nc
+	micro, err := natsx.NewService(nc, natsx.ServiceOptions{
+		Name: cfg.ServiceName, Version: cfg.ServiceVersion, Logger: log, Metrics: rt.Metrics,
+		Tracer: o.Tracer, Propagator: o.Propagator,
+	})
+	if err != nil {
+		nc.Close()
+		_ = db.Close(context.Background())
+		_ = rt.Redis.Close()
+		return nil, err
+	}
+	rt.Micro = micro
+
+	rt.Health = health.New(time.Second,
+		health.Check{Name: "mongo", Required: true, Ping: db.Ping},
+		health.Check{Name: "nats", Required: true, Ping: func(context.Context) error {
+			if nc.IsConnected() {
+				return nil
+			}
+			return errors.New(nc.Status().String())
+		}},
+		health.Check{Name: "redis", Required: false, Ping: func(ctx context.Context) error { return rt.Redis.Ping(ctx).Err() }},
+	)
+	rt.Engine = httpx.NewEngine(httpx.Options{
+		Logger: log, Metrics: rt.Metrics, Tracer: o.Tracer, Propagator: o.Propagator,
+		BodyLimitBytes: cfg.BodyLimitBytes, Debug: cfg.Mode == "debug", TrustedProxies: cfg.TrustedProxies,
+	})
+	rt.Health.Mount(rt.Engine)
+	rt.Engine.GET("/metrics", func(c *ginContext) { rt.Metrics.Handler().ServeHTTP(c.Writer, c.Request) })
+	return rt, nil
+}
+
+func newRedis(cfg Base) *redis.Client {
+	o := cfg.Redis
+	return redisClient(o.Host, o.Port, o.Password, o.DB, o.Timeout)
+}
+
+// OnClose registers a cleanup that runs after the HTTP server and NATS have
+// stopped and before Mongo and Redis close (background workers, flushers).
+func (rt *Runtime) OnClose(fn func(context.Context) error) { rt.closers = append(rt.closers, fn) }
+
+// Addr is the configured listen address.
+func (rt *Runtime) Addr() string {
+	return net.JoinHostPort(rt.Config.Host, strconv.Itoa(rt.Config.Port))
+}
+
+// Serve listens on ln until ctx is cancelled, then shuts down in order:
+// readiness turns 503, NATS endpoints stop, in-flight HTTP requests finish
+// within the grace period, the NATS connection drains, then Redis and Mongo
+// close.
+func (rt *Runtime) Serve(ctx context.Context, ln net.Listener) error {
+	srv := httpx.NewServer(rt.Engine, httpx.ServerOptions{
+		ReadHeaderTimeout: rt.Config.ReadHeaderTimeout, ReadTimeout: rt.Config.ReadTimeout,
+		WriteTimeout: rt.Config.WriteTimeout, IdleTimeout: rt.Config.IdleTimeout,
+	}, rt.Log)
+	rt.Log.Info("http server listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+		if errors.Is(serveErr, http.ErrServerClosed) {
+			serveErr = nil
+		}
+	case <-ctx.Done():
+	}
+	rt.Log.Info("shutting down", "grace", rt.Config.ShutdownGrace.String())
+	rt.Health.Drain()
+	if rt.Config.DrainDelay > 0 && serveErr == nil {
+		time.Sleep(rt.Config.DrainDelay)
+	}
+	var errs []error
+	if err := rt.Micro.Stop(rt.Config.ShutdownGrace); err != nil {
+		errs = append(errs, fmt.Errorf("nats service stop: %w", err))
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), rt.Config.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	errs = append(errs, rt.Close(sctx))
+	if serveErr != nil {
+		errs = append(errs, serveErr)
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		rt.Log.Error("shutdown finished with errors", "error", err.Error())
+	} else {
+		rt.Log.Info("shutdown complete")
+	}
+	return err
+}
+
+// Close drains NATS and closes every connection (used by Serve and tests).
+func (rt *Runtime) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(rt.closers) - 1; i >= 0; i-- {
+		if err := rt.closers[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	rt.closers = nil
+	if rt.NATS != nil && !rt.NATS.IsClosed() {
+		if err := rt.NATS.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			rt.NATS.Close()
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !rt.NATS.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if rt.Redis != nil {
+		_ = rt.Redis.Close()
+	}
+	if rt.DB != nil {
+		if err := rt.DB.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
