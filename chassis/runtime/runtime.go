@@ -16,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"blogplatform/chassis/health"
 	"blogplatform/chassis/httpx"
@@ -24,6 +23,7 @@ import (
 	"blogplatform/chassis/metrics"
 	"blogplatform/chassis/mongox"
 	"blogplatform/chassis/natsx"
+	"blogplatform/chassis/telemetry"
 )
 
 // Options are the parts a caller may inject (tests, embedded replicas).
@@ -64,16 +64,25 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 	if log == nil {
 		log = logging.New(o.LogWriter, cfg.LogLevel, cfg.ServiceName)
 	}
+	var shutdownTracing func(context.Context) error
 	if o.Tracer == nil {
-		o.Tracer = noop.NewTracerProvider()
+		tp, shutdown, err := telemetry.Setup(ctx, cfg.ServiceName, cfg.ServiceVersion, cfg.OTLPEndpoint)
+		if err != nil {
+			return nil, err
+		}
+		o.Tracer, shutdownTracing = tp, shutdown
 	}
 	if o.Propagator == nil {
-		o.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		o.Propagator = telemetry.Propagator()
 	}
 	if o.StartupTimeout <= 0 {
 		o.StartupTimeout = 2 * time.Minute
 	}
 	rt := &Runtime{Config: cfg, Log: log, Metrics: metrics.New(cfg.ServiceName), Tracer: o.Tracer, Propagator: o.Propagator}
+	if shutdownTracing != nil {
+		// Runs last among the closers registered later, flushing spans.
+		rt.OnClose(shutdownTracing)
+	}
 
 	db, err := mongox.Connect(cfg.Mongo)
 	if err != nil {
