@@ -1,0 +1,396 @@
+package deploycheck
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+)
+
+// instruction is one Dockerfile instruction with continuation lines joined.
+type instruction struct {
+	keyword string // upper case
+	args    string
+}
+
+func parseDockerfile(t *testing.T, rel string) []instruction {
+	t.Helper()
+	var out []instruction
+	var current strings.Builder
+	flush := func() {
+		line := strings.TrimSpace(current.String())
+		current.Reset()
+		if line == "" {
+			return
+		}
+		keyword, args, _ := strings.Cut(line, " ")
+		out = append(out, instruction{keyword: strings.ToUpper(keyword), args: strings.TrimSpace(args)})
+	}
+	for _, raw := range strings.Split(readRepoFile(t, rel), "\n") {
+		line := strings.TrimSpace(raw)
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasSuffix(line, "\\") {
+			current.WriteString(strings.TrimSuffix(line, "\\") + " ")
+			continue
+		}
+		current.WriteString(line)
+		flush()
+	}
+	flush()
+	return out
+}
+
+func filter(instructions []instruction, keyword string) []instruction {
+	var out []instruction
+	for _, in := range instructions {
+		if in.keyword == keyword {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// stages returns each stage's instructions, in order, starting at its FROM.
+func stages(instructions []instruction) [][]instruction {
+	var out [][]instruction
+	for _, in := range instructions {
+		if in.keyword == "FROM" {
+			out = append(out, nil)
+		}
+		if len(out) > 0 {
+			out[len(out)-1] = append(out[len(out)-1], in)
+		}
+	}
+	return out
+}
+
+type dockerfileSpec struct {
+	path      string
+	baseImage string // final stage
+}
+
+var dockerfiles = []dockerfileSpec{
+	{path: "kong/Dockerfile", baseImage: "kong:3.7.1"},
+	{path: "kong/Dockerfile-load-balanced", baseImage: "kong:3.7.1"},
+	{path: "auth_service/Dockerfile", baseImage: "alpine:3.20.3"},
+	{path: "blog_service/Dockerfile", baseImage: "alpine:3.20.3"},
+}
+
+var versionedImage = regexp.MustCompile(`^[a-z0-9./_-]+:[0-9]+\.[0-9]+(\.[0-9]+)?([-.][a-z0-9.]+)?$`)
+
+func TestDockerfileBaseImagesArePinned(t *testing.T) {
+	for _, df := range dockerfiles {
+		t.Run(df.path, func(t *testing.T) {
+			froms := filter(parseDockerfile(t, df.path), "FROM")
+			stageNames := map[string]bool{}
+			for i, from := range froms {
+				fields := strings.Fields(from.args)
+				image := fields[0]
+				if len(fields) == 3 && strings.EqualFold(fields[1], "AS") {
+					stageNames[fields[2]] = true
+				}
+				if stageNames[image] {
+					continue
+				}
+				if !versionedImage.MatchString(image) || strings.Contains(image, "latest") {
+					t.Errorf("FROM %s is not pinned to a version", image)
+				}
+				if i == 0 && image != "golang:1.26.8-alpine" {
+					t.Errorf("build stage FROM %s, want golang:1.26.8-alpine", image)
+				}
+				if i == len(froms)-1 && image != df.baseImage {
+					t.Errorf("runtime stage FROM %s, want %s", image, df.baseImage)
+				}
+			}
+			if len(froms) < 2 {
+				t.Errorf("%d stages; the build toolchain must stay out of the runtime image", len(froms))
+			}
+		})
+	}
+}
+
+func TestDockerfilesBuildStaticBinaries(t *testing.T) {
+	for _, df := range dockerfiles {
+		t.Run(df.path, func(t *testing.T) {
+			build := stages(parseDockerfile(t, df.path))[0]
+			var env, goBuild []string
+			for _, in := range build {
+				switch {
+				case in.keyword == "ENV":
+					env = append(env, in.args)
+				case in.keyword == "RUN" && strings.Contains(in.args, "go build"):
+					goBuild = append(goBuild, in.args)
+				case in.keyword == "RUN" && strings.Contains(in.args, "go mod tidy"):
+					t.Errorf("RUN %s: go.mod/go.sum are used as committed, never tidied at build time", in.args)
+				}
+			}
+			if len(goBuild) != 1 {
+				t.Fatalf("want one go build, found %v", goBuild)
+			}
+			allEnv := strings.Join(env, " ") + " " + goBuild[0]
+			for _, want := range []string{"CGO_ENABLED=0", "GOWORK=off", "GOTOOLCHAIN=local"} {
+				if !strings.Contains(allEnv, want) {
+					t.Errorf("build stage lacks %s (env %q, build %q)", want, env, goBuild[0])
+				}
+			}
+		})
+	}
+}
+
+// sourcesOf lists the host paths a COPY or ADD reads (not --from copies,
+// which read another stage).
+func sourcesOf(in instruction) []string {
+	fields := strings.Fields(in.args)
+	var paths []string
+	for _, f := range fields {
+		if strings.HasPrefix(f, "--from=") {
+			return nil
+		}
+		if strings.HasPrefix(f, "--") {
+			continue
+		}
+		paths = append(paths, f)
+	}
+	if len(paths) < 2 {
+		return nil
+	}
+	return paths[:len(paths)-1]
+}
+
+func TestDockerfilesNeverCopySecrets(t *testing.T) {
+	secret := regexp.MustCompile(`(^|/)(\.env|\.test\.env|keys(/.*)?|[^/]*\.pem|[^/]*\.key)$`)
+	for _, df := range dockerfiles {
+		t.Run(df.path, func(t *testing.T) {
+			for _, in := range parseDockerfile(t, df.path) {
+				if in.keyword == "ADD" {
+					t.Errorf("ADD %s: use COPY (no remote fetches or archive unpacking)", in.args)
+				}
+				if in.keyword != "COPY" && in.keyword != "ADD" {
+					continue
+				}
+				for _, src := range sourcesOf(in) {
+					if secret.MatchString(strings.TrimSuffix(src, "/")) || strings.Contains(src, ".env") || strings.Contains(src, "keys") {
+						t.Errorf("%s %s copies a secret", in.keyword, in.args)
+					}
+				}
+			}
+			for _, in := range filter(parseDockerfile(t, df.path), "ENV") {
+				for _, secretVar := range []string{"PASSWORD", "PWD", "SECRET", "API_KEY", "PRIVATE_KEY="} {
+					if strings.Contains(strings.ToUpper(in.args), secretVar) {
+						t.Errorf("ENV %s bakes a secret into the image", in.args)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Everything a COPY of a whole folder would take must pass the context's
+// .dockerignore: secrets excluded, sources kept.
+func TestDockerignoreExcludesSecrets(t *testing.T) {
+	root := repoRoot(t)
+	tests := []struct {
+		ignoreFile string
+		excluded   []string
+		kept       []string
+	}{
+		{ignoreFile: ".dockerignore",
+			excluded: []string{".env", "auth_service/.env", "auth_service/.test.env", "blog_service/.env", "blog_service/.test.env",
+				"auth_service/keys", "auth_service/keys/private.pem", "auth_service/keys/public.pem", "some/dir/server.pem",
+				".git/config", ".data/mongo/x", ".devstack/run.log"},
+			kept: []string{"chassis/go.mod", "chassis/go.sum", "auth_service/go.mod", "auth_service/cmd/main.go", "blog_service/cmd/main.go",
+				"auth_service/.env.example", "blog_service/.test.env.example", "auth_service/Dockerfile", "blog_service/Dockerfile"}},
+		{ignoreFile: "auth_service/.dockerignore",
+			excluded: []string{".env", ".test.env", "keys", "keys/private.pem", "keys/public.pem"},
+			kept:     []string{"go.mod", "cmd/main.go", ".env.example"}},
+		{ignoreFile: "blog_service/.dockerignore",
+			excluded: []string{".env", ".test.env", "keys/x.pem"},
+			kept:     []string{"go.mod", "cmd/main.go", ".env.example"}},
+		{ignoreFile: "kong/.dockerignore",
+			excluded: []string{".env", "apikey_auth_plugin/tmp/apikey-auth-plugin", "x.pem"},
+			kept:     []string{"kong.yml", "kong-load-balanced.yml", "apikey_auth_plugin/go.mod", "apikey_auth_plugin/go.sum", "apikey_auth_plugin/main.go", "apikey_auth_plugin/verify/verify.go"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.ignoreFile, func(t *testing.T) {
+			f, err := os.Open(filepath.Join(root, tc.ignoreFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			patterns, err := ignorefile.ReadAll(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			matcher, err := patternmatcher.New(patterns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range tc.excluded {
+				if ok, err := matcher.MatchesOrParentMatches(path); err != nil || !ok {
+					t.Errorf("%s is sent to the Docker daemon (err %v)", path, err)
+				}
+			}
+			for _, path := range tc.kept {
+				if ok, err := matcher.MatchesOrParentMatches(path); err != nil || ok {
+					t.Errorf("%s is excluded but the build needs it (err %v)", path, err)
+				}
+			}
+		})
+	}
+}
+
+func TestKongDockerfiles(t *testing.T) {
+	tests := []struct {
+		path, declarative string
+	}{
+		{"kong/Dockerfile", "kong.yml"},
+		{"kong/Dockerfile-load-balanced", "kong-load-balanced.yml"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			all := stages(parseDockerfile(t, tc.path))
+			build, runtime := all[0], all[len(all)-1]
+
+			var buildCmd string
+			for _, in := range filter(build, "RUN") {
+				if strings.Contains(in.args, "go build") {
+					buildCmd = in.args
+				}
+			}
+			if !strings.Contains(buildCmd, "-o /out/apikey-auth-plugin") {
+				t.Errorf("go build %q must name the binary apikey-auth-plugin (Kong names the plugin after it)", buildCmd)
+			}
+
+			var copies []string
+			for _, in := range filter(runtime, "COPY") {
+				copies = append(copies, strings.Join(strings.Fields(in.args), " "))
+			}
+			wantCopies := []string{
+				"--from=plugin /out/apikey-auth-plugin /usr/local/bin/apikey-auth-plugin",
+				tc.declarative + " /etc/kong/kong.yml",
+			}
+			if !slices.Equal(copies, wantCopies) {
+				t.Errorf("runtime COPY %q, want %q", copies, wantCopies)
+			}
+
+			env := map[string]string{}
+			for _, in := range filter(runtime, "ENV") {
+				for key, value := range parseEnv(in.args) {
+					env[key] = value
+				}
+			}
+			wantEnv := map[string]string{
+				"KONG_DATABASE":           "off",
+				"KONG_DECLARATIVE_CONFIG": "/etc/kong/kong.yml",
+				"KONG_PLUGINS":            "bundled,apikey-auth-plugin",
+				"KONG_PLUGINSERVER_NAMES": "apikey-auth-plugin",
+				"KONG_PLUGINSERVER_APIKEY_AUTH_PLUGIN_START_CMD": "/usr/local/bin/apikey-auth-plugin",
+				"KONG_PLUGINSERVER_APIKEY_AUTH_PLUGIN_QUERY_CMD": "/usr/local/bin/apikey-auth-plugin -dump",
+				"KONG_ADMIN_LISTEN":     "127.0.0.1:8001",
+				"KONG_PROXY_ACCESS_LOG": "/dev/stdout",
+				"KONG_PROXY_ERROR_LOG":  "/dev/stderr",
+			}
+			for key, want := range wantEnv {
+				if env[key] != want {
+					t.Errorf("ENV %s = %q, want %q", key, env[key], want)
+				}
+			}
+
+			users := filter(runtime, "USER")
+			if len(users) == 0 || users[len(users)-1].args != "kong" {
+				t.Errorf("runtime user %v, want kong", users)
+			}
+			cmds := filter(runtime, "CMD")
+			if len(cmds) != 1 || cmds[0].args != `["kong", "start"]` {
+				t.Errorf("CMD %v, want [\"kong\", \"start\"] (the declarative file comes from KONG_DECLARATIVE_CONFIG, not -c)", cmds)
+			}
+			if hc := filter(runtime, "HEALTHCHECK"); len(hc) != 1 || !strings.Contains(hc[0].args, `"kong", "health"`) {
+				t.Errorf("HEALTHCHECK %v, want kong health", hc)
+			}
+			if expose := filter(runtime, "EXPOSE"); len(expose) != 1 || expose[0].args != "8000 8443" {
+				t.Errorf("EXPOSE %v, want the proxy ports 8000 8443 only", expose)
+			}
+		})
+	}
+}
+
+func TestServiceDockerfiles(t *testing.T) {
+	for _, service := range []string{"auth_service", "blog_service"} {
+		t.Run(service, func(t *testing.T) {
+			all := stages(parseDockerfile(t, service+"/Dockerfile"))
+			build, runtime := all[0], all[len(all)-1]
+
+			var copies []string
+			for _, in := range filter(build, "COPY") {
+				copies = append(copies, sourcesOf(in)...)
+			}
+			for _, want := range []string{"chassis/", service + "/"} {
+				if !slices.Contains(copies, want) {
+					t.Errorf("build stage copies %v; it needs %s (context is the repository root)", copies, want)
+				}
+			}
+			var buildCmd string
+			for _, in := range filter(build, "RUN") {
+				if strings.Contains(in.args, "go build") {
+					buildCmd = in.args
+				}
+			}
+			for _, want := range []string{"-trimpath", `-ldflags="-s -w"`, "-o /out/server", "./cmd"} {
+				if !strings.Contains(buildCmd, want) {
+					t.Errorf("go build %q lacks %s", buildCmd, want)
+				}
+			}
+
+			env := map[string]string{}
+			for _, in := range filter(runtime, "ENV") {
+				for key, value := range parseEnv(in.args) {
+					env[key] = value
+				}
+			}
+			if env["GO_MODE"] != "release" || env["SERVER_PORT"] != "8000" {
+				t.Errorf("runtime env %v, want GO_MODE=release and SERVER_PORT=8000", env)
+			}
+			users := filter(runtime, "USER")
+			if len(users) == 0 || users[len(users)-1].args == "root" || strings.HasPrefix(users[len(users)-1].args, "0") {
+				t.Errorf("runtime USER %v, want a non-root user", users)
+			}
+			if expose := filter(runtime, "EXPOSE"); len(expose) != 1 || expose[0].args != "8000" {
+				t.Errorf("EXPOSE %v, want 8000", expose)
+			}
+			if hc := filter(runtime, "HEALTHCHECK"); len(hc) != 1 || !strings.Contains(hc[0].args, "http://127.0.0.1:8000/health/ready") {
+				t.Errorf("HEALTHCHECK %v, want /health/ready", hc)
+			}
+			if ep := filter(runtime, "ENTRYPOINT"); len(ep) != 1 || ep[0].args != `["/server"]` {
+				t.Errorf("ENTRYPOINT %v, want [\"/server\"]", ep)
+			}
+		})
+	}
+}
+
+// parseEnv reads `ENV K=V K2="V 2"` (the only form these Dockerfiles use).
+func parseEnv(args string) map[string]string {
+	out := map[string]string{}
+	for len(args) > 0 {
+		args = strings.TrimSpace(args)
+		key, rest, ok := strings.Cut(args, "=")
+		if !ok {
+			break
+		}
+		var value string
+		if strings.HasPrefix(rest, `"`) {
+			end := strings.Index(rest[1:], `"`)
+			value, args = rest[1:end+1], rest[end+2:]
+		} else {
+			value, args, _ = strings.Cut(rest, " ")
+		}
+		out[strings.TrimSpace(key)] = value
+	}
+	return out
+}

@@ -1,0 +1,201 @@
+package deploycheck
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+const (
+	natsAuthPassword = "nats-auth-test-pwd"
+	natsBlogPassword = "nats-blog-test-pwd"
+)
+
+// startConfiguredNATS runs nats-server in-process with .extra/nats/nats-server.conf,
+// the file compose mounts, on random ports.
+func startConfiguredNATS(t *testing.T) *server.Server {
+	t.Helper()
+	t.Setenv("NATS_AUTH_PASSWORD", natsAuthPassword)
+	t.Setenv("NATS_BLOG_PASSWORD", natsBlogPassword)
+	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot(t), ".extra/nats/nats-server.conf"))
+	if err != nil {
+		t.Fatalf("nats-server.conf: %v", err)
+	}
+	// The ports the compose file and health check rely on.
+	if opts.Port != 4222 || opts.HTTPPort != 8222 {
+		t.Errorf("client port %d, monitoring port %d; want 4222 and 8222", opts.Port, opts.HTTPPort)
+	}
+	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+	opts.HTTPHost, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT
+	opts.NoLog, opts.NoSigs = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// connect returns the connection and a channel of its asynchronous errors
+// (permission violations arrive that way).
+func connect(t *testing.T, srv *server.Server, user, password string) (*nats.Conn, <-chan error, error) {
+	t.Helper()
+	asyncErrs := make(chan error, 16)
+	options := []nats.Option{
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			select {
+			case asyncErrs <- err:
+			default:
+			}
+		}),
+		nats.MaxReconnects(0),
+	}
+	if user != "" {
+		options = append(options, nats.UserInfo(user, password))
+	}
+	nc, err := nats.Connect(srv.ClientURL(), options...)
+	if err == nil {
+		t.Cleanup(nc.Close)
+	}
+	return nc, asyncErrs, err
+}
+
+func TestNATSConfigRequiresTheServicesCredentials(t *testing.T) {
+	srv := startConfiguredNATS(t)
+	tests := []struct {
+		name, user, password string
+		wantOK               bool
+	}{
+		{"anonymous", "", "", false},
+		{"auth with blog's password", "auth", natsBlogPassword, false},
+		{"unknown user", "mallory", natsAuthPassword, false},
+		{"auth", "auth", natsAuthPassword, true},
+		{"blog", "blog", natsBlogPassword, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := connect(t, srv, tc.user, tc.password)
+			if (err == nil) != tc.wantOK {
+				t.Errorf("connect as %q: err = %v, want success %v", tc.user, err, tc.wantOK)
+			}
+		})
+	}
+}
+
+func TestNATSConfigFailsWithoutPasswords(t *testing.T) {
+	for _, missing := range []string{"NATS_AUTH_PASSWORD", "NATS_BLOG_PASSWORD"} {
+		t.Run(missing, func(t *testing.T) {
+			t.Setenv("NATS_AUTH_PASSWORD", natsAuthPassword)
+			t.Setenv("NATS_BLOG_PASSWORD", natsBlogPassword)
+			// t.Setenv restores the variable afterwards; unset it for this test.
+			if err := os.Unsetenv(missing); err != nil {
+				t.Fatal(err)
+			}
+			_, err := server.ProcessConfigFile(filepath.Join(repoRoot(t), ".extra/nats/nats-server.conf"))
+			if err == nil || !strings.Contains(err.Error(), missing) {
+				t.Errorf("config without %s: err = %v, want a refusal naming it", missing, err)
+			}
+		})
+	}
+}
+
+// The reference's flaw: anyone could subscribe to auth.* and answer in
+// auth_service's place. Here auth serves (queue group q, like nats.go/micro),
+// blog can call it and discover it, and blog cannot listen on auth subjects.
+func TestNATSConfigPermissions(t *testing.T) {
+	srv := startConfiguredNATS(t)
+	authConn, _, err := connect(t, srv, "auth", natsAuthPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blogConn, blogErrs, err := connect(t, srv, "blog", natsBlogPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	svc, err := micro.AddService(authConn, micro.Config{Name: "auth", Version: "1.0.0", QueueGroup: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop() })
+	for name, subject := range map[string]string{"authentication": "auth.authentication", "authorization": "auth.authorization", "profile_user": "auth.profile.user"} {
+		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+			_ = r.Respond([]byte(`{"data":"` + r.Subject() + `","error":null}`))
+		}), micro.WithEndpointSubject(subject))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := authConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("blog calls auth", func(t *testing.T) {
+		for _, subject := range []string{"auth.authentication", "auth.authorization", "auth.profile.user"} {
+			msg, err := blogConn.Request(subject, []byte(`{}`), 2*time.Second)
+			if err != nil || !strings.Contains(string(msg.Data), subject) {
+				t.Errorf("request %s as blog: %v %v", subject, err, msg)
+			}
+		}
+	})
+
+	t.Run("blog discovers auth through $SRV", func(t *testing.T) {
+		msg, err := blogConn.Request("$SRV.PING.auth", nil, 2*time.Second)
+		if err != nil || !strings.Contains(string(msg.Data), `"name":"auth"`) {
+			t.Errorf("$SRV.PING.auth as blog: %v %v", err, msg)
+		}
+	})
+
+	t.Run("blog cannot subscribe to auth subjects", func(t *testing.T) {
+		for _, subject := range []string{"auth.authentication", "auth.>"} {
+			sub, err := blogConn.Subscribe(subject, func(*nats.Msg) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := blogConn.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if !waitPermissionViolation(blogErrs, subject) {
+				t.Errorf("blog subscribed to %s without a permissions violation", subject)
+			}
+			_ = sub.Unsubscribe()
+		}
+	})
+
+	t.Run("blog cannot publish outside its subjects", func(t *testing.T) {
+		if err := blogConn.Publish("blog.anything", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		_ = blogConn.Flush()
+		if !waitPermissionViolation(blogErrs, "blog.anything") {
+			t.Error("blog published to blog.anything without a permissions violation")
+		}
+	})
+}
+
+func waitPermissionViolation(errs <-chan error, subject string) bool {
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case err := <-errs:
+			if errors.Is(err, nats.ErrPermissionViolation) || strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+				if strings.Contains(err.Error(), subject) {
+					return true
+				}
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}

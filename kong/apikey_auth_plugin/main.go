@@ -1,0 +1,107 @@
+// Command apikey-auth-plugin is a Kong plugin server (go-pdk) that lets a
+// request through only when auth_service's GET /verify/apikey accepts its
+// x-api-key header. Kong names the plugin after the binary, so the binary must
+// be called apikey-auth-plugin.
+//
+// The decision itself lives in package verify, shared with the local gateway,
+// so both gateways answer clients the same way.
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/Kong/go-pdk"
+	"github.com/Kong/go-pdk/server"
+
+	"blogplatform/kong/apikey_auth_plugin/verify"
+)
+
+const (
+	// Version is reported to Kong by -dump.
+	Version = "0.2.0"
+	// Priority 1000 runs the key check before bundled plugins such as
+	// rate-limiting (910), like the reference.
+	Priority = 1000
+
+	// DefaultTimeoutMs applies when timeout_ms is absent, zero or negative.
+	DefaultTimeoutMs = 2000
+)
+
+// Config is the plugin's configuration as declared in kong.yml. go-pdk turns
+// the JSON tags into the Kong schema, so they must be bare names (no
+// ",omitempty"). The schema cannot express defaults, so absent values arrive
+// as zero values and are defaulted here:
+//   - timeout_ms: per verification URL; absent or <= 0 means 2000.
+//   - cache_ttl_seconds: how long an accepted key is accepted again without
+//     asking auth_service; absent or <= 0 disables the cache (the safe
+//     default: a revoked key stops working at once). kong.yml sets 5.
+type Config struct {
+	VerificationURLs []string `json:"verification_urls"`
+	TimeoutMs        int      `json:"timeout_ms"`
+	CacheTTLSeconds  int      `json:"cache_ttl_seconds"`
+
+	// go-pdk creates one Config per plugin instance (per configuration) and
+	// calls Access on it from many goroutines; the Verifier, with its
+	// connection pool and cache, is built once, on first use.
+	once     sync.Once
+	verifier *verify.Verifier
+}
+
+// New is the constructor go-pdk calls for each plugin instance.
+func New() interface{} {
+	return &Config{}
+}
+
+func (c *Config) verifyConfig() verify.Config {
+	timeout := time.Duration(c.TimeoutMs) * time.Millisecond
+	if c.TimeoutMs <= 0 {
+		timeout = DefaultTimeoutMs * time.Millisecond
+	}
+	return verify.Config{
+		VerificationURLs: c.VerificationURLs,
+		Timeout:          timeout,
+		CacheTTL:         time.Duration(c.CacheTTLSeconds) * time.Second,
+	}
+}
+
+func (c *Config) getVerifier() *verify.Verifier {
+	c.once.Do(func() {
+		c.verifier = verify.New(c.verifyConfig(), nil)
+	})
+	return c.verifier
+}
+
+// Access runs in Kong's access phase: it either returns (Kong proxies the
+// request unchanged) or ends the request with the verifier's JSON envelope.
+func (c *Config) Access(kong *pdk.PDK) {
+	apiKey, err := kong.Request.GetHeader(verify.HeaderName)
+	if err != nil {
+		// Kong's bridge reports a missing header as "" rather than an error;
+		// should a version report it as an error instead, the client still
+		// gets the missing-key 401 rather than a 5xx with PDK text.
+		_ = kong.Log.Warn("apikey-auth-plugin: reading x-api-key: ", err.Error())
+		apiKey = ""
+	}
+
+	decision := c.getVerifier().Verify(context.Background(), apiKey)
+	if decision.Err != nil {
+		_ = kong.Log.Err("apikey-auth-plugin: ", decision.Err.Error())
+	}
+	if decision.Allow {
+		return
+	}
+	kong.Response.Exit(decision.Status, decision.Body, map[string][]string{
+		"Content-Type": {"application/json"},
+	})
+}
+
+func main() {
+	if err := server.StartServer(New, Version, Priority); err != nil {
+		log.Printf("apikey-auth-plugin: plugin server stopped: %v", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,346 @@
+// Package verify decides whether a request carrying an x-api-key header may
+// pass the gateway, by asking auth_service's GET /verify/apikey.
+//
+// It has no Kong types on purpose: the Kong plugin (package main next to this
+// one) and the local Go gateway both call Verify, so the two gateways answer
+// clients identically.
+//
+// Differences from the reference plugin (CONTRACT §2.13):
+//   - a missing or empty key is rejected with 401 without calling auth;
+//   - every HTTP call has a timeout;
+//   - URLs are tried round robin, and a transport error fails over to the next;
+//   - a positive answer may be cached for a short TTL (negative ones never are);
+//   - every denial body is the goserve envelope with a numeric status.
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// HeaderName is the request header that carries the API key, both on the
+// client's request and on the call to the verifier.
+const HeaderName = "x-api-key"
+
+const (
+	// DefaultTimeout bounds one call to one verification URL.
+	DefaultTimeout = 2000 * time.Millisecond
+	// DefaultMaxCacheEntries caps the positive cache so that a flood of
+	// distinct valid keys cannot grow the gateway's memory without bound.
+	DefaultMaxCacheEntries = 10_000
+	// failureCooldown is how long a URL that failed at the transport level is
+	// tried only after the others, so a dead replica does not cost every
+	// other request a connect error (or a whole timeout) first.
+	failureCooldown = 5 * time.Second
+	// maxVerifierBody caps how much of a verifier's answer is read; the
+	// envelope is tiny, anything larger is not an envelope.
+	maxVerifierBody = 64 << 10
+)
+
+// Client-visible messages (goserve wording, CONTRACT §2.13).
+const (
+	MessageMissingKey  = "permission denied: missing x-api-key header"
+	MessageInvalidKey  = "permission denied: invalid x-api-key"
+	MessageUnavailable = "api key verification unavailable"
+)
+
+// Config configures a Verifier.
+type Config struct {
+	// VerificationURLs are full URLs of GET /verify/apikey endpoints, e.g.
+	// http://auth1:8000/verify/apikey. Replicas of one auth service.
+	VerificationURLs []string
+	// Timeout bounds each attempt; <= 0 means DefaultTimeout.
+	Timeout time.Duration
+	// CacheTTL is how long a key the verifier accepted is accepted again
+	// without asking; <= 0 disables the cache.
+	CacheTTL time.Duration
+	// MaxCacheEntries caps the cache; <= 0 means DefaultMaxCacheEntries.
+	MaxCacheEntries int
+}
+
+// Decision is the outcome of one verification.
+type Decision struct {
+	// Allow is true when the request may continue to its upstream.
+	Allow bool
+	// Status is the HTTP status to answer with when !Allow (200 when allowed).
+	Status int
+	// Body is the JSON envelope to send when !Allow (nil when allowed).
+	Body []byte
+	// Cached is true when the decision came from the positive cache.
+	Cached bool
+	// Err carries internal detail for the gateway's log (transport errors,
+	// an unusable verifier answer). It is never meant for the client.
+	Err error
+}
+
+// Envelope is the goserve error body. Status is a number, never a string.
+type Envelope struct {
+	Code    string `json:"code"`
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+}
+
+// ErrorCode is the goserve envelope code of every failure.
+const ErrorCode = "10001"
+
+// Verifier checks API keys. It is safe for concurrent use.
+type Verifier struct {
+	urls     []string
+	timeout  time.Duration
+	cacheTTL time.Duration
+	client   *http.Client
+	next     atomic.Uint64  // round-robin start position
+	downTill []atomic.Int64 // per URL: unix nanos until which it is tried last
+	cache    *keyCache
+	now      func() time.Time
+}
+
+// New builds a Verifier. A nil client means a dedicated client with the
+// configured timeout; with a caller's client the per-attempt timeout is still
+// enforced through the request context.
+func New(cfg Config, client *http.Client) *Verifier {
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if client == nil {
+		client = newDefaultClient(timeout)
+	}
+	v := &Verifier{
+		urls:     append([]string(nil), cfg.VerificationURLs...),
+		timeout:  timeout,
+		cacheTTL: cfg.CacheTTL,
+		client:   client,
+		downTill: make([]atomic.Int64, len(cfg.VerificationURLs)),
+		now:      time.Now,
+	}
+	if cfg.CacheTTL > 0 {
+		limit := cfg.MaxCacheEntries
+		if limit <= 0 {
+			limit = DefaultMaxCacheEntries
+		}
+		v.cache = newKeyCache(limit)
+	}
+	return v
+}
+
+func newDefaultClient(timeout time.Duration) *http.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// The verifiers are internal services reached directly: an HTTP(S)_PROXY
+	// from the environment must not see the keys.
+	transport.Proxy = nil
+	// Every proxied request makes one verification call (minus cache hits);
+	// keep enough idle connections per replica to avoid a handshake each time.
+	transport.MaxIdleConnsPerHost = 64
+	return &http.Client{
+		Timeout:   timeout,
+		Transport: transport,
+		// A redirect would resend x-api-key to wherever it points; the verifier
+		// never redirects, so a 3xx is treated as an unusable answer instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Verify decides for one request. ctx bounds the whole decision (all
+// attempts); each attempt is also bounded by the configured timeout.
+func (v *Verifier) Verify(ctx context.Context, apiKey string) Decision {
+	if apiKey == "" {
+		return deny(http.StatusUnauthorized, MessageMissingKey, nil)
+	}
+	if v.cache != nil && v.cache.contains(apiKey, v.now()) {
+		return Decision{Allow: true, Status: http.StatusOK, Cached: true}
+	}
+	if len(v.urls) == 0 {
+		return deny(http.StatusServiceUnavailable, MessageUnavailable, errors.New("no verification URLs configured"))
+	}
+
+	var failures []error
+	for _, i := range v.attemptOrder() {
+		url := v.urls[i]
+		status, body, err := v.ask(ctx, url, apiKey)
+		if err != nil {
+			failures = append(failures, fmt.Errorf("%s: %w", url, err))
+			if ctx.Err() != nil {
+				// The caller gave up (client went away or its deadline passed):
+				// not the replica's fault, and trying the next cannot help.
+				break
+			}
+			v.downTill[i].Store(v.now().Add(failureCooldown).UnixNano())
+			continue
+		}
+		if v.downTill[i].Load() != 0 {
+			v.downTill[i].Store(0)
+		}
+		return v.decide(apiKey, status, body, url)
+	}
+	return deny(http.StatusServiceUnavailable, MessageUnavailable, errors.Join(failures...))
+}
+
+// attemptOrder lists every URL index once: round robin from a rotating start
+// so load spreads over the replicas, with URLs that recently failed moved to
+// the end (still tried, so a recovered replica is found again).
+func (v *Verifier) attemptOrder() []int {
+	n := len(v.urls)
+	start := int((v.next.Add(1) - 1) % uint64(n))
+	now := v.now().UnixNano()
+	order := make([]int, 0, n)
+	var coolingDown []int
+	for k := range n {
+		i := (start + k) % n
+		if v.downTill[i].Load() > now {
+			coolingDown = append(coolingDown, i)
+			continue
+		}
+		order = append(order, i)
+	}
+	return append(order, coolingDown...)
+}
+
+// ask makes one attempt. An error means the verifier could not be asked
+// (refused, reset, timed out, unreadable answer): the caller fails over.
+func (v *Verifier) ask(ctx context.Context, url, apiKey string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set(HeaderName, apiKey)
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxVerifierBody+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading verifier answer: %w", err)
+	}
+	// Drain what is left so the connection can be reused.
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, body, nil
+}
+
+func (v *Verifier) decide(apiKey string, status int, body []byte, url string) Decision {
+	switch {
+	case status == http.StatusOK:
+		if v.cache != nil {
+			v.cache.add(apiKey, v.now(), v.cacheTTL)
+		}
+		return Decision{Allow: true, Status: http.StatusOK}
+	case status >= 400 && status <= 599:
+		if isEnvelopeFor(body, status) {
+			return Decision{Status: status, Body: body}
+		}
+		message := MessageInvalidKey
+		if status >= 500 {
+			message = MessageUnavailable
+		}
+		return deny(status, message, fmt.Errorf("%s answered %d with a body that is not an envelope", url, status))
+	default:
+		// 1xx/2xx other than 200/3xx: the verifier is misbehaving, which for
+		// the client is the same as it being unavailable.
+		return deny(http.StatusServiceUnavailable, MessageUnavailable, fmt.Errorf("%s answered unexpected status %d", url, status))
+	}
+}
+
+// isEnvelopeFor reports whether body is a goserve error envelope whose numeric
+// status matches the HTTP status, so it can be passed to the client as is.
+func isEnvelopeFor(body []byte, status int) bool {
+	if len(body) == 0 || len(body) > maxVerifierBody {
+		return false
+	}
+	var probe struct {
+		Code    *string          `json:"code"`
+		Status  *json.RawMessage `json:"status"`
+		Message *string          `json:"message"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil || probe.Code == nil || probe.Status == nil || probe.Message == nil {
+		return false
+	}
+	var n int
+	if err := json.Unmarshal(*probe.Status, &n); err != nil {
+		return false // e.g. the reference's string status
+	}
+	return n == status
+}
+
+func deny(status int, message string, cause error) Decision {
+	return Decision{Status: status, Body: EnvelopeBody(status, message), Err: cause}
+}
+
+// EnvelopeBody renders the goserve error envelope.
+func EnvelopeBody(status int, message string) []byte {
+	body, err := json.Marshal(Envelope{Code: ErrorCode, Status: status, Message: message})
+	if err != nil {
+		// Marshalling a struct of a string, an int and a string cannot fail.
+		panic(err)
+	}
+	return body
+}
+
+// keyCache remembers keys the verifier accepted until their expiry. It is
+// bounded: when full, expired entries are swept and, if that frees too little,
+// arbitrary entries (Go map order) are evicted down to 90% of the limit, so the
+// O(n) sweep is paid once per many inserts rather than on every insert. An
+// evicted key only costs one extra verification call.
+type keyCache struct {
+	mu      sync.Mutex
+	limit   int
+	expires map[string]time.Time
+}
+
+func newKeyCache(limit int) *keyCache {
+	return &keyCache{limit: limit, expires: make(map[string]time.Time)}
+}
+
+func (c *keyCache) contains(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	expiry, ok := c.expires[key]
+	if !ok {
+		return false
+	}
+	if !now.Before(expiry) {
+		delete(c.expires, key)
+		return false
+	}
+	return true
+}
+
+func (c *keyCache) add(key string, now time.Time, ttl time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, present := c.expires[key]; !present && len(c.expires) >= c.limit {
+		c.makeRoom(now)
+	}
+	c.expires[key] = now.Add(ttl)
+}
+
+// makeRoom frees at least one slot. Called with c.mu held.
+func (c *keyCache) makeRoom(now time.Time) {
+	for key, expiry := range c.expires {
+		if !now.Before(expiry) {
+			delete(c.expires, key)
+		}
+	}
+	target := c.limit - max(1, c.limit/10)
+	for key := range c.expires {
+		if len(c.expires) <= target {
+			return
+		}
+		delete(c.expires, key)
+	}
+}
+
+func (c *keyCache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.expires)
+}

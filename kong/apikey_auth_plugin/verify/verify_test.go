@@ -1,0 +1,456 @@
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const goodKey = "good-key"
+
+// verifierStub is an auth_service stand-in: it accepts goodKey, answers the
+// reference's 401/403 envelopes otherwise, and counts calls.
+type verifierStub struct {
+	calls   atomic.Int64
+	lastKey atomic.Value
+	server  *httptest.Server
+}
+
+func newVerifierStub(t *testing.T) *verifierStub {
+	t.Helper()
+	stub := &verifierStub{}
+	stub.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stub.calls.Add(1)
+		key := r.Header.Get(HeaderName)
+		stub.lastKey.Store(key)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method != http.MethodGet || r.URL.Path != "/verify/apikey":
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write(EnvelopeBody(http.StatusNotFound, "url not found"))
+		case key == "":
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write(EnvelopeBody(http.StatusUnauthorized, MessageMissingKey))
+		case key == goodKey:
+			_, _ = w.Write([]byte(`{"code":"10000","status":200,"message":"success"}`))
+		default:
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write(EnvelopeBody(http.StatusForbidden, MessageInvalidKey))
+		}
+	}))
+	t.Cleanup(stub.server.Close)
+	return stub
+}
+
+func (s *verifierStub) url() string { return s.server.URL + "/verify/apikey" }
+
+// fixedAnswer serves one canned status and body and counts calls.
+func fixedAnswer(t *testing.T, status int, body string, calls *atomic.Int64) string {
+	t.Helper()
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(server.Close)
+	return server.URL + "/verify/apikey"
+}
+
+// deadURL returns a URL whose port refuses connections.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := listener.Addr().String()
+	if err := listener.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + addr + "/verify/apikey"
+}
+
+// hangUpURL accepts connections and closes them without answering (a
+// transport error that, unlike a refused port, can be counted).
+func hangUpURL(t *testing.T, calls *atomic.Int64) string {
+	t.Helper()
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		_ = conn.Close()
+	}))
+	t.Cleanup(server.Close)
+	return server.URL + "/verify/apikey"
+}
+
+// slowURL answers only after the request is abandoned by the client.
+func slowURL(t *testing.T) string {
+	t.Helper()
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	t.Cleanup(server.Close)
+	return server.URL + "/verify/apikey"
+}
+
+func decodeEnvelope(t *testing.T, body []byte) Envelope {
+	t.Helper()
+	var raw map[string]any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		t.Fatalf("body %q is not JSON: %v", body, err)
+	}
+	if _, isNumber := raw["status"].(float64); !isNumber {
+		t.Fatalf("status in %s is not a JSON number", body)
+	}
+	var env Envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// fakeClock lets cache expiry and replica cool-down be tested without sleeping.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestVerifyDecisions(t *testing.T) {
+	stub := newVerifierStub(t)
+	var otherCalls atomic.Int64
+
+	tests := []struct {
+		name        string
+		urls        []string
+		key         string
+		wantAllow   bool
+		wantStatus  int
+		wantMessage string // checked when !wantAllow
+		wantBody    string // exact body, when the verifier's own envelope must pass through
+		wantCalls   int64  // calls the stub receives
+		wantErr     bool
+	}{
+		{name: "missing key is 401 without a call", urls: []string{stub.url()}, key: "",
+			wantStatus: 401, wantMessage: MessageMissingKey, wantCalls: 0},
+		{name: "valid key passes", urls: []string{stub.url()}, key: goodKey,
+			wantAllow: true, wantStatus: 200, wantCalls: 1},
+		{name: "invalid key: the verifier's 403 envelope passes through", urls: []string{stub.url()}, key: "nope",
+			wantStatus: 403, wantMessage: MessageInvalidKey, wantBody: string(EnvelopeBody(403, MessageInvalidKey)), wantCalls: 1},
+		{name: "no URLs configured is 503", urls: nil, key: goodKey,
+			wantStatus: 503, wantMessage: MessageUnavailable, wantErr: true},
+		{name: "only verifier down is 503", urls: []string{deadURL(t)}, key: goodKey,
+			wantStatus: 503, wantMessage: MessageUnavailable, wantErr: true},
+		{name: "all verifiers down is 503", urls: []string{deadURL(t), deadURL(t)}, key: goodKey,
+			wantStatus: 503, wantMessage: MessageUnavailable, wantErr: true},
+		{name: "first down, second answers", urls: []string{deadURL(t), stub.url()}, key: goodKey,
+			wantAllow: true, wantStatus: 200, wantCalls: 1},
+		{name: "first down, second rejects", urls: []string{deadURL(t), stub.url()}, key: "nope",
+			wantStatus: 403, wantMessage: MessageInvalidKey, wantCalls: 1},
+		{name: "string status from a verifier is rebuilt with a number",
+			urls: []string{fixedAnswer(t, 403, `{"code":"10001","status":"403","message":"x"}`, &otherCalls)}, key: "k",
+			wantStatus: 403, wantMessage: MessageInvalidKey, wantErr: true},
+		{name: "envelope whose status disagrees with HTTP is rebuilt",
+			urls: []string{fixedAnswer(t, 401, `{"code":"10001","status":403,"message":"x"}`, &otherCalls)}, key: "k",
+			wantStatus: 401, wantMessage: MessageInvalidKey, wantErr: true},
+		{name: "plain text 500 becomes an envelope",
+			urls: []string{fixedAnswer(t, 500, `dial tcp: connection refused`, &otherCalls)}, key: "k",
+			wantStatus: 500, wantMessage: MessageUnavailable, wantErr: true},
+		{name: "verifier's 500 envelope passes through",
+			urls: []string{fixedAnswer(t, 500, `{"code":"10001","status":500,"message":"something went wrong"}`, &otherCalls)}, key: "k",
+			wantStatus: 500, wantMessage: "something went wrong", wantBody: `{"code":"10001","status":500,"message":"something went wrong"}`},
+		{name: "a 204 is not a yes",
+			urls: []string{fixedAnswer(t, 204, ``, &otherCalls)}, key: "k",
+			wantStatus: 503, wantMessage: MessageUnavailable, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := stub.calls.Load()
+			v := New(Config{VerificationURLs: tc.urls, Timeout: time.Second}, nil)
+			d := v.Verify(context.Background(), tc.key)
+
+			if d.Allow != tc.wantAllow || d.Status != tc.wantStatus {
+				t.Fatalf("decision = allow %v status %d, want allow %v status %d (err %v)", d.Allow, d.Status, tc.wantAllow, tc.wantStatus, d.Err)
+			}
+			if got := stub.calls.Load() - before; got != tc.wantCalls {
+				t.Errorf("verifier calls = %d, want %d", got, tc.wantCalls)
+			}
+			if (d.Err != nil) != tc.wantErr {
+				t.Errorf("Err = %v, want error: %v", d.Err, tc.wantErr)
+			}
+			if tc.wantAllow {
+				if d.Body != nil {
+					t.Errorf("allowed decision has a body: %s", d.Body)
+				}
+				return
+			}
+			env := decodeEnvelope(t, d.Body)
+			want := Envelope{Code: ErrorCode, Status: tc.wantStatus, Message: tc.wantMessage}
+			if env != want {
+				t.Errorf("envelope = %+v, want %+v", env, want)
+			}
+			if tc.wantBody != "" && string(d.Body) != tc.wantBody {
+				t.Errorf("body = %s, want the verifier's body %s", d.Body, tc.wantBody)
+			}
+		})
+	}
+}
+
+func TestVerifyForwardsTheKey(t *testing.T) {
+	stub := newVerifierStub(t)
+	v := New(Config{VerificationURLs: []string{stub.url()}}, nil)
+	const key = "1D3F2DD1A5DE725DD4DF1D82BBB37"
+	v.Verify(context.Background(), key)
+	if got := stub.lastKey.Load(); got != key {
+		t.Errorf("verifier saw x-api-key %q, want %q", got, key)
+	}
+}
+
+func TestVerifyDoesNotFollowRedirects(t *testing.T) {
+	var targetCalls, redirectCalls atomic.Int64
+	target := fixedAnswer(t, 200, `{"code":"10000","status":200,"message":"success"}`, &targetCalls)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		redirectCalls.Add(1)
+		http.Redirect(w, r, target, http.StatusFound)
+	}))
+	t.Cleanup(redirect.Close)
+
+	d := New(Config{VerificationURLs: []string{redirect.URL}}, nil).Verify(context.Background(), goodKey)
+
+	if d.Allow || d.Status != http.StatusServiceUnavailable {
+		t.Fatalf("decision = allow %v status %d, want a 503 denial", d.Allow, d.Status)
+	}
+	if redirectCalls.Load() != 1 || targetCalls.Load() != 0 {
+		t.Errorf("calls: redirect %d, target %d; want 1 and 0 (the key must not follow a redirect)", redirectCalls.Load(), targetCalls.Load())
+	}
+}
+
+func TestVerifyTimesOut(t *testing.T) {
+	tests := []struct {
+		name   string
+		client *http.Client
+	}{
+		{name: "default client", client: nil},
+		{name: "caller's client without its own timeout", client: &http.Client{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := New(Config{VerificationURLs: []string{slowURL(t)}, Timeout: 100 * time.Millisecond}, tc.client)
+			start := time.Now()
+			d := v.Verify(context.Background(), goodKey)
+			elapsed := time.Since(start)
+
+			if d.Allow || d.Status != http.StatusServiceUnavailable {
+				t.Fatalf("decision = allow %v status %d, want 503", d.Allow, d.Status)
+			}
+			if elapsed > 2*time.Second {
+				t.Errorf("took %v; the 100ms timeout was not applied", elapsed)
+			}
+		})
+	}
+}
+
+func TestVerifySlowFirstReplicaFailsOverToSecond(t *testing.T) {
+	stub := newVerifierStub(t)
+	v := New(Config{VerificationURLs: []string{slowURL(t), stub.url()}, Timeout: 100 * time.Millisecond}, nil)
+	for i := range 2 { // both round-robin starting points
+		if d := v.Verify(context.Background(), goodKey); !d.Allow {
+			t.Fatalf("request %d: denied with %d %s", i, d.Status, d.Body)
+		}
+	}
+}
+
+func TestVerifyStopsWhenCallerGivesUp(t *testing.T) {
+	var hangUps atomic.Int64
+	v := New(Config{VerificationURLs: []string{slowURL(t), hangUpURL(t, &hangUps)}, Timeout: 5 * time.Second}, nil)
+	// Round robin starts at index 0, the slow one.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	d := v.Verify(ctx, goodKey)
+
+	if d.Status != http.StatusServiceUnavailable || time.Since(start) > 2*time.Second {
+		t.Fatalf("status %d after %v, want a quick 503", d.Status, time.Since(start))
+	}
+	if hangUps.Load() != 0 {
+		t.Errorf("the next replica was tried %d times after the caller gave up", hangUps.Load())
+	}
+	if v.downTill[0].Load() != 0 {
+		t.Error("the slow replica was put in cooldown although the caller, not the replica, gave up")
+	}
+}
+
+func TestVerifyRoundRobinSpreadsLoad(t *testing.T) {
+	first, second := newVerifierStub(t), newVerifierStub(t)
+	v := New(Config{VerificationURLs: []string{first.url(), second.url()}}, nil)
+	const requests = 10
+	for range requests {
+		if d := v.Verify(context.Background(), goodKey); !d.Allow {
+			t.Fatalf("denied: %d %s", d.Status, d.Body)
+		}
+	}
+	if first.calls.Load() != requests/2 || second.calls.Load() != requests/2 {
+		t.Errorf("calls = %d and %d, want %d each", first.calls.Load(), second.calls.Load(), requests/2)
+	}
+}
+
+func TestVerifyTriesAFailedReplicaLastDuringCooldown(t *testing.T) {
+	var hangUps atomic.Int64
+	stub := newVerifierStub(t)
+	v := New(Config{VerificationURLs: []string{hangUpURL(t, &hangUps), stub.url()}}, nil)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	v.now = clock.Now
+
+	for i := range 4 {
+		if d := v.Verify(context.Background(), goodKey); !d.Allow {
+			t.Fatalf("request %d denied: %d %s", i, d.Status, d.Body)
+		}
+	}
+	if hangUps.Load() != 1 {
+		t.Fatalf("failed replica tried %d times during its cooldown, want 1", hangUps.Load())
+	}
+
+	clock.Advance(failureCooldown + time.Second)
+	for range 2 { // one of the two round-robin starts lands on it again
+		v.Verify(context.Background(), goodKey)
+	}
+	if hangUps.Load() != 2 {
+		t.Errorf("failed replica tried %d times in total, want it retried once after the cooldown", hangUps.Load())
+	}
+}
+
+func TestVerifyCache(t *testing.T) {
+	tests := []struct {
+		name      string
+		ttl       time.Duration
+		key       string
+		advance   time.Duration // between the two requests
+		wantCalls int64
+		wantAllow bool
+	}{
+		{name: "positive answer is cached", ttl: 5 * time.Second, key: goodKey, wantCalls: 1, wantAllow: true},
+		{name: "positive answer expires", ttl: 5 * time.Second, key: goodKey, advance: 5 * time.Second, wantCalls: 2, wantAllow: true},
+		{name: "zero TTL disables the cache", ttl: 0, key: goodKey, wantCalls: 2, wantAllow: true},
+		{name: "negative answer is never cached", ttl: 5 * time.Second, key: "nope", wantCalls: 2, wantAllow: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stub := newVerifierStub(t)
+			v := New(Config{VerificationURLs: []string{stub.url()}, CacheTTL: tc.ttl}, nil)
+			clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+			v.now = clock.Now
+
+			first := v.Verify(context.Background(), tc.key)
+			clock.Advance(tc.advance)
+			second := v.Verify(context.Background(), tc.key)
+
+			if first.Allow != tc.wantAllow || second.Allow != tc.wantAllow {
+				t.Fatalf("allow = %v then %v, want %v", first.Allow, second.Allow, tc.wantAllow)
+			}
+			if got := stub.calls.Load(); got != tc.wantCalls {
+				t.Errorf("verifier calls = %d, want %d", got, tc.wantCalls)
+			}
+			wantCached := tc.wantCalls == 1
+			if second.Cached != wantCached || first.Cached {
+				t.Errorf("Cached = %v then %v, want false then %v", first.Cached, second.Cached, wantCached)
+			}
+		})
+	}
+}
+
+func TestVerifyCacheIsBounded(t *testing.T) {
+	accepting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(accepting.Close)
+	const limit = 50
+	v := New(Config{VerificationURLs: []string{accepting.URL}, CacheTTL: time.Hour, MaxCacheEntries: limit}, nil)
+
+	for i := range 10 * limit {
+		if d := v.Verify(context.Background(), fmt.Sprintf("key-%d", i)); !d.Allow {
+			t.Fatalf("key %d denied: %d", i, d.Status)
+		}
+		if size := v.cache.size(); size > limit {
+			t.Fatalf("cache holds %d keys after %d inserts, limit %d", size, i+1, limit)
+		}
+	}
+	last := fmt.Sprintf("key-%d", 10*limit-1)
+	if d := v.Verify(context.Background(), last); !d.Cached {
+		t.Errorf("the most recent key was evicted; eviction should make room before inserting")
+	}
+}
+
+func TestVerifyCacheSweepsExpiredBeforeEvictingLiveKeys(t *testing.T) {
+	accepting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(accepting.Close)
+	v := New(Config{VerificationURLs: []string{accepting.URL}, CacheTTL: time.Minute, MaxCacheEntries: 10}, nil)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	v.now = clock.Now
+
+	v.Verify(context.Background(), "long-lived")
+	clock.Advance(50 * time.Second)
+	for i := range 9 { // fill the cache; these expire 50s after "long-lived"
+		v.Verify(context.Background(), fmt.Sprintf("filler-%d", i))
+	}
+	clock.Advance(20 * time.Second) // "long-lived" has expired, the fillers have not
+	v.Verify(context.Background(), "newcomer")
+
+	if size := v.cache.size(); size != 10 {
+		t.Errorf("cache size = %d, want 10: only the expired entry should have been dropped", size)
+	}
+	for i := range 9 {
+		if !v.cache.contains(fmt.Sprintf("filler-%d", i), clock.Now()) {
+			t.Errorf("live key filler-%d was evicted although an expired entry could be swept", i)
+		}
+	}
+}
+
+func TestVerifyIsSafeForConcurrentUse(t *testing.T) {
+	first, second := newVerifierStub(t), newVerifierStub(t)
+	v := New(Config{VerificationURLs: []string{first.url(), second.url()}, CacheTTL: time.Minute, MaxCacheEntries: 8}, nil)
+	var wg sync.WaitGroup
+	var denied atomic.Int64
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				key := goodKey
+				want := true
+				if (g+i)%3 == 0 {
+					key, want = fmt.Sprintf("bad-%d-%d", g, i), false
+				}
+				if d := v.Verify(context.Background(), key); d.Allow != want {
+					denied.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if denied.Load() != 0 {
+		t.Errorf("%d concurrent decisions were wrong", denied.Load())
+	}
+}
