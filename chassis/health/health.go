@@ -17,7 +17,13 @@ import (
 type Check struct {
 	Name     string
 	Required bool
-	Ping     func(ctx context.Context) error
+	// RequiredUntilUp makes the dependency required only until its first
+	// successful ping: readiness stays 503 at start-up until it is there, but
+	// a later outage only degrades readiness. NATS is such a dependency:
+	// without it public reads still work, and a gateway that drops a
+	// "not ready" replica would otherwise fail those reads too.
+	RequiredUntilUp bool
+	Ping            func(ctx context.Context) error
 }
 
 type Result struct {
@@ -34,6 +40,7 @@ type Report struct {
 
 type Health struct {
 	checks   []Check
+	everUp   []atomic.Bool // per check, for RequiredUntilUp
 	timeout  time.Duration
 	draining atomic.Bool
 }
@@ -42,7 +49,7 @@ func New(timeout time.Duration, checks ...Check) *Health {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	return &Health{checks: checks, timeout: timeout}
+	return &Health{checks: checks, everUp: make([]atomic.Bool, len(checks)), timeout: timeout}
 }
 
 // Drain makes readiness answer 503 from now on, so load balancers stop
@@ -55,13 +62,17 @@ func (h *Health) Evaluate(ctx context.Context) (int, Report) {
 	report := Report{Status: "ready", Dependencies: make(map[string]Result, len(h.checks))}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, c := range h.checks {
+	for i, c := range h.checks {
 		wg.Add(1)
-		go func(c Check) {
+		go func(i int, c Check) {
 			defer wg.Done()
 			start := time.Now()
 			err := c.Ping(ctx)
-			r := Result{Status: "up", Required: c.Required, LatencyMs: float64(time.Since(start).Microseconds()) / 1000}
+			required := c.Required || c.RequiredUntilUp && !h.everUp[i].Load()
+			if err == nil {
+				h.everUp[i].Store(true)
+			}
+			r := Result{Status: "up", Required: required, LatencyMs: float64(time.Since(start).Microseconds()) / 1000}
 			if err != nil {
 				r.Status = "down"
 				r.Error = "unreachable"
@@ -72,7 +83,7 @@ func (h *Health) Evaluate(ctx context.Context) (int, Report) {
 			mu.Lock()
 			report.Dependencies[c.Name] = r
 			mu.Unlock()
-		}(c)
+		}(i, c)
 	}
 	wg.Wait()
 	status := http.StatusOK

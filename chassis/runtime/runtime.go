@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 
 	rt.Health = health.New(time.Second,
 		health.Check{Name: "mongo", Required: true, Ping: db.Ping},
-		health.Check{Name: "nats", Required: true, Ping: func(context.Context) error {
+		health.Check{Name: "nats", RequiredUntilUp: true, Ping: func(context.Context) error {
 			if nc.IsConnected() {
 				return nil
 			}

@@ -72,6 +72,7 @@ func TestDumpDescribesThePluginToKong(t *testing.T) {
 		"verification_urls": "array",
 		"timeout_ms":        "integer",
 		"cache_ttl_seconds": "integer",
+		"public_paths":      "array",
 	}
 	gotFields := map[string]string{}
 	var urlElements string

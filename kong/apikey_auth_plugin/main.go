@@ -43,6 +43,10 @@ type Config struct {
 	VerificationURLs []string `json:"verification_urls"`
 	TimeoutMs        int      `json:"timeout_ms"`
 	CacheTTLSeconds  int      `json:"cache_ttl_seconds"`
+	// public_paths: path suffixes (e.g. /health/ready) that GET and HEAD
+	// requests may reach without a key, so probes and operators can check a
+	// service's health through the gateway.
+	PublicPaths []string `json:"public_paths"`
 
 	// go-pdk creates one Config per plugin instance (per configuration) and
 	// calls Access on it from many goroutines; the Verifier, with its
@@ -78,6 +82,13 @@ func (c *Config) getVerifier() *verify.Verifier {
 // Access runs in Kong's access phase: it either returns (Kong proxies the
 // request unchanged) or ends the request with the verifier's JSON envelope.
 func (c *Config) Access(kong *pdk.PDK) {
+	if len(c.PublicPaths) > 0 {
+		method, merr := kong.Request.GetMethod()
+		path, perr := kong.Request.GetPath()
+		if merr == nil && perr == nil && verify.IsPublicPath(method, path, c.PublicPaths) {
+			return
+		}
+	}
 	apiKey, err := kong.Request.GetHeader(verify.HeaderName)
 	if err != nil {
 		// Kong's bridge reports a missing header as "" rather than an error;

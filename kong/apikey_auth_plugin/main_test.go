@@ -256,3 +256,38 @@ func TestAccessConcurrentRequestsShareOneVerifier(t *testing.T) {
 		t.Errorf("calls to auth = %d, want 1", got)
 	}
 }
+
+func TestAccessLetsHealthProbesThroughWithoutKey(t *testing.T) {
+	stub := newAuthStub(t)
+	cfg := configFromKong(t, map[string]any{
+		"verification_urls": []string{stub.url},
+		"public_paths":      []string{"/health/live", "/health/ready"},
+	})
+	tests := []struct {
+		method, url string
+		wantStatus  int
+	}{
+		{"GET", "http://gateway.test/blog/health/ready", 200},
+		{"GET", "http://gateway.test/auth/health/live", 200},
+		{"POST", "http://gateway.test/blog/health/ready", 401},
+		{"GET", "http://gateway.test/blog/list/latest", 401},
+	}
+	for _, tc := range tests {
+		before := stub.calls.Load()
+		req := test.Request{Method: tc.method, Url: tc.url, Headers: http.Header{}}
+		if tc.method == "POST" {
+			req.Body = []byte("{}")
+		}
+		env, err := test.New(t, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.DoHttps(cfg)
+		if env.ClientRes.Status != tc.wantStatus {
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.url, env.ClientRes.Status, tc.wantStatus)
+		}
+		if stub.calls.Load() != before {
+			t.Errorf("%s %s: the key check called auth", tc.method, tc.url)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -343,4 +344,22 @@ func (c *keyCache) size() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.expires)
+}
+
+// IsPublicPath reports whether a request may skip the key check: only GET and
+// HEAD, and only when the path ends with one of publicSuffixes at a segment
+// boundary (so "/blog/health/ready" matches "/health/ready" but
+// "/blog/xhealth/ready" does not). Kong cannot exempt a route from a global
+// plugin, so the exemption lives here, shared with the local gateway.
+func IsPublicPath(method, path string, publicSuffixes []string) bool {
+	if method != http.MethodGet && method != http.MethodHead {
+		return false
+	}
+	for _, suffix := range publicSuffixes {
+		// A suffix starting with "/" can only match at a segment boundary.
+		if strings.HasPrefix(suffix, "/") && strings.HasSuffix(path, suffix) {
+			return true
+		}
+	}
+	return false
 }

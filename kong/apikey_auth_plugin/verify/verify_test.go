@@ -454,3 +454,30 @@ func TestVerifyIsSafeForConcurrentUse(t *testing.T) {
 		t.Errorf("%d concurrent decisions were wrong", denied.Load())
 	}
 }
+
+func TestIsPublicPath(t *testing.T) {
+	public := []string{"/health/live", "/health/ready"}
+	tests := []struct {
+		method, path string
+		want         bool
+	}{
+		{"GET", "/blog/health/ready", true},
+		{"HEAD", "/auth/health/live", true},
+		{"GET", "/health/ready", true},
+		{"POST", "/blog/health/ready", false},
+		{"GET", "/blog/xhealth/ready", false},
+		{"GET", "/blog/health/ready/extra", false},
+		{"GET", "/blog/list/latest", false},
+	}
+	for _, tt := range tests {
+		if got := IsPublicPath(tt.method, tt.path, public); got != tt.want {
+			t.Errorf("IsPublicPath(%s %s) = %v, want %v", tt.method, tt.path, got, tt.want)
+		}
+	}
+	if IsPublicPath("GET", "/blog/health/ready", nil) {
+		t.Error("no public paths configured must mean none")
+	}
+	if IsPublicPath("GET", "/anything", []string{"", "health"}) {
+		t.Error("suffixes must start with / to count")
+	}
+}
