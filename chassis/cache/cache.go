@@ -89,6 +89,30 @@ func (c *Cache) GetRaw(ctx context.Context, key string) ([]byte, bool) {
 	return nil, false
 }
 
+// GetManyRaw fetches several keys in one round trip (MGET). The result has
+// one entry per key, nil for a miss; when Redis cannot answer every entry is
+// nil, so callers fall back to the store exactly as for misses.
+func (c *Cache) GetManyRaw(ctx context.Context, keys ...string) [][]byte {
+	out := make([][]byte, len(keys))
+	if len(keys) == 0 {
+		return out
+	}
+	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		c.warn("mget", keys[0], err)
+		return out
+	}
+	for i, v := range vals {
+		if s, ok := v.(string); ok && i < len(out) {
+			out[i] = []byte(s)
+			c.metrics.Cache(c.name, "hit")
+		} else {
+			c.metrics.Cache(c.name, "miss")
+		}
+	}
+	return out
+}
+
 // GetJSON decodes a hit into dst; an undecodable value counts as a miss.
 func (c *Cache) GetJSON(ctx context.Context, key string, dst any) bool {
 	b, ok := c.GetRaw(ctx, key)

@@ -145,8 +145,11 @@ func indexLabel(m mongo.IndexModel) string {
 	return fmt.Sprint(m.Keys)
 }
 
-// IsDuplicateKey reports a unique-index violation (E11000), from MongoDB or
-// FerretDB alike.
+// IsDuplicateKey reports a unique-index violation. MongoDB (and FerretDB on
+// inserts and upserts) answer E11000, code 11000. FerretDB's SQLite backend
+// answers an update, replace or findAndModify that would create a duplicate
+// with code 1 and SQLite's "UNIQUE constraint failed" text instead, which
+// mongo.IsDuplicateKeyError does not recognise.
 func IsDuplicateKey(err error) bool {
 	if err == nil {
 		return false
@@ -154,15 +157,8 @@ func IsDuplicateKey(err error) bool {
 	if mongo.IsDuplicateKeyError(err) {
 		return true
 	}
-	var we mongo.WriteException
-	if errors.As(err, &we) {
-		for _, e := range we.WriteErrors {
-			if e.Code == 11000 {
-				return true
-			}
-		}
-	}
-	return strings.Contains(err.Error(), "E11000")
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCodeWithMessage(1, "UNIQUE constraint failed")
 }
 
 // IsNotFound reports a findOne that matched nothing.
