@@ -2,6 +2,7 @@ package deploycheck
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -436,4 +437,65 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// The observability profile adds Prometheus (scraping every replica) and
+// Jaeger, each with a health check, a pinned image and ports on loopback only.
+func TestComposeObservabilityProfile(t *testing.T) {
+	for _, f := range composeFiles {
+		t.Run(f.name, func(t *testing.T) {
+			root := repoRoot(t)
+			var pairs []string
+			for k, v := range composeEnv {
+				pairs = append(pairs, k+"="+v)
+			}
+			options, err := cli.NewProjectOptions([]string{filepath.Join(root, f.name)},
+				cli.WithWorkingDirectory(root), cli.WithEnv(pairs), cli.WithProfiles([]string{"observability"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			project, err := options.LoadProject(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"prometheus", "jaeger"} {
+				svc, ok := project.Services[name]
+				if !ok {
+					t.Fatalf("no %s service in the observability profile", name)
+				}
+				if svc.HealthCheck == nil || len(svc.HealthCheck.Test) == 0 {
+					t.Errorf("%s has no healthcheck", name)
+				}
+				if strings.HasSuffix(svc.Image, ":latest") || !strings.Contains(svc.Image, ":") {
+					t.Errorf("%s image %q is not pinned", name, svc.Image)
+				}
+				for _, p := range svc.Ports {
+					if p.HostIP != "127.0.0.1" {
+						t.Errorf("%s publishes %d on %q; loopback only", name, p.Target, p.HostIP)
+					}
+				}
+			}
+			promConfig := ""
+			for _, v := range project.Services["prometheus"].Volumes {
+				if v.Target == "/etc/prometheus/prometheus.yml" {
+					promConfig = v.Source
+				}
+			}
+			raw, err := os.ReadFile(promConfig)
+			if err != nil {
+				t.Fatalf("prometheus config: %v", err)
+			}
+			for _, replica := range f.appServices() {
+				if !strings.Contains(string(raw), `"`+replica+`:8000"`) {
+					t.Errorf("prometheus does not scrape %s", replica)
+				}
+			}
+			for _, replica := range f.appServices() {
+				env := project.Services[replica].Environment
+				if v := env["TRUSTED_PROXIES"]; v == nil || *v == "" {
+					t.Errorf("%s: TRUSTED_PROXIES unset: every client would share Kong's rate-limit budget", replica)
+				}
+			}
+		})
+	}
 }
