@@ -33,6 +33,10 @@ type Options struct {
 	BodyLimitBytes int64 // default 1 MiB
 	// Debug keeps gin's debug mode; release mode otherwise.
 	Debug bool
+	// Unavailable classifies errors that mean a dependency is down (the
+	// store unreachable): Fail answers them 503 `service unavailable` instead
+	// of 500.
+	Unavailable func(error) bool
 	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-For is
 	// believed for the client address (rate limits, logs). None by default:
 	// gin would otherwise trust every peer.
@@ -113,6 +117,9 @@ func requestContext(opts Options) gin.HandlerFunc {
 			log = log.With("traceId", traceID)
 		}
 		c.Set(loggerKey, log)
+		if opts.Unavailable != nil {
+			c.Set(unavailableKey, opts.Unavailable)
+		}
 		c.Request = c.Request.WithContext(withRequestID(ctx, id))
 
 		c.Next()

@@ -41,6 +41,11 @@ func Data(c *gin.Context, message string, data any) {
 // Fail answers with the error's status and client-safe message. The internal
 // cause of a 5xx is logged with the request id, never sent.
 func Fail(c *gin.Context, err error) {
+	if isUnavailable, ok := c.Value(unavailableKey).(func(error) bool); ok && isUnavailable(err) {
+		if e := apperr.From(err); e.Status() == 500 {
+			err = apperr.Wrap(apperr.Unavailable, ServiceUnavailableMessage, err)
+		}
+	}
 	status, msg := apperr.Public(err)
 	if status >= 500 {
 		logger(c).ErrorContext(c.Request.Context(), "request failed",
@@ -60,7 +65,14 @@ func FailStatus(c *gin.Context, status int, message string) {
 	c.AbortWithStatusJSON(status, Envelope{Code: CodeFailure, Status: status, Message: message})
 }
 
-const loggerKey = "httpx.logger"
+const (
+	loggerKey      = "httpx.logger"
+	unavailableKey = "httpx.unavailable"
+)
+
+// ServiceUnavailableMessage answers a request that failed because a required
+// dependency (the store) is unreachable.
+const ServiceUnavailableMessage = "service unavailable"
 
 func logger(c *gin.Context) *slog.Logger {
 	if l, ok := c.Get(loggerKey); ok {

@@ -3,6 +3,7 @@ package httpx
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -357,6 +358,32 @@ func TestDecodeJSONNeverPanics(t *testing.T) {
 		}
 		if e := apperr.From(err); e.Status() != 400 {
 			t.Errorf("%q: status %d", in, e.Status())
+		}
+	}
+}
+
+func TestUnavailableDependencyIs503(t *testing.T) {
+	storeDown := errors.New("server selection error: context deadline exceeded")
+	e := NewEngine(Options{Logger: slog.New(slog.DiscardHandler), Unavailable: func(err error) bool { return errors.Is(err, storeDown) }})
+	e.GET("/down", func(c *gin.Context) { Fail(c, fmt.Errorf("find blog: %w", storeDown)) })
+	e.GET("/bug", func(c *gin.Context) { Fail(c, errors.New("nil map")) })
+	e.GET("/notfound", func(c *gin.Context) { Fail(c, apperr.Missing("blog not found")) })
+	tests := []struct {
+		path    string
+		status  int
+		message string
+	}{
+		{"/down", 503, "service unavailable"},
+		{"/bug", 500, "something went wrong"},
+		{"/notfound", 404, "blog not found"},
+	}
+	for _, tt := range tests {
+		res := do(t, e, "GET", tt.path, "")
+		if res.status != tt.status || res.env["message"] != tt.message {
+			t.Errorf("%s: got %d %q", tt.path, res.status, res.env["message"])
+		}
+		if strings.Contains(res.raw, "selection") {
+			t.Errorf("%s leaked the cause: %s", tt.path, res.raw)
 		}
 	}
 }

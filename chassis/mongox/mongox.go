@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
 type Options struct {
@@ -29,7 +30,10 @@ type Options struct {
 	MinPool      uint64
 	MaxPool      uint64
 	QueryTimeout time.Duration
-	AppName      string
+	// ServerSelectionTimeout bounds how long an operation waits for a
+	// reachable server (default 2s), so a store outage is answered quickly.
+	ServerSelectionTimeout time.Duration
+	AppName                string
 }
 
 // URI builds mongodb://[user:pwd@]host:port/db; with credentials the auth
@@ -55,10 +59,13 @@ func Connect(o Options) (*DB, error) {
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 10 * time.Second
 	}
+	if o.ServerSelectionTimeout <= 0 {
+		o.ServerSelectionTimeout = 2 * time.Second
+	}
 	co := options.Client().ApplyURI(o.URI()).
 		SetMinPoolSize(o.MinPool).
 		SetMaxPoolSize(o.MaxPool).
-		SetServerSelectionTimeout(5 * time.Second).
+		SetServerSelectionTimeout(o.ServerSelectionTimeout).
 		SetConnectTimeout(5 * time.Second).
 		SetAppName(o.AppName)
 	if o.MaxPool == 0 {
@@ -159,6 +166,18 @@ func IsDuplicateKey(err error) bool {
 	}
 	var se mongo.ServerError
 	return errors.As(err, &se) && se.HasErrorCodeWithMessage(1, "UNIQUE constraint failed")
+}
+
+// IsUnavailable reports an error that means the store cannot be reached
+// (no server selectable, network failure, timeout), as opposed to a query the
+// store rejected. Callers answer such errors with 503, not 500.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var sel topology.ServerSelectionError
+	return errors.As(err, &sel) || mongo.IsNetworkError(err) || mongo.IsTimeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mongo.ErrClientDisconnected)
 }
 
 // IsNotFound reports a findOne that matched nothing.

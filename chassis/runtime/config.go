@@ -64,7 +64,9 @@ func LoadBase(src *config.Source, d Defaults) Base {
 			MinPool:      uint64(src.Int("DB_MIN_POOL_SIZE", 2, 0, 10000)),
 			MaxPool:      uint64(src.Int("DB_MAX_POOL_SIZE", 5, 1, 10000)),
 			QueryTimeout: src.Duration("DB_QUERY_TIMEOUT_SEC", 10*time.Second, time.Second, time.Millisecond, 10*time.Minute),
-			AppName:      d.ServiceName,
+			ServerSelectionTimeout: src.Duration("DB_SERVER_SELECTION_TIMEOUT", 2*time.Second, time.Second,
+				100*time.Millisecond, 5*time.Minute),
+			AppName: d.ServiceName,
 		},
 		Redis: cache.RedisOptions{
 			Host:     src.String("REDIS_HOST", "localhost"),

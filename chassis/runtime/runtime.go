@@ -129,6 +129,7 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 	rt.Engine = httpx.NewEngine(httpx.Options{
 		Logger: log, Metrics: rt.Metrics, Tracer: o.Tracer, Propagator: o.Propagator,
 		BodyLimitBytes: cfg.BodyLimitBytes, Debug: cfg.Mode == "debug", TrustedProxies: cfg.TrustedProxies,
+		Unavailable: mongox.IsUnavailable,
 	})
 	rt.Health.Mount(rt.Engine)
 	rt.Engine.GET("/metrics", func(c *ginContext) { rt.Metrics.Handler().ServeHTTP(c.Writer, c.Request) })

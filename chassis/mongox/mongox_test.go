@@ -1,0 +1,110 @@
+package mongox_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"blogplatform/chassis/mongox"
+	"blogplatform/chassis/testinfra"
+)
+
+var env *testinfra.Env
+
+func TestMain(m *testing.M) { os.Exit(testinfra.Run(m, &env)) }
+
+func connect(t *testing.T, e *testinfra.Env, db string) *mongox.DB {
+	t.Helper()
+	d, err := mongox.Connect(mongox.Options{
+		Host: e.Store.Host(), Port: e.Store.Port(), Name: db, MinPool: 1, MaxPool: 4,
+		QueryTimeout: 5 * time.Second, ServerSelectionTimeout: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close(context.Background()) })
+	return d
+}
+
+func TestURI(t *testing.T) {
+	tests := []struct {
+		o    mongox.Options
+		want string
+	}{
+		{mongox.Options{Host: "mongo", Port: 27017, Name: "auth-dev-db"}, "mongodb://mongo:27017/auth-dev-db"},
+		{mongox.Options{Host: "mongo", Port: 27017, Name: "auth-dev-db", User: "auth-dev-db-user", Password: "p@ss:word"},
+			"mongodb://auth-dev-db-user:p%40ss%3Aword@mongo:27017/auth-dev-db"},
+	}
+	for _, tt := range tests {
+		if got := tt.o.URI(); got != tt.want {
+			t.Errorf("URI = %s, want %s", got, tt.want)
+		}
+	}
+}
+
+func TestIndexesAndDuplicates(t *testing.T) {
+	d := connect(t, env, env.UniqueDBName("mongox"))
+	ctx := context.Background()
+	if err := d.WaitReady(ctx, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	skipped, err := mongox.EnsureIndexes(ctx, d.Database, slog.New(slog.DiscardHandler), []mongox.Index{
+		{Collection: "blogs", Model: mongo.IndexModel{Keys: bson.D{{Key: "slug", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{Collection: "blogs", Optional: true, Model: mongo.IndexModel{Keys: bson.D{{Key: "title", Value: "text"}}}},
+	})
+	if err != nil {
+		t.Fatalf("required index: %v", err)
+	}
+	// The embedded store has no text indexes; the optional one is reported.
+	if len(skipped) != 1 {
+		t.Fatalf("skipped %v, want the text index only", skipped)
+	}
+	blogs := d.Database.Collection("blogs")
+	if _, err := blogs.InsertOne(ctx, bson.M{"slug": "a-slug"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = blogs.InsertOne(ctx, bson.M{"slug": "a-slug"})
+	if !mongox.IsDuplicateKey(err) {
+		t.Fatalf("insert duplicate not recognised: %v", err)
+	}
+	res, err := blogs.InsertOne(ctx, bson.M{"slug": "b-slug"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = blogs.UpdateOne(ctx, bson.M{"_id": res.InsertedID}, bson.M{"$set": bson.M{"slug": "a-slug"}})
+	if !mongox.IsDuplicateKey(err) {
+		t.Fatalf("update duplicate not recognised: %v", err)
+	}
+	if mongox.IsUnavailable(err) {
+		t.Fatal("a duplicate is not an outage")
+	}
+}
+
+func TestUnreachableStoreIsUnavailableQuickly(t *testing.T) {
+	private := testinfra.NewEnv(t)
+	d := connect(t, private, "outage")
+	ctx := context.Background()
+	if err := d.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := private.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := d.Database.Collection("x").FindOne(ctx, bson.M{"a": 1}).Err()
+	if !mongox.IsUnavailable(err) {
+		t.Fatalf("store down: %v not classified as unavailable", err)
+	}
+	if mongox.IsNotFound(err) {
+		t.Fatal("an outage must not look like not-found")
+	}
+	if elapsed := time.Since(start); elapsed > 3*time.Second {
+		t.Fatalf("took %s: server selection timeout not applied", elapsed)
+	}
+}
