@@ -48,6 +48,10 @@ func NewRedis(o RedisOptions) *redis.Client {
 		WriteTimeout:    o.Timeout,
 		PoolSize:        o.PoolSize,
 		MaxRetries:      1,
+		// One dial attempt per try: go-redis otherwise retries a refused dial
+		// five times with 100ms pauses, so every request would wait ~1s for
+		// the fallback while Redis is down.
+		DialerRetries:   1,
 		DisableIdentity: true, // CLIENT SETINFO is unknown to older servers and stand-ins
 	})
 }

@@ -1,0 +1,132 @@
+// Package apikey verifies the gateway's x-api-key (GET /verify/apikey) and
+// manages api_keys. Every gateway request asks for a verdict, so verdicts are
+// cached in Redis, shared by all replicas: a change made through this
+// service overwrites the shared verdict at once, and the TTL bounds how long
+// an out-of-band database edit can go unnoticed.
+package apikey
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"blogplatform/chassis/cache"
+	"blogplatform/chassis/mongox"
+)
+
+// ErrDuplicate: a key with that value exists already.
+var ErrDuplicate = errors.New("api key exists")
+
+// activeVerdict is how an active key's cached verdict (JSON true) reads back.
+var activeVerdict = []byte("true")
+
+// CacheKey is the Redis key of a key's verdict. The key itself is hashed: it
+// is a secret, and it may be up to 1024 characters long.
+func CacheKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "auth_apikey_" + hex.EncodeToString(sum[:])
+}
+
+type Service struct {
+	db    *mongox.DB
+	coll  *mongo.Collection
+	cache *cache.Cache
+	ttl   time.Duration
+}
+
+func NewService(db *mongox.DB, c *cache.Cache, ttl time.Duration) *Service {
+	return &Service{db: db, coll: db.Database.Collection(Collection), cache: c, ttl: ttl}
+}
+
+// IsActive reports whether key exists with status true.
+//
+// A verdict read from the store is cached with SETNX: a concurrent Create or
+// Disable writes its verdict with SET, which a slower reader therefore cannot
+// overwrite with what it read before the change.
+func (s *Service) IsActive(ctx context.Context, key string) (bool, error) {
+	ck := CacheKey(key)
+	if cached, ok := s.cache.GetRaw(ctx, ck); ok {
+		return bytes.Equal(cached, activeVerdict), nil
+	}
+	found, err := s.find(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	s.cache.SetNXJSON(ctx, ck, found != nil, s.ttl)
+	return found != nil, nil
+}
+
+func (s *Service) find(ctx context.Context, key string) (*ApiKey, error) {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	var k ApiKey
+	if err := s.coll.FindOne(qctx, bson.M{"key": key, "status": true}).Decode(&k); err != nil {
+		if mongox.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("find api key: %w", err)
+	}
+	return &k, nil
+}
+
+// Create stores an active key and publishes its verdict to every replica.
+func (s *Service) Create(ctx context.Context, key string, comments []string) (*ApiKey, error) {
+	now := time.Now().UTC()
+	k := &ApiKey{Key: key, Version: 1, Permissions: []string{PermissionGeneral}, Comments: comments, Status: true, CreatedAt: now, UpdatedAt: now}
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	res, err := s.coll.InsertOne(qctx, k)
+	if err != nil {
+		if mongox.IsDuplicateKey(err) {
+			return nil, ErrDuplicate
+		}
+		return nil, fmt.Errorf("insert api key: %w", err)
+	}
+	k.ID, _ = res.InsertedID.(bson.ObjectID)
+	s.cache.SetJSON(ctx, CacheKey(key), true, s.ttl)
+	return k, nil
+}
+
+// Disable sets the key's status to false and publishes the negative verdict,
+// so every replica refuses it from now on. It reports whether a key matched.
+func (s *Service) Disable(ctx context.Context, key string) (bool, error) {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	res, err := s.coll.UpdateOne(qctx, bson.M{"key": key}, bson.M{"$set": bson.M{"status": false, "updatedAt": time.Now().UTC()}})
+	if err != nil {
+		return false, fmt.Errorf("disable api key: %w", err)
+	}
+	s.cache.SetJSON(ctx, CacheKey(key), false, s.ttl)
+	return res.MatchedCount > 0, nil
+}
+
+// Ensure creates key when missing and leaves an existing one as it is (an
+// operator who disabled it keeps it disabled). A concurrent bootstrap that
+// inserted first counts as success.
+func (s *Service) Ensure(ctx context.Context, key string, comments []string) error {
+	now := time.Now().UTC()
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	_, err := s.coll.UpdateOne(qctx, bson.M{"key": key}, bson.M{"$setOnInsert": bson.M{
+		"version": 1, "permissions": []string{PermissionGeneral}, "comments": comments,
+		"status": true, "createdAt": now, "updatedAt": now,
+	}}, options.UpdateOne().SetUpsert(true))
+	if err != nil && !mongox.IsDuplicateKey(err) {
+		return fmt.Errorf("ensure api key: %w", err)
+	}
+	// Replace any verdict cached before the key existed with the stored truth.
+	found, err := s.find(ctx, key)
+	if err != nil {
+		return err
+	}
+	s.cache.SetJSON(ctx, CacheKey(key), found != nil, s.ttl)
+	return nil
+}

@@ -1,0 +1,126 @@
+package auth
+
+import (
+	"context"
+
+	"github.com/gin-gonic/gin"
+
+	"blogplatform/auth_service/api/auth/dto"
+	"blogplatform/auth_service/api/auth/message"
+	"blogplatform/auth_service/api/user"
+	"blogplatform/chassis/authwire"
+	"blogplatform/chassis/httpx"
+)
+
+const sessionKey = "auth.session"
+
+// Controller serves the auth routes (base path /) and the NATS group auth.
+type Controller struct {
+	auth          *Service
+	signInLimiter *httpx.RateLimiter
+	signUpLimiter *httpx.RateLimiter
+}
+
+// NewController takes one limiter per limited route: each has its own budget.
+func NewController(auth *Service, signUp, signIn *httpx.RateLimiter) *Controller {
+	return &Controller{auth: auth, signUpLimiter: signUp, signInLimiter: signIn}
+}
+
+// Authentication is the middleware of authenticated routes: on success the
+// user (user.Current) and the session are in the context, otherwise the
+// request ends with a 401.
+func (ctl *Controller) Authentication() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		sess, err := ctl.auth.Authenticate(c.Request.Context(), c.GetHeader("Authorization"))
+		if err != nil {
+			httpx.Fail(c, err)
+			return
+		}
+		user.SetCurrent(c, sess.User)
+		c.Set(sessionKey, sess)
+		c.Next()
+	}
+}
+
+func (ctl *Controller) MountRoutes(group gin.IRoutes) {
+	group.POST("/signup/basic", ctl.signUpLimiter.Middleware(), ctl.signUp)
+	group.POST("/signin/basic", ctl.signInLimiter.Middleware(), ctl.signIn)
+	group.POST("/token/refresh", ctl.refresh)
+	group.DELETE("/signout", ctl.Authentication(), ctl.signOut)
+}
+
+func (ctl *Controller) signUp(c *gin.Context) {
+	var body dto.SignUpBasic
+	if err := httpx.BindJSON(c, &body); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	res, err := ctl.auth.SignUp(c.Request.Context(), body)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	httpx.Data(c, "success", res)
+}
+
+func (ctl *Controller) signIn(c *gin.Context) {
+	var body dto.SignInBasic
+	if err := httpx.BindJSON(c, &body); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	res, err := ctl.auth.SignIn(c.Request.Context(), body)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	httpx.Data(c, "success", res)
+}
+
+// refresh validates the body before looking at the header, like the
+// reference (`{}` with a token is a 400 `refreshToken is required`).
+func (ctl *Controller) refresh(c *gin.Context) {
+	var body dto.TokenRefresh
+	if err := httpx.BindJSON(c, &body); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	pair, err := ctl.auth.Refresh(c.Request.Context(), c.GetHeader("Authorization"), body.RefreshToken)
+	if err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	httpx.Data(c, "success", pair)
+}
+
+func (ctl *Controller) signOut(c *gin.Context) {
+	sess, _ := c.MustGet(sessionKey).(*Session)
+	if err := ctl.auth.SignOut(c.Request.Context(), sess); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
+	httpx.OK(c, "signout success")
+}
+
+// AuthenticationEndpoint answers auth.authentication with the user of the header.
+func (ctl *Controller) AuthenticationEndpoint(ctx context.Context, req message.AuthenticationRequest) (authwire.User, error) {
+	sess, err := ctl.auth.Authenticate(ctx, *req.Value)
+	if err != nil {
+		return authwire.User{}, err
+	}
+	return wireUser(sess.User.ID, sess.User.Name, sess.User.Email, sess.User.ProfilePicURL), nil
+}
+
+// AuthorizationEndpoint answers auth.authorization with the user re-read
+// from the store when it holds one of the roles.
+func (ctl *Controller) AuthorizationEndpoint(ctx context.Context, req message.AuthorizationRequest) (authwire.User, error) {
+	u, err := ctl.auth.Authorize(ctx, req.User.ID, req.Roles)
+	if err != nil {
+		return authwire.User{}, err
+	}
+	return wireUser(u.ID, u.Name, u.Email, u.ProfilePicURL), nil
+}
+
+func wireUser(id, name, email string, pic *string) authwire.User {
+	return authwire.User{ID: id, Name: name, Email: email, ProfilePicURL: pic}
+}

@@ -1,0 +1,297 @@
+// Package auth signs users up and in, refreshes and revokes token pairs, and
+// answers authentication and authorization for the HTTP middleware and for
+// blog_service over NATS.
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/crypto/bcrypt"
+
+	"blogplatform/auth_service/api/auth/dto"
+	"blogplatform/auth_service/api/auth/token"
+	"blogplatform/auth_service/api/keystore"
+	"blogplatform/auth_service/api/user"
+	userdto "blogplatform/auth_service/api/user/dto"
+	"blogplatform/auth_service/api/user/model"
+	"blogplatform/chassis/apperr"
+	"blogplatform/chassis/cache"
+)
+
+// Client-facing failures (reference texts, typos fixed).
+var (
+	errMissingAuthorization = apperr.Unauthorized("permission denied: missing Authorization")
+	errInvalidAuthorization = apperr.Unauthorized("permission denied: invalid Authorization")
+	errInvalidClaims        = apperr.Unauthorized("permission denied: invalid claims")
+	errSubjectMissing       = apperr.Unauthorized("permission denied: claims subject does not exist")
+	errInvalidAccessToken   = apperr.Unauthorized("permission denied: invalid access token")
+	errInvalidAccessClaims  = apperr.Unauthorized("permission denied: invalid access claims")
+	errInvalidRefreshClaims = apperr.Unauthorized("permission denied: invalid refresh claims")
+	errClaimsMismatch       = apperr.Unauthorized("permission denied: access and refresh claims mismatch")
+	errRefreshSubject       = apperr.Unauthorized("permission denied: invalid refresh claims subject")
+	errClaimsIDs            = apperr.Unauthorized("permission denied: claims ids")
+	// A user that vanished between authentication and authorization must
+	// authenticate again: 401 rather than the reference's raw driver text.
+	errAuthorizedUserMissing = apperr.Unauthorized("permission denied: user does not exist")
+	errRoleMissing           = apperr.Denied("permission denied: role missing")
+	errInsufficientRole      = apperr.Denied("permission denied: does not have sufficient role")
+	errAlreadyRegistered     = apperr.BadRequest("user already registered")
+	errPasswordTooLong       = apperr.BadRequest("password must be at most 72 bytes")
+	errNotRegistered         = apperr.Missing("user not registered")
+	errWrongPassword         = apperr.Unauthorized("wrong password")
+)
+
+const bearerPrefix = "Bearer "
+
+// Options configure a Service.
+type Options struct {
+	BcryptCost int
+}
+
+type Service struct {
+	users     *user.Service
+	keystores *keystore.Service
+	signer    *token.Signer
+	cache     *cache.Cache
+	cost      int
+	// dummyHash is compared against for unknown emails and users without a
+	// password, so a sign-in costs one bcrypt comparison whatever happens.
+	dummyHash []byte
+}
+
+func NewService(users *user.Service, keystores *keystore.Service, signer *token.Signer, c *cache.Cache, o Options) (*Service, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not-a-real-password"), o.BcryptCost)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{users: users, keystores: keystores, signer: signer, cache: c, cost: o.BcryptCost, dummyHash: dummy}, nil
+}
+
+// Session is an authenticated request's user and token.
+type Session struct {
+	User       *userdto.InfoPrivateUser
+	KeystoreID bson.ObjectID
+	PKey       string
+	ExpiresAt  time.Time
+}
+
+// Authenticate checks an Authorization header (§6.4). Nothing here queries
+// the store in the common case: the signature check is remembered in
+// process, and the session and user come from Redis in one round trip.
+func (s *Service) Authenticate(ctx context.Context, header string) (*Session, error) {
+	raw, err := bearerToken(header)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := s.signer.VerifyAccess(raw, time.Now())
+	if err != nil {
+		return nil, tokenError(err, errInvalidClaims)
+	}
+	client, err := bson.ObjectIDFromHex(claims.Subject)
+	if err != nil {
+		return nil, errInvalidClaims
+	}
+	cached := s.cache.GetManyRaw(ctx, keystore.SessionKey(claims.ID), user.SnapshotKey(claims.Subject))
+	u, err := s.users.InfoFrom(ctx, claims.Subject, cached[1])
+	if err != nil {
+		if errors.Is(err, user.ErrNotFound) {
+			return nil, errSubjectMissing
+		}
+		return nil, apperr.InternalErr(err)
+	}
+	sess, err := s.keystores.Session(ctx, client, claims.ID, cached[0], claims.ExpiresAt)
+	if err != nil {
+		if errors.Is(err, keystore.ErrNotFound) {
+			return nil, errInvalidAccessToken
+		}
+		return nil, apperr.InternalErr(err)
+	}
+	ksID, err := bson.ObjectIDFromHex(sess.KeystoreID)
+	if err != nil {
+		return nil, apperr.InternalErr(err)
+	}
+	return &Session{User: u, KeystoreID: ksID, PKey: claims.ID, ExpiresAt: claims.ExpiresAt}, nil
+}
+
+// bearerToken applies the reference's rule: "Bearer " (case-sensitive, one
+// space) followed by a non-empty token.
+func bearerToken(header string) (string, error) {
+	if header == "" {
+		return "", errMissingAuthorization
+	}
+	raw, ok := strings.CutPrefix(header, bearerPrefix)
+	if !ok || raw == "" {
+		return "", errInvalidAuthorization
+	}
+	return raw, nil
+}
+
+// tokenError turns a verification failure into a 401: missing or malformed
+// claims get the caller's message, everything else the token package's.
+func tokenError(err error, invalidClaims *apperr.Error) error {
+	if errors.Is(err, token.ErrClaims) {
+		return invalidClaims
+	}
+	return apperr.Unauthorized(err.Error())
+}
+
+// Authorize re-reads the user and checks it holds one of roles (§6.5).
+func (s *Service) Authorize(ctx context.Context, userID string, roles []string) (*userdto.InfoPrivateUser, error) {
+	u, err := s.users.Info(ctx, userID)
+	if err != nil {
+		if errors.Is(err, user.ErrNotFound) {
+			return nil, errAuthorizedUserMissing
+		}
+		return nil, apperr.InternalErr(err)
+	}
+	if len(roles) == 0 {
+		return nil, errRoleMissing
+	}
+	if !u.HasAnyRole(roles) {
+		return nil, errInsufficientRole
+	}
+	return u, nil
+}
+
+// SignUp registers a LEARNER (§4.4). A taken email is a 400 whether the
+// check below or the unique index finds it, so concurrent sign-ups with one
+// email give one success and the normal message for the others.
+func (s *Service) SignUp(ctx context.Context, req dto.SignUpBasic) (*dto.UserAuth, error) {
+	if len(req.Password) > 72 {
+		return nil, errPasswordTooLong // bcrypt would silently ignore the rest
+	}
+	switch _, err := s.users.FindByEmail(ctx, req.Email); {
+	case err == nil:
+		return nil, errAlreadyRegistered
+	case !errors.Is(err, user.ErrNotFound):
+		return nil, apperr.InternalErr(err)
+	}
+	learner, err := s.users.RoleByCode(ctx, model.RoleLearner)
+	if err != nil {
+		return nil, apperr.InternalErr(err)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(req.Password), s.cost)
+	if err != nil {
+		return nil, apperr.InternalErr(err)
+	}
+	now := time.Now().UTC()
+	u := &model.User{
+		Name: req.Name, Email: req.Email, Password: string(hash), ProfilePicURL: req.ProfilePicURL,
+		Roles: []bson.ObjectID{learner.ID}, Verified: false, Status: true, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.users.Insert(ctx, u); err != nil {
+		if errors.Is(err, user.ErrDuplicateEmail) {
+			return nil, errAlreadyRegistered
+		}
+		return nil, apperr.InternalErr(err)
+	}
+	info := &userdto.InfoPrivateUser{ID: u.ID.Hex(), Email: u.Email, Name: u.Name, ProfilePicURL: u.ProfilePicURL,
+		Roles: []userdto.InfoRole{{ID: learner.ID.Hex(), Code: learner.Code}}}
+	s.users.Remember(ctx, info)
+	return s.issue(ctx, u.ID, info)
+}
+
+// SignIn checks email and password (§4.5) and opens a new session.
+func (s *Service) SignIn(ctx context.Context, req dto.SignInBasic) (*dto.UserAuth, error) {
+	u, err := s.users.FindByEmail(ctx, req.Email)
+	if err != nil {
+		if errors.Is(err, user.ErrNotFound) {
+			_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(req.Password))
+			return nil, errNotRegistered
+		}
+		return nil, apperr.InternalErr(err)
+	}
+	hash := []byte(u.Password)
+	if u.Password == "" {
+		hash = s.dummyHash // never matches; keeps the timing of a real check
+	}
+	if err := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)); err != nil || u.Password == "" {
+		return nil, errWrongPassword
+	}
+	info, err := s.users.InfoOf(ctx, u)
+	if err != nil {
+		return nil, apperr.InternalErr(err)
+	}
+	s.users.Remember(ctx, info)
+	return s.issue(ctx, u.ID, info)
+}
+
+func (s *Service) issue(ctx context.Context, userID bson.ObjectID, info *userdto.InfoPrivateUser) (*dto.UserAuth, error) {
+	pair, err := s.newPair(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return &dto.UserAuth{User: info, Tokens: pair}, nil
+}
+
+func (s *Service) newPair(ctx context.Context, userID bson.ObjectID) (token.Pair, error) {
+	ks, err := s.keystores.Create(ctx, userID)
+	if err != nil {
+		return token.Pair{}, apperr.InternalErr(err)
+	}
+	pair, err := s.signer.Sign(userID.Hex(), ks.PKey, ks.SKey, time.Now())
+	if err != nil {
+		return token.Pair{}, apperr.InternalErr(err)
+	}
+	return pair, nil
+}
+
+// Refresh exchanges a token pair for a new one, once (§4.6). The access
+// token must carry our signature but may have expired; the refresh token is
+// checked fully. Of concurrent refreshes of one pair exactly one succeeds:
+// the keystore delete decides (see keystore.Service.Revoke).
+func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (token.Pair, error) {
+	raw, err := bearerToken(header)
+	if err != nil {
+		return token.Pair{}, err
+	}
+	access, err := s.signer.VerifySignature(raw)
+	if err != nil {
+		return token.Pair{}, tokenError(err, errInvalidAccessClaims)
+	}
+	refresh, err := s.signer.VerifyRefresh(refreshToken, time.Now())
+	if err != nil {
+		return token.Pair{}, tokenError(err, errInvalidRefreshClaims)
+	}
+	if access.Subject != refresh.Subject {
+		return token.Pair{}, errClaimsMismatch
+	}
+	if _, err := s.users.Info(ctx, access.Subject); err != nil {
+		if errors.Is(err, user.ErrNotFound) {
+			return token.Pair{}, errRefreshSubject
+		}
+		return token.Pair{}, apperr.InternalErr(err)
+	}
+	client, err := bson.ObjectIDFromHex(access.Subject)
+	if err != nil {
+		return token.Pair{}, errInvalidAccessClaims
+	}
+	ks, err := s.keystores.FindPair(ctx, client, access.ID, refresh.ID)
+	if err != nil {
+		if errors.Is(err, keystore.ErrNotFound) {
+			return token.Pair{}, errClaimsIDs
+		}
+		return token.Pair{}, apperr.InternalErr(err)
+	}
+	won, err := s.keystores.Revoke(ctx, ks.ID, ks.PKey, access.ExpiresAt)
+	if err != nil {
+		return token.Pair{}, apperr.InternalErr(err)
+	}
+	if !won {
+		return token.Pair{}, errClaimsIDs // a concurrent refresh of this pair won
+	}
+	return s.newPair(ctx, client)
+}
+
+// SignOut ends the session: the keystore is deleted and the token refused on
+// every replica from now on.
+func (s *Service) SignOut(ctx context.Context, sess *Session) error {
+	if _, err := s.keystores.Revoke(ctx, sess.KeystoreID, sess.PKey, sess.ExpiresAt); err != nil {
+		return apperr.InternalErr(err)
+	}
+	return nil
+}

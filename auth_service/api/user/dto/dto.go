@@ -1,0 +1,49 @@
+// Package dto holds the user payloads of the HTTP API (§4.4, §4.8, §4.9).
+package dto
+
+// InfoRole is a role as clients see it.
+type InfoRole struct {
+	ID   string `json:"_id"`
+	Code string `json:"code"`
+}
+
+// InfoPrivateUser is the signed-in user's own view (profile/mine, and the
+// user of sign-up and sign-in). It is also the snapshot cached per user, so
+// one shape serves every endpoint.
+type InfoPrivateUser struct {
+	ID            string     `json:"_id"`
+	Email         string     `json:"email"`
+	Name          string     `json:"name"`
+	ProfilePicURL *string    `json:"profilePicUrl,omitempty"`
+	Roles         []InfoRole `json:"roles"`
+}
+
+// InfoPublicUser is what anyone may see of a user.
+type InfoPublicUser struct {
+	ID            string  `json:"_id"`
+	Name          string  `json:"name"`
+	ProfilePicURL *string `json:"profilePicUrl,omitempty"`
+}
+
+// HasAnyRole reports whether the user holds one of codes (case-sensitive,
+// like the reference).
+func (u *InfoPrivateUser) HasAnyRole(codes []string) bool {
+	for _, r := range u.Roles {
+		for _, c := range codes {
+			if r.Code == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Public is the public view of the user.
+func (u *InfoPrivateUser) Public() InfoPublicUser {
+	return InfoPublicUser{ID: u.ID, Name: u.Name, ProfilePicURL: u.ProfilePicURL}
+}
+
+// MongoID is the `:id` path parameter: 24 hex characters.
+type MongoID struct {
+	ID string `uri:"id" binding:"required" validate:"required,len=24,objectid"`
+}

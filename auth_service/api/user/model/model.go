@@ -1,0 +1,65 @@
+// Package model holds the users and roles documents (§9.3 of the reference:
+// collection and field names are part of the contract).
+package model
+
+import (
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"blogplatform/chassis/mongox"
+)
+
+const (
+	UsersCollection = "users"
+	RolesCollection = "roles"
+)
+
+// Role codes (the reference's rolecode enum).
+const (
+	RoleLearner = "LEARNER"
+	RoleAuthor  = "AUTHOR"
+	RoleEditor  = "EDITOR"
+	RoleAdmin   = "ADMIN"
+)
+
+// AllRoles are the codes the bootstrap ensures, in the reference's order.
+var AllRoles = []string{RoleLearner, RoleAuthor, RoleEditor, RoleAdmin}
+
+type User struct {
+	ID            bson.ObjectID   `bson:"_id,omitempty"`
+	Name          string          `bson:"name"`
+	Email         string          `bson:"email"`
+	Password      string          `bson:"password,omitempty"`
+	ProfilePicURL *string         `bson:"profilePicUrl,omitempty"`
+	Roles         []bson.ObjectID `bson:"roles,omitempty"`
+	Verified      bool            `bson:"verified"`
+	Status        bool            `bson:"status"`
+	CreatedAt     time.Time       `bson:"createdAt"`
+	UpdatedAt     time.Time       `bson:"updatedAt"`
+}
+
+type Role struct {
+	ID        bson.ObjectID `bson:"_id,omitempty"`
+	Code      string        `bson:"code"`
+	Status    bool          `bson:"status"`
+	CreatedAt time.Time     `bson:"createdAt"`
+	UpdatedAt time.Time     `bson:"updatedAt"`
+}
+
+// Indexes of both collections. The unique email index is what makes
+// concurrent sign-ups with one email safe; the unique code index does the
+// same for concurrent bootstraps.
+func Indexes() []mongox.Index {
+	unique := options.Index().SetUnique(true)
+	return []mongox.Index{
+		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: 1}}}},
+		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}, {Key: "status", Value: 1}}}},
+		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique}},
+		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: 1}}}},
+		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}, {Key: "status", Value: 1}}}},
+		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}}, Options: unique}},
+	}
+}
