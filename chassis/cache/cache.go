@@ -29,7 +29,7 @@ type RedisOptions struct {
 	DB       int
 	// Timeout bounds each Redis call (default 250ms): the cache must never be
 	// slower than the store it protects.
-	Timeout time.Duration
+	Timeout  time.Duration
 	PoolSize int
 }
 
@@ -40,14 +40,14 @@ func NewRedis(o RedisOptions) *redis.Client {
 		o.Timeout = 250 * time.Millisecond
 	}
 	return redis.NewClient(&redis.Options{
-		Addr:            net.JoinHostPort(o.Host, strconv.Itoa(o.Port)),
-		Password:        o.Password,
-		DB:              o.DB,
-		DialTimeout:     o.Timeout * 2,
-		ReadTimeout:     o.Timeout,
-		WriteTimeout:    o.Timeout,
-		PoolSize:        o.PoolSize,
-		MaxRetries:      1,
+		Addr:         net.JoinHostPort(o.Host, strconv.Itoa(o.Port)),
+		Password:     o.Password,
+		DB:           o.DB,
+		DialTimeout:  o.Timeout * 2,
+		ReadTimeout:  o.Timeout,
+		WriteTimeout: o.Timeout,
+		PoolSize:     o.PoolSize,
+		MaxRetries:   1,
 		// One dial attempt per try: go-redis otherwise retries a refused dial
 		// five times with 100ms pauses, so every request would wait ~1s for
 		// the fallback while Redis is down.
