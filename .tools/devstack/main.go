@@ -1,0 +1,135 @@
+// Command devstack runs the whole platform locally without Docker: embedded
+// NATS, the embedded MongoDB-compatible store, Redis, two auth_service and two
+// blog_service replicas as separate processes, and a gateway on :8000 that
+// reads kong/kong-load-balanced.yml and runs the Kong plugin's API-key check.
+//
+//	go run ./.tools/devstack [-port 8000] [-replicas 2] [-data .data] [-memory] [-kong kong/kong-load-balanced.yml]
+//
+// Run it from anywhere inside the repository. Ctrl-C stops everything.
+// See README.md next to this file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"blogplatform/tools/internal/platform"
+)
+
+func main() {
+	port := flag.Int("port", 8000, "gateway port (on 127.0.0.1)")
+	replicas := flag.Int("replicas", platform.DefaultReplicas, "replicas of each service")
+	data := flag.String("data", platform.DefaultDataDir, "data folder of the store, relative to the repo root (kept across runs)")
+	memory := flag.Bool("memory", false, "use a temporary store (in RAM when /dev/shm exists) deleted on exit; -data is not touched")
+	kong := flag.String("kong", platform.DefaultKongFile, "Kong declarative file the gateway reads, relative to the repo root")
+	flag.Parse()
+	if err := run(*port, *replicas, *data, *memory, *kong); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func run(port, replicas int, data string, memory bool, kong string) error {
+	if port < 1 || port > 65535 {
+		return fmt.Errorf("-port %d is not a port", port)
+	}
+	if replicas < 1 {
+		return fmt.Errorf("-replicas must be at least 1")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	// The first Ctrl-C (or SIGTERM) stops the platform cleanly; a second one
+	// exits at once (the kernel then kills the replicas, see Pdeathsig).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Fprintln(os.Stderr, "devstack: building the services and starting the platform...")
+	p, err := platform.Start(ctx, platform.Options{
+		GatewayAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Replicas:       replicas,
+		Memory:         memory,
+		DataDir:        data,
+		KongFile:       kong,
+		CreateEnvFiles: true,
+		ProcessLogs:    os.Stdout,
+		Logger:         log,
+	})
+	if err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return errors.New("interrupted during start-up")
+		}
+		return err
+	}
+
+	stopping := make(chan struct{})
+	for _, r := range p.Replicas() {
+		go watch(r, stopping, log)
+	}
+	printBanner(os.Stdout, p, replicas)
+
+	<-ctx.Done()
+	close(stopping)
+	stop() // restore default signal handling: a second Ctrl-C ends the process
+	fmt.Fprintln(os.Stderr, "devstack: stopping (Ctrl-C again to kill at once)...")
+	if err := p.Stop(); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "devstack: stopped")
+	return nil
+}
+
+// watch reports a replica that exits while the platform runs (a crash): the
+// gateway routes around it, but the developer should know.
+func watch(r *platform.Replica, stopping <-chan struct{}, log *slog.Logger) {
+	err := r.Wait(context.Background())
+	select {
+	case <-stopping:
+	default:
+		log.Error("replica exited; the gateway routes around it (restart devstack to bring it back)", "replica", r.Name, "exit", fmt.Sprint(err))
+	}
+}
+
+func printBanner(w io.Writer, p *platform.Platform, replicas int) {
+	info := p.Info()
+	line := strings.Repeat("=", 72)
+	var b strings.Builder
+	fmt.Fprintln(&b, line)
+	fmt.Fprintf(&b, "  Blog platform ready: %s\n\n", info.GatewayURL)
+	fmt.Fprintf(&b, "  API key      x-api-key: %s\n", platform.DevAPIKey)
+	fmt.Fprintf(&b, "  Admin        %s / %s (LEARNER, AUTHOR, EDITOR, ADMIN)\n\n", platform.DevAdminEmail, platform.DevAdminPassword)
+	fmt.Fprintf(&b, "  Try          curl -H 'x-api-key: %s' '%s/blog/list/latest?page=1&limit=10'\n", platform.DevAPIKey, info.GatewayURL)
+	fmt.Fprintf(&b, "               curl %s/auth/health/ready\n\n", info.GatewayURL)
+	for _, r := range p.Replicas() {
+		fmt.Fprintf(&b, "  %-12s %s (pid %d)\n", r.Name, r.Addr, r.Pid())
+	}
+	fmt.Fprintln(&b)
+	store := info.StoreBackend + ", data in " + info.StoreDir + ", kept across runs"
+	if info.StoreEphemeral {
+		store = info.StoreBackend + ", temporary: data is gone when devstack stops"
+	}
+	fmt.Fprintf(&b, "  Store        %s (%s)\n", info.StoreURI, store)
+	redis := "real redis-server"
+	if info.RedisStandIn {
+		redis = "EMBEDDED STAND-IN (" + info.RedisKind + "): no redis-server on PATH"
+	}
+	fmt.Fprintf(&b, "  Redis        %s (%s)\n", info.RedisAddr, redis)
+	fmt.Fprintf(&b, "  NATS         %s (users auth and blog)\n", info.NATSURL)
+	fmt.Fprintf(&b, "  Gateway      %s, %d replica(s) per service\n", info.KongFile, replicas)
+	for _, n := range info.KongNotes {
+		fmt.Fprintf(&b, "               %s\n", n)
+	}
+	fmt.Fprintf(&b, "  Config       %s/env/<replica>.env\n\n", info.WorkDir)
+	fmt.Fprintln(&b, "  Logs below are prefixed with the replica name. Ctrl-C stops everything.")
+	fmt.Fprintln(&b, line)
+	fmt.Fprint(w, b.String())
+}

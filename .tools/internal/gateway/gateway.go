@@ -1,0 +1,628 @@
+// Package gateway is the local stand-in for Kong: an HTTP reverse proxy
+// configured from the same declarative file (kong/kong-load-balanced.yml) and
+// running the same API-key verification code as the Kong plugin
+// (blogplatform/kong/apikey_auth_plugin/verify).
+//
+// What it implements of Kong, and how:
+//   - routes: path prefix match, longest prefix wins, optional methods;
+//     strip_path and path_handling v0/v1 exactly as Kong's router builds the
+//     upstream path; the query string is kept. No match: Kong's 404
+//     {"message":"no Route matched with those values"}.
+//   - services and upstreams: a service URL whose host names an upstream is
+//     balanced over its targets by smooth weighted round robin; any other host
+//     is a single target. Target and service hosts are mapped to real
+//     addresses by the caller's Resolver (the compose names auth1:8000 become
+//     the local replicas' loopback ports).
+//   - health: every target's health path (the upstream's
+//     healthchecks.active.http_path, default /health/ready) is polled each
+//     HealthInterval; targets that are not ready get no traffic while another
+//     one is ready (a non-200 answer counts at once, timeouts only twice in a
+//     row). A target that refuses a connection is skipped for DownFor.
+//   - retries: see balancingTransport.
+//   - plugins: apikey-auth-plugin (global or per route; config.bypass: true on
+//     a route skips it) and rate-limiting (policy local, limit_by ip). Other
+//     plugins are reported by New as warnings and ignored.
+//   - headers: X-Forwarded-For/-Proto/-Host/-Port/-Path/-Prefix and X-Real-IP
+//     are set from the connection (the gateway is the edge, so a client's own
+//     X-Forwarded-For is replaced, not trusted); X-Request-ID is kept when it
+//     is sane and generated otherwise, sent upstream and echoed to the client.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"blogplatform/kong/apikey_auth_plugin/verify"
+	"blogplatform/tools/internal/kongconf"
+)
+
+const (
+	requestIDHeader = "X-Request-ID"
+
+	// DefaultHealthInterval is how often every target's readiness is polled.
+	DefaultHealthInterval = time.Second
+	// DefaultHealthTimeout bounds one readiness probe (the
+	// healthchecks.active.timeout of the repo's Kong file).
+	DefaultHealthTimeout = 2 * time.Second
+	// DefaultDownFor is how long a target that refused a connection is
+	// skipped (unless a health check passes first).
+	DefaultDownFor = 3 * time.Second
+	// DefaultMaxBufferedBody is the largest request body kept in memory so a
+	// retry can resend it: the services' own body limit (CONTRACT §2.14).
+	// Larger bodies are streamed and never retried.
+	DefaultMaxBufferedBody = 1 << 20
+	// defaultHealthPath is probed when the upstream names none.
+	defaultHealthPath = healthReadyPath
+	// upstreamTimeout bounds waiting for an upstream's response headers
+	// (Kong's default read_timeout).
+	upstreamTimeout = 60 * time.Second
+	dialTimeout     = 5 * time.Second
+	// directHostWeight is the weight of each endpoint of a service host that
+	// names no upstream: equal shares, Kong's default target weight.
+	directHostWeight = 100
+	// maxRequestIDLength matches the services' rule for accepting a client's
+	// X-Request-ID (chassis/httpx).
+	maxRequestIDLength = 128
+)
+
+// HealthProbeRequestIDPrefix starts the X-Request-ID of the gateway's own
+// readiness probes, so log readers (the devstack's log stream) can tell the
+// once-a-second probes from client traffic.
+const HealthProbeRequestIDPrefix = "health-probe-"
+
+// Kong's own answers.
+const (
+	messageNoRoute        = "no Route matched with those values"
+	messageNoPeer         = "failure to get a peer from the ring-balancer"
+	messageBadUpstream    = "An invalid response was received from the upstream server"
+	messageUpstreamTimout = "The upstream server is timing out"
+)
+
+// Endpoint is a real address for a name used in the Kong file.
+type Endpoint struct {
+	Name string // the name shown in stats and logs, e.g. auth1
+	Addr string // host:port to dial
+}
+
+// Resolver maps a host and port of the Kong file (an upstream target such as
+// auth1:8000, a service host, or a verification URL's host) to the endpoints
+// that stand for it locally. One name may stand for several endpoints (a
+// service host such as auth that resolves to every auth replica).
+type Resolver func(host string, port int) ([]Endpoint, error)
+
+// Options configures a Gateway.
+type Options struct {
+	Kong    *kongconf.Config
+	Resolve Resolver
+	Logger  *slog.Logger // nil: discard
+
+	HealthInterval  time.Duration // <= 0: DefaultHealthInterval
+	HealthTimeout   time.Duration // one probe; <= 0: DefaultHealthTimeout
+	DownFor         time.Duration // <= 0: DefaultDownFor
+	MaxBufferedBody int64         // <= 0: DefaultMaxBufferedBody
+	// Now is the clock for rate limiting and down marks; nil: time.Now.
+	Now func() time.Time
+}
+
+// Gateway is an http.Handler. Call Run to start its health checks.
+type Gateway struct {
+	routes          []*route
+	pools           []*pool
+	transport       *http.Transport
+	proxy           *httputil.ReverseProxy
+	healthClient    *http.Client
+	healthInterval  time.Duration
+	healthTimeout   time.Duration
+	maxBufferedBody int64
+	now             func() time.Time
+	log             *slog.Logger
+}
+
+type route struct {
+	name         string
+	paths        []string
+	methods      map[string]bool // nil: any
+	strip        bool
+	pathHandling string
+	servicePath  string
+	pool         *pool
+	keyCheck     *verify.Verifier // nil: no API-key plugin on this route
+	keyBypass    bool             // route-level apikey-auth-plugin with bypass: true
+	rateLimit    *rateLimiter
+}
+
+// New builds a gateway from a resolved Kong file.
+func New(opts Options) (*Gateway, error) {
+	if opts.Kong == nil || opts.Resolve == nil {
+		return nil, errors.New("gateway: Kong config and Resolver are required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	g := &Gateway{
+		healthInterval:  positiveOr(opts.HealthInterval, DefaultHealthInterval),
+		healthTimeout:   positiveOr(opts.HealthTimeout, DefaultHealthTimeout),
+		maxBufferedBody: opts.MaxBufferedBody,
+		now:             now,
+		log:             log,
+	}
+	if g.maxBufferedBody <= 0 {
+		g.maxBufferedBody = DefaultMaxBufferedBody
+	}
+	for _, w := range opts.Kong.Warnings {
+		log.Warn("gateway: " + w)
+	}
+
+	g.transport = &http.Transport{
+		Proxy:                 nil, // replicas are local: never through an HTTP(S)_PROXY
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       60 * time.Second,
+		ResponseHeaderTimeout: upstreamTimeout,
+	}
+	// Each probe is bounded by its own context (HealthTimeout).
+	g.healthClient = &http.Client{Transport: g.transport}
+
+	b := builder{opts: opts, g: g, pools: map[string]*pool{}, verifiers: map[string]*verify.Verifier{}}
+	for _, rr := range opts.Kong.Routes {
+		r, err := b.route(rr)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: route %s: %w", rr.Name, err)
+		}
+		g.routes = append(g.routes, r)
+	}
+
+	bt := &balancingTransport{
+		base:    g.transport,
+		downFor: positiveOr(opts.DownFor, DefaultDownFor),
+		now:     now,
+		log:     log,
+	}
+	for _, p := range g.pools {
+		bt.maxTries = max(bt.maxTries, len(p.targets))
+	}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		Transport:      bt,
+		ModifyResponse: ensureRequestID,
+		ErrorHandler:   g.proxyError,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return g, nil
+}
+
+func positiveOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// builder turns resolved Kong routes into gateway routes, sharing one pool
+// per upstream (so balancing and health are per upstream, as in Kong) and
+// one verifier per distinct plugin configuration.
+type builder struct {
+	opts      Options
+	g         *Gateway
+	pools     map[string]*pool
+	verifiers map[string]*verify.Verifier
+}
+
+func (b *builder) route(rr kongconf.ResolvedRoute) (*route, error) {
+	p, err := b.pool(rr.Service)
+	if err != nil {
+		return nil, err
+	}
+	r := &route{
+		name:         rr.Name,
+		paths:        rr.Paths,
+		strip:        rr.StripPath,
+		pathHandling: rr.PathHandling,
+		servicePath:  rr.Service.Path,
+		pool:         p,
+	}
+	if len(rr.Methods) > 0 {
+		r.methods = map[string]bool{}
+		for _, m := range rr.Methods {
+			r.methods[m] = true
+		}
+	}
+	for name, plugin := range rr.Plugins {
+		switch name {
+		case kongconf.PluginAPIKey:
+			var c kongconf.APIKeyConfig
+			if err := plugin.DecodeConfig(&c); err != nil {
+				return nil, err
+			}
+			if c.Bypass {
+				r.keyBypass = true
+				continue
+			}
+			v, err := b.verifier(c)
+			if err != nil {
+				return nil, err
+			}
+			r.keyCheck = v
+		case kongconf.PluginRateLimit:
+			var c kongconf.RateLimitConfig
+			if err := plugin.DecodeConfig(&c); err != nil {
+				return nil, err
+			}
+			l, err := newRateLimiter(c)
+			if err != nil {
+				return nil, err
+			}
+			r.rateLimit = l
+		default:
+			b.g.log.Warn("gateway: plugin is not implemented locally and is ignored", "route", rr.Name, "plugin", name)
+		}
+	}
+	return r, nil
+}
+
+func (b *builder) pool(s kongconf.ResolvedService) (*pool, error) {
+	key := "host:" + net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
+	if s.Upstream != nil {
+		key = "upstream:" + s.Upstream.Name
+	}
+	if p, ok := b.pools[key]; ok {
+		return p, nil
+	}
+	p := &pool{name: s.Host, healthPath: defaultHealthPath}
+	if s.Upstream != nil {
+		if hp := s.Upstream.Healthchecks.Active.HTTPPath; hp != "" {
+			p.healthPath = hp
+		}
+		for _, t := range s.Upstream.Targets {
+			host, port, err := t.HostPort()
+			if err != nil {
+				return nil, err
+			}
+			eps, err := b.opts.Resolve(host, port)
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s target %s: %w", s.Upstream.Name, t.Target, err)
+			}
+			for _, ep := range eps {
+				p.targets = append(p.targets, newTarget(ep, t.EffectiveWeight()))
+			}
+		}
+	} else {
+		eps, err := b.opts.Resolve(s.Host, s.Port)
+		if err != nil {
+			return nil, fmt.Errorf("service %s host %s: %w", s.Name, s.Host, err)
+		}
+		for _, ep := range eps {
+			p.targets = append(p.targets, newTarget(ep, directHostWeight))
+		}
+	}
+	if len(p.targets) == 0 {
+		return nil, fmt.Errorf("service %s: no targets", s.Name)
+	}
+	b.pools[key] = p
+	b.g.pools = append(b.g.pools, p)
+	return p, nil
+}
+
+func newTarget(ep Endpoint, weight int) *target {
+	t := &target{name: ep.Name, addr: ep.Addr, weight: weight}
+	t.ready.Store(true)
+	return t
+}
+
+// verifier builds (once per distinct configuration) the plugin's Verifier
+// with the verification URLs' hosts resolved to local addresses.
+func (b *builder) verifier(c kongconf.APIKeyConfig) (*verify.Verifier, error) {
+	var urls []string
+	for _, raw := range c.VerificationURLs {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("verification url %q: %w", raw, err)
+		}
+		port := 80
+		if p := u.Port(); p != "" {
+			port, _ = strconv.Atoi(p)
+		}
+		eps, err := b.opts.Resolve(u.Hostname(), port)
+		if err != nil {
+			return nil, fmt.Errorf("verification url %q: %w", raw, err)
+		}
+		for _, ep := range eps {
+			local := *u
+			local.Host = ep.Addr
+			urls = append(urls, local.String())
+		}
+	}
+	cfg := verify.Config{
+		VerificationURLs: urls,
+		Timeout:          time.Duration(c.TimeoutMS) * time.Millisecond,
+		CacheTTL:         time.Duration(c.CacheTTLSeconds) * time.Second,
+	}
+	key := fmt.Sprintf("%q|%v|%v", urls, cfg.Timeout, cfg.CacheTTL)
+	if v, ok := b.verifiers[key]; ok {
+		return v, nil
+	}
+	v := verify.New(cfg, nil)
+	b.verifiers[key] = v
+	return v, nil
+}
+
+// Run polls the targets' health until ctx ends.
+func (g *Gateway) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, p := range g.pools {
+		wg.Go(func() { p.checkHealth(ctx, g.healthClient, g.healthInterval, g.healthTimeout, g.log) })
+	}
+	wg.Wait()
+}
+
+// Close releases idle upstream connections.
+func (g *Gateway) Close() { g.transport.CloseIdleConnections() }
+
+// TargetStats describes one target for tests and the ready banner.
+type TargetStats struct {
+	Upstream string
+	Name     string
+	Addr     string
+	Weight   int
+	Served   int64 // responses received from it
+	Failures int64 // attempts that failed at the transport level
+	Ready    bool  // last health check
+	Down     bool  // skipped after a connection failure
+}
+
+// Stats lists every target, sorted by upstream and name.
+func (g *Gateway) Stats() []TargetStats {
+	now := g.now().UnixNano()
+	var out []TargetStats
+	for _, p := range g.pools {
+		for _, t := range p.targets {
+			out = append(out, TargetStats{
+				Upstream: p.name, Name: t.name, Addr: t.addr, Weight: t.weight,
+				Served: t.served.Load(), Failures: t.failures.Load(),
+				Ready: t.ready.Load(), Down: t.downUntil.Load() > now,
+			})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Upstream != out[j].Upstream {
+			return out[i].Upstream < out[j].Upstream
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// requestState travels from ServeHTTP to rewrite through the context.
+type requestState struct {
+	upstreamPath string // escaped
+	prefix       string
+	originalPath string
+	clientIP     string
+}
+
+type stateKey struct{}
+
+// ServeHTTP routes one client request: request id, route match (or Kong's
+// 404), API-key check (unless it is a health probe or the route bypasses
+// it), rate limit, then the proxy with retries.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := sanitizeRequestID(r.Header.Get(requestIDHeader))
+	if id == "" {
+		id = newRequestID()
+	}
+	r.Header.Set(requestIDHeader, id)
+
+	reqPath := escapedPath(r)
+	rt, prefix := g.match(r.Method, reqPath)
+	if rt == nil {
+		writeKongMessage(w, id, http.StatusNotFound, messageNoRoute)
+		return
+	}
+	upPath := upstreamPath(rt.servicePath, prefix, reqPath, rt.strip, rt.pathHandling)
+
+	if rt.keyCheck != nil && !rt.keyBypass && !isHealthProbe(r.Method, upPath) {
+		d := rt.keyCheck.Verify(r.Context(), r.Header.Get(verify.HeaderName))
+		if d.Err != nil {
+			g.log.Warn("gateway: api key verification", "route", rt.name, "status", d.Status, "error", d.Err.Error(), "requestId", id)
+		}
+		if !d.Allow {
+			writeJSON(w, id, d.Status, d.Body)
+			return
+		}
+	}
+
+	clientIP := remoteIP(r)
+	if rt.rateLimit != nil {
+		ok, retryAfter := rt.rateLimit.admit(clientIP, g.now(), w.Header())
+		if !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(retryAfter)))
+			body, _ := json.Marshal(verify.Envelope{Code: verify.ErrorCode, Status: rt.rateLimit.status, Message: rt.rateLimit.message})
+			writeJSON(w, id, rt.rateLimit.status, body)
+			return
+		}
+	}
+
+	plan := &proxyPlan{pool: rt.pool, replayable: true}
+	if r.Body != nil && r.Body != http.NoBody {
+		buffered, err := g.bufferBody(r)
+		if err != nil {
+			writeKongMessage(w, id, http.StatusBadRequest, "could not read the request body")
+			return
+		}
+		plan.replayable = buffered
+	}
+	st := &requestState{upstreamPath: upPath, prefix: prefix, originalPath: r.URL.Path, clientIP: clientIP}
+	ctx := context.WithValue(withPlan(r.Context(), plan), stateKey{}, st)
+	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// match finds the route with the longest matching path prefix (Kong's
+// priority for plain prefix paths); ties go to the route defined first. It
+// works on the escaped path, the form strip_path cuts.
+func (g *Gateway) match(method, escaped string) (*route, string) {
+	var best *route
+	bestPrefix := ""
+	for _, rt := range g.routes {
+		if rt.methods != nil && !rt.methods[method] {
+			continue
+		}
+		for _, p := range rt.paths {
+			if strings.HasPrefix(escaped, p) && len(p) > len(bestPrefix) {
+				best, bestPrefix = rt, p
+			}
+		}
+	}
+	return best, bestPrefix
+}
+
+// bufferBody reads the body into memory when it fits MaxBufferedBody, so a
+// retry can resend it; otherwise the part read so far is stitched back in
+// front of the rest and the request is streamed (and not retried).
+func (g *Gateway) bufferBody(r *http.Request) (bool, error) {
+	if r.ContentLength > g.maxBufferedBody {
+		return false, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, g.maxBufferedBody+1))
+	if err != nil {
+		return false, err
+	}
+	if int64(len(data)) > g.maxBufferedBody {
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(data), r.Body), r.Body}
+		return false, nil
+	}
+	r.Body.Close()
+	r.ContentLength = int64(len(data))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	r.Body, _ = r.GetBody()
+	if len(data) == 0 {
+		r.Body = http.NoBody
+	}
+	return true, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// rewrite builds the upstream request (ReverseProxy has already removed
+// hop-by-hop and inbound X-Forwarded-* headers); the transport fills in the
+// target's address.
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	st := pr.In.Context().Value(stateKey{}).(*requestState)
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = "upstream.invalid" // replaced per attempt by the transport
+	pr.Out.Host = ""                     // preserve_host: false, Host is the target
+	setPath(pr.Out.URL, st.upstreamPath)
+	pr.SetXForwarded()
+	pr.Out.Header.Set("X-Real-IP", st.clientIP)
+	if _, port, err := net.SplitHostPort(pr.In.Host); err == nil {
+		pr.Out.Header.Set("X-Forwarded-Port", port)
+	}
+	pr.Out.Header.Set("X-Forwarded-Path", st.originalPath)
+	if st.prefix != "" && st.prefix != "/" {
+		pr.Out.Header.Set("X-Forwarded-Prefix", st.prefix)
+	}
+	// ReverseProxy sets an empty User-Agent when the client sent none, so Go
+	// does not add its own: keep that.
+}
+
+// ensureRequestID echoes the gateway's X-Request-ID when a service did not.
+func ensureRequestID(resp *http.Response) error {
+	if resp.Header.Get(requestIDHeader) == "" {
+		resp.Header.Set(requestIDHeader, resp.Request.Header.Get(requestIDHeader))
+	}
+	return nil
+}
+
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	id := r.Header.Get(requestIDHeader)
+	switch {
+	case r.Context().Err() != nil:
+		// The client is gone; nothing useful can be written.
+		return
+	case errors.Is(err, errNoTarget):
+		writeKongMessage(w, id, http.StatusServiceUnavailable, messageNoPeer)
+	case isTimeout(err):
+		writeKongMessage(w, id, http.StatusGatewayTimeout, messageUpstreamTimout)
+	default:
+		writeKongMessage(w, id, http.StatusBadGateway, messageBadUpstream)
+	}
+	g.log.Warn("gateway: upstream request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error(), "requestId", id)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// writeKongMessage writes Kong's own error body, {"message":..,"request_id":..}.
+func writeKongMessage(w http.ResponseWriter, id string, status int, message string) {
+	body, _ := json.Marshal(struct {
+		Message   string `json:"message"`
+		RequestID string `json:"request_id,omitempty"`
+	}{message, id})
+	writeJSON(w, id, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, id string, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set(requestIDHeader, id)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// sanitizeRequestID keeps a client's X-Request-ID only when it is short and
+// made of safe characters (the services' rule), so it cannot inject into logs
+// or headers.
+func sanitizeRequestID(id string) string {
+	if id == "" || len(id) > maxRequestIDLength {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return ""
+		}
+	}
+	return id
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// target is one backend address of a pool.
+type target struct {
+	name   string // Kong's target host, e.g. auth1
+	addr   string // host:port actually dialled
+	weight int
+
+	// ready is the last active health check's verdict (true until the first
+	// check, so a gateway started next to running replicas routes at once).
+	ready atomic.Bool
+	// downUntil (unix nanos) is set when a connection to the target failed:
+	// the target is skipped until then, or until a health check passes.
+	downUntil atomic.Int64
+
+	// probeTimeouts counts consecutive health probes that timed out.
+	probeTimeouts atomic.Int32
+
+	served   atomic.Int64 // responses received from this target
+	failures atomic.Int64 // attempts that failed at the transport level
+
+	// currentWeight is the smooth weighted round-robin state; guarded by
+	// pool.mu.
+	currentWeight int
+}
+
+// pool is a load-balanced set of targets: a Kong upstream, or the single
+// host of a service URL that names no upstream.
+type pool struct {
+	name       string
+	healthPath string
+	targets    []*target
+
+	mu sync.Mutex // guards the targets' currentWeight
+}
+
+// eligibility levels, tried in order by pick: the first level with a
+// candidate wins.
+const (
+	pickReadyAndUp = iota // passes health checks, no recent connection failure
+	pickUp                // ignore readiness: a replica that is "not ready"
+	// because, say, NATS is down still serves public reads, which is better
+	// than the gateway refusing everything
+	pickAny // every target is marked down: try anyway, one may be back
+)
+
+// pick chooses the next target by smooth weighted round robin (nginx's
+// algorithm: even spreading, no bursts to one target), skipping targets in
+// tried and preferring healthy ones. It returns nil when no untried target
+// with a positive weight is left.
+func (p *pool) pick(tried map[*target]bool, now time.Time) *target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for level := pickReadyAndUp; level <= pickAny; level++ {
+		var best *target
+		total := 0
+		for _, t := range p.targets {
+			if t.weight <= 0 || tried[t] || !t.eligible(level, now) {
+				continue
+			}
+			t.currentWeight += t.weight
+			total += t.weight
+			if best == nil || t.currentWeight > best.currentWeight {
+				best = t
+			}
+		}
+		if best != nil {
+			best.currentWeight -= total
+			return best
+		}
+	}
+	return nil
+}
+
+func (t *target) eligible(level int, now time.Time) bool {
+	up := t.downUntil.Load() <= now.UnixNano()
+	switch level {
+	case pickReadyAndUp:
+		return up && t.ready.Load()
+	case pickUp:
+		return up
+	default:
+		return true
+	}
+}
+
+func (t *target) markDown(now time.Time, d time.Duration) {
+	t.downUntil.Store(now.Add(d).UnixNano())
+}
+
+// Active health check tuning. A target's own "not ready" answer (any status
+// but 200) or a refused connection counts at once: the replica said so, or
+// is gone, and a draining replica must lose its traffic within one interval.
+// A probe that merely timed out says more about a busy machine than about
+// the target, so it takes probeTimeoutsToFail in a row (Kong's
+// unhealthy.timeouts) to mark the target not ready.
+const probeTimeoutsToFail = 2
+
+// checkHealth polls every target's health path each interval until ctx ends.
+// A 200 marks the target ready (and clears a connection-failure mark).
+func (p *pool) checkHealth(ctx context.Context, client *http.Client, interval, timeout time.Duration, log *slog.Logger) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		var wg sync.WaitGroup
+		for _, t := range p.targets {
+			wg.Go(func() { p.probe(ctx, client, t, timeout, log) })
+		}
+		wg.Wait()
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func (p *pool) probe(parent context.Context, client *http.Client, t *target, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	defer cancel()
+	ready, timedOut := false, false
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.addr+p.healthPath, nil)
+	if err == nil {
+		req.Header.Set(requestIDHeader, HealthProbeRequestIDPrefix+newRequestID())
+		var resp *http.Response
+		resp, err = client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			ready = resp.StatusCode == http.StatusOK
+		} else {
+			timedOut = isTimeout(err) || ctx.Err() != nil
+		}
+	}
+	if parent.Err() != nil {
+		return // the gateway is shutting down: the verdict means nothing
+	}
+	if timedOut {
+		if t.probeTimeouts.Add(1) < probeTimeoutsToFail {
+			return // keep the last verdict until the next probe confirms
+		}
+	} else {
+		t.probeTimeouts.Store(0)
+	}
+	if was := t.ready.Swap(ready); was != ready {
+		log.Info("gateway: target readiness changed", "upstream", p.name, "target", t.name, "addr", t.addr, "ready", ready)
+	}
+	if ready {
+		t.downUntil.Store(0)
+	}
+}
