@@ -73,6 +73,8 @@ func TestDumpDescribesThePluginToKong(t *testing.T) {
 		"timeout_ms":        "integer",
 		"cache_ttl_seconds": "integer",
 		"public_paths":      "array",
+		"stale_ttl_seconds": "integer",
+		"bypass":            "boolean",
 	}
 	gotFields := map[string]string{}
 	var urlElements string

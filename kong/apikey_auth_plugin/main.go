@@ -43,10 +43,19 @@ type Config struct {
 	VerificationURLs []string `json:"verification_urls"`
 	TimeoutMs        int      `json:"timeout_ms"`
 	CacheTTLSeconds  int      `json:"cache_ttl_seconds"`
-	// public_paths: path suffixes (e.g. /health/ready) that GET and HEAD
+	// stale_ttl_seconds: while no verifier answers (auth down), a key
+	// accepted within cache_ttl_seconds + stale_ttl_seconds is still
+	// accepted, so public reads survive an auth outage. 0 disables it.
+	StaleTTLSeconds int `json:"stale_ttl_seconds"`
+	// public_paths: client paths (e.g. /blog/health/ready) that GET and HEAD
 	// requests may reach without a key, so probes and operators can check a
 	// service's health through the gateway.
 	PublicPaths []string `json:"public_paths"`
+	// bypass: a route-level instance with bypass true lets every request of
+	// its route through without a key (Kong applies the most specific
+	// instance, so this opens one route while the global instance guards the
+	// rest).
+	Bypass bool `json:"bypass"`
 
 	// go-pdk creates one Config per plugin instance (per configuration) and
 	// calls Access on it from many goroutines; the Verifier, with its
@@ -69,6 +78,7 @@ func (c *Config) verifyConfig() verify.Config {
 		VerificationURLs: c.VerificationURLs,
 		Timeout:          timeout,
 		CacheTTL:         time.Duration(c.CacheTTLSeconds) * time.Second,
+		StaleTTL:         time.Duration(c.StaleTTLSeconds) * time.Second,
 	}
 }
 
@@ -82,6 +92,9 @@ func (c *Config) getVerifier() *verify.Verifier {
 // Access runs in Kong's access phase: it either returns (Kong proxies the
 // request unchanged) or ends the request with the verifier's JSON envelope.
 func (c *Config) Access(kong *pdk.PDK) {
+	if c.Bypass {
+		return
+	}
 	if len(c.PublicPaths) > 0 {
 		method, merr := kong.Request.GetMethod()
 		path, perr := kong.Request.GetPath()

@@ -261,7 +261,7 @@ func TestAccessLetsHealthProbesThroughWithoutKey(t *testing.T) {
 	stub := newAuthStub(t)
 	cfg := configFromKong(t, map[string]any{
 		"verification_urls": []string{stub.url},
-		"public_paths":      []string{"/health/live", "/health/ready"},
+		"public_paths":      []string{"/blog/health/ready", "/auth/health/live"},
 	})
 	tests := []struct {
 		method, url string
@@ -270,6 +270,7 @@ func TestAccessLetsHealthProbesThroughWithoutKey(t *testing.T) {
 		{"GET", "http://gateway.test/blog/health/ready", 200},
 		{"GET", "http://gateway.test/auth/health/live", 200},
 		{"POST", "http://gateway.test/blog/health/ready", 401},
+		{"GET", "http://gateway.test/blog/x/health/ready", 401},
 		{"GET", "http://gateway.test/blog/list/latest", 401},
 	}
 	for _, tc := range tests {
@@ -289,5 +290,14 @@ func TestAccessLetsHealthProbesThroughWithoutKey(t *testing.T) {
 		if stub.calls.Load() != before {
 			t.Errorf("%s %s: the key check called auth", tc.method, tc.url)
 		}
+	}
+}
+
+func TestAccessBypassOpensTheRoute(t *testing.T) {
+	stub := newAuthStub(t)
+	cfg := configFromKong(t, map[string]any{"verification_urls": []string{stub.url}, "bypass": true})
+	env := request(t, cfg, http.Header{})
+	if env.ClientRes.Status != 200 || stub.calls.Load() != 0 {
+		t.Fatalf("bypass: status %d, %d calls", env.ClientRes.Status, stub.calls.Load())
 	}
 }

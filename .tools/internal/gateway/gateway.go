@@ -68,7 +68,7 @@ const (
 	// Larger bodies are streamed and never retried.
 	DefaultMaxBufferedBody = 1 << 20
 	// defaultHealthPath is probed when the upstream names none.
-	defaultHealthPath = healthReadyPath
+	defaultHealthPath = "/health/ready"
 	// upstreamTimeout bounds waiting for an upstream's response headers
 	// (Kong's default read_timeout).
 	upstreamTimeout = 60 * time.Second
@@ -144,6 +144,7 @@ type route struct {
 	pool         *pool
 	keyCheck     *verify.Verifier // nil: no API-key plugin on this route
 	keyBypass    bool             // route-level apikey-auth-plugin with bypass: true
+	publicPaths  []string         // the plugin's public_paths: key-less GET/HEAD
 	rateLimit    *rateLimiter
 }
 
@@ -265,6 +266,7 @@ func (b *builder) route(rr kongconf.ResolvedRoute) (*route, error) {
 				return nil, err
 			}
 			r.keyCheck = v
+			r.publicPaths = c.PublicPaths
 		case kongconf.PluginRateLimit:
 			var c kongconf.RateLimitConfig
 			if err := plugin.DecodeConfig(&c); err != nil {
@@ -358,8 +360,9 @@ func (b *builder) verifier(c kongconf.APIKeyConfig) (*verify.Verifier, error) {
 		VerificationURLs: urls,
 		Timeout:          time.Duration(c.TimeoutMS) * time.Millisecond,
 		CacheTTL:         time.Duration(c.CacheTTLSeconds) * time.Second,
+		StaleTTL:         time.Duration(c.StaleTTLSeconds) * time.Second,
 	}
-	key := fmt.Sprintf("%q|%v|%v", urls, cfg.Timeout, cfg.CacheTTL)
+	key := fmt.Sprintf("%q|%v|%v|%v", urls, cfg.Timeout, cfg.CacheTTL, cfg.StaleTTL)
 	if v, ok := b.verifiers[key]; ok {
 		return v, nil
 	}
@@ -425,8 +428,8 @@ type requestState struct {
 type stateKey struct{}
 
 // ServeHTTP routes one client request: request id, route match (or Kong's
-// 404), API-key check (unless it is a health probe or the route bypasses
-// it), rate limit, then the proxy with retries.
+// 404), API-key check (unless the path is one of the plugin's public_paths
+// or the route bypasses it), rate limit, then the proxy with retries.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := sanitizeRequestID(r.Header.Get(requestIDHeader))
 	if id == "" {
@@ -442,7 +445,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	upPath := upstreamPath(rt.servicePath, prefix, reqPath, rt.strip, rt.pathHandling)
 
-	if rt.keyCheck != nil && !rt.keyBypass && !isHealthProbe(r.Method, upPath) {
+	if rt.keyCheck != nil && !rt.keyBypass && !verify.IsPublicPath(r.Method, reqPath, rt.publicPaths) {
 		d := rt.keyCheck.Verify(r.Context(), r.Header.Get(verify.HeaderName))
 		if d.Err != nil {
 			g.log.Warn("gateway: api key verification", "route", rt.name, "status", d.Status, "error", d.Err.Error(), "requestId", id)

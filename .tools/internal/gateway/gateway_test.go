@@ -138,6 +138,7 @@ plugins:
       verification_urls: [http://verifier:8000/verify/apikey]
       timeout_ms: 1000
       cache_ttl_seconds: 0
+      public_paths: [/auth/health/ready, /blog/health/live, /blog/health/ready]
 `
 
 type fixture struct {
@@ -365,7 +366,7 @@ func TestHealthProbesNeedNoKey(t *testing.T) {
 			t.Errorf("%s without a key: %d %s", path, a.status, a.raw)
 		}
 	}
-	// Only the exact health endpoints: a deeper path still needs the key.
+	// Only the exact public paths: a deeper path still needs the key.
 	if a := f.do(t, http.MethodGet, "/blog/x/health/ready", noKey, ""); a.status != 401 {
 		t.Errorf("/blog/x/health/ready without a key: %d", a.status)
 	}

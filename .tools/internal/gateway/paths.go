@@ -109,22 +109,3 @@ func setPath(u *url.URL, escaped string) {
 		u.RawPath = escaped
 	}
 }
-
-// Health probe paths every service answers outside the API-key check
-// (CONTRACT §3). See isHealthProbe.
-const (
-	healthLivePath  = "/health/live"
-	healthReadyPath = "/health/ready"
-)
-
-// isHealthProbe is the local gateway's health bypass rule: a GET or HEAD whose
-// upstream path is exactly a service's health endpoint passes without an API
-// key, so /auth/health/ready and /blog/health/live can be probed through the
-// gateway. Kong itself needs a route-level apikey-auth-plugin instance with
-// config.bypass: true for the same effect; the local gateway honours that too.
-func isHealthProbe(method, upstreamPath string) bool {
-	if method != http.MethodGet && method != http.MethodHead {
-		return false
-	}
-	return upstreamPath == healthLivePath || upstreamPath == healthReadyPath
-}

@@ -70,7 +70,11 @@ func Write(dir string, bits int, force bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writePEM(privPath, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key), 0o600); err != nil {
+	// 0644, not 0600: in compose the key reaches auth_service through a
+	// read-only bind mount, and the container runs as a non-root user that
+	// must read it. These are development keys; production keys come from a
+	// secret store.
+	if err := writePEM(privPath, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key), 0o644); err != nil {
 		return err
 	}
 	return writePEM(pubPath, "PUBLIC KEY", pubDER, 0o644)

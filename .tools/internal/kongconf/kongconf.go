@@ -453,12 +453,13 @@ func (t Target) EffectiveWeight() int {
 }
 
 // APIKeyConfig is apikey-auth-plugin's config schema (see
-// kong/apikey_auth_plugin), plus Bypass, which a route-level instance may set
-// to let requests through without a key (health probes).
+// kong/apikey_auth_plugin/main.go).
 type APIKeyConfig struct {
 	VerificationURLs []string `json:"verification_urls"`
 	TimeoutMS        int      `json:"timeout_ms"`
 	CacheTTLSeconds  int      `json:"cache_ttl_seconds"`
+	StaleTTLSeconds  int      `json:"stale_ttl_seconds"`
+	PublicPaths      []string `json:"public_paths"`
 	Bypass           bool     `json:"bypass"`
 }
 

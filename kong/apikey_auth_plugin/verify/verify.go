@@ -62,6 +62,11 @@ type Config struct {
 	// CacheTTL is how long a key the verifier accepted is accepted again
 	// without asking; <= 0 disables the cache.
 	CacheTTL time.Duration
+	// StaleTTL is how much longer than CacheTTL an accepted key is still
+	// accepted while no verifier answers at all (auth down): public reads
+	// keep working through an auth outage for keys seen recently. A verifier
+	// that answers always decides. <= 0 disables it.
+	StaleTTL time.Duration
 	// MaxCacheEntries caps the cache; <= 0 means DefaultMaxCacheEntries.
 	MaxCacheEntries int
 }
@@ -96,6 +101,7 @@ type Verifier struct {
 	urls     []string
 	timeout  time.Duration
 	cacheTTL time.Duration
+	staleTTL time.Duration
 	client   *http.Client
 	next     atomic.Uint64  // round-robin start position
 	downTill []atomic.Int64 // per URL: unix nanos until which it is tried last
@@ -118,6 +124,7 @@ func New(cfg Config, client *http.Client) *Verifier {
 		urls:     append([]string(nil), cfg.VerificationURLs...),
 		timeout:  timeout,
 		cacheTTL: cfg.CacheTTL,
+		staleTTL: max(cfg.StaleTTL, 0),
 		client:   client,
 		downTill: make([]atomic.Int64, len(cfg.VerificationURLs)),
 		now:      time.Now,
@@ -127,7 +134,7 @@ func New(cfg Config, client *http.Client) *Verifier {
 		if limit <= 0 {
 			limit = DefaultMaxCacheEntries
 		}
-		v.cache = newKeyCache(limit)
+		v.cache = newKeyCache(limit, cfg.CacheTTL, cfg.CacheTTL+max(cfg.StaleTTL, 0))
 	}
 	return v
 }
@@ -155,7 +162,7 @@ func (v *Verifier) Verify(ctx context.Context, apiKey string) Decision {
 	if apiKey == "" {
 		return deny(http.StatusUnauthorized, MessageMissingKey, nil)
 	}
-	if v.cache != nil && v.cache.contains(apiKey, v.now()) {
+	if v.cache != nil && v.cache.fresh(apiKey, v.now()) {
 		return Decision{Allow: true, Status: http.StatusOK, Cached: true}
 	}
 	if len(v.urls) == 0 {
@@ -181,7 +188,12 @@ func (v *Verifier) Verify(ctx context.Context, apiKey string) Decision {
 		}
 		return v.decide(apiKey, status, body, url)
 	}
-	return deny(http.StatusServiceUnavailable, MessageUnavailable, errors.Join(failures...))
+	unavailable := errors.Join(failures...)
+	if v.cache != nil && v.staleTTL > 0 && ctx.Err() == nil && v.cache.acceptedWithin(apiKey, v.now(), v.cacheTTL+v.staleTTL) {
+		return Decision{Allow: true, Status: http.StatusOK, Cached: true,
+			Err: fmt.Errorf("no verifier answered; accepted a recently verified key: %w", unavailable)}
+	}
+	return deny(http.StatusServiceUnavailable, MessageUnavailable, unavailable)
 }
 
 // attemptOrder lists every URL index once: round robin from a rotating start
@@ -232,7 +244,7 @@ func (v *Verifier) decide(apiKey string, status int, body []byte, url string) De
 	switch {
 	case status == http.StatusOK:
 		if v.cache != nil {
-			v.cache.add(apiKey, v.now(), v.cacheTTL)
+			v.cache.add(apiKey, v.now())
 		}
 		return Decision{Allow: true, Status: http.StatusOK}
 	case status >= 400 && status <= 599:
@@ -291,73 +303,82 @@ func EnvelopeBody(status int, message string) []byte {
 // arbitrary entries (Go map order) are evicted down to 90% of the limit, so the
 // O(n) sweep is paid once per many inserts rather than on every insert. An
 // evicted key only costs one extra verification call.
+// keyCache remembers when each key was last accepted. Entries are fresh for
+// the cache TTL and kept for the stale window after that.
 type keyCache struct {
-	mu      sync.Mutex
-	limit   int
-	expires map[string]time.Time
+	mu       sync.Mutex
+	limit    int
+	keep     time.Duration // cache TTL + stale TTL
+	ttl      time.Duration
+	accepted map[string]time.Time
 }
 
-func newKeyCache(limit int) *keyCache {
-	return &keyCache{limit: limit, expires: make(map[string]time.Time)}
+func newKeyCache(limit int, ttl, keep time.Duration) *keyCache {
+	return &keyCache{limit: limit, ttl: ttl, keep: keep, accepted: make(map[string]time.Time)}
 }
 
-func (c *keyCache) contains(key string, now time.Time) bool {
+func (c *keyCache) fresh(key string, now time.Time) bool {
+	return c.acceptedWithin(key, now, c.ttl)
+}
+
+func (c *keyCache) acceptedWithin(key string, now time.Time, window time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	expiry, ok := c.expires[key]
+	at, ok := c.accepted[key]
 	if !ok {
 		return false
 	}
-	if !now.Before(expiry) {
-		delete(c.expires, key)
+	if now.Sub(at) >= c.keep {
+		delete(c.accepted, key)
 		return false
 	}
-	return true
+	return now.Sub(at) < window
 }
 
-func (c *keyCache) add(key string, now time.Time, ttl time.Duration) {
+func (c *keyCache) add(key string, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, present := c.expires[key]; !present && len(c.expires) >= c.limit {
+	if _, present := c.accepted[key]; !present && len(c.accepted) >= c.limit {
 		c.makeRoom(now)
 	}
-	c.expires[key] = now.Add(ttl)
+	c.accepted[key] = now
 }
 
 // makeRoom frees at least one slot. Called with c.mu held.
 func (c *keyCache) makeRoom(now time.Time) {
-	for key, expiry := range c.expires {
-		if !now.Before(expiry) {
-			delete(c.expires, key)
+	for key, at := range c.accepted {
+		if now.Sub(at) >= c.keep {
+			delete(c.accepted, key)
 		}
 	}
 	target := c.limit - max(1, c.limit/10)
-	for key := range c.expires {
-		if len(c.expires) <= target {
+	for key := range c.accepted {
+		if len(c.accepted) <= target {
 			return
 		}
-		delete(c.expires, key)
+		delete(c.accepted, key)
 	}
 }
 
 func (c *keyCache) size() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.expires)
+	return len(c.accepted)
 }
 
-// IsPublicPath reports whether a request may skip the key check: only GET and
-// HEAD, and only when the path ends with one of publicSuffixes at a segment
-// boundary (so "/blog/health/ready" matches "/health/ready" but
-// "/blog/xhealth/ready" does not). Kong cannot exempt a route from a global
+// IsPublicPath reports whether a request may skip the key check: a GET or
+// HEAD whose client path is exactly one of publicPaths (a trailing slash is
+// ignored), e.g. /blog/health/ready. Kong cannot exempt a route from a global
 // plugin, so the exemption lives here, shared with the local gateway.
-func IsPublicPath(method, path string, publicSuffixes []string) bool {
+func IsPublicPath(method, path string, publicPaths []string) bool {
 	if method != http.MethodGet && method != http.MethodHead {
 		return false
 	}
-	for _, suffix := range publicSuffixes {
-		// A suffix starting with "/" can only match at a segment boundary.
-		if strings.HasPrefix(suffix, "/") && strings.HasSuffix(path, suffix) {
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
+	for _, p := range publicPaths {
+		if p != "" && p == path {
 			return true
 		}
 	}

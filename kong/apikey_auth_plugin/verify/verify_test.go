@@ -422,7 +422,7 @@ func TestVerifyCacheSweepsExpiredBeforeEvictingLiveKeys(t *testing.T) {
 		t.Errorf("cache size = %d, want 10: only the expired entry should have been dropped", size)
 	}
 	for i := range 9 {
-		if !v.cache.contains(fmt.Sprintf("filler-%d", i), clock.Now()) {
+		if !v.cache.fresh(fmt.Sprintf("filler-%d", i), clock.Now()) {
 			t.Errorf("live key filler-%d was evicted although an expired entry could be swept", i)
 		}
 	}
@@ -456,16 +456,17 @@ func TestVerifyIsSafeForConcurrentUse(t *testing.T) {
 }
 
 func TestIsPublicPath(t *testing.T) {
-	public := []string{"/health/live", "/health/ready"}
+	public := []string{"/auth/health/live", "/blog/health/ready"}
 	tests := []struct {
 		method, path string
 		want         bool
 	}{
 		{"GET", "/blog/health/ready", true},
+		{"GET", "/blog/health/ready/", true},
 		{"HEAD", "/auth/health/live", true},
-		{"GET", "/health/ready", true},
+		{"GET", "/health/ready", false},
+		{"GET", "/blog/x/health/ready", false},
 		{"POST", "/blog/health/ready", false},
-		{"GET", "/blog/xhealth/ready", false},
 		{"GET", "/blog/health/ready/extra", false},
 		{"GET", "/blog/list/latest", false},
 	}
@@ -477,7 +478,55 @@ func TestIsPublicPath(t *testing.T) {
 	if IsPublicPath("GET", "/blog/health/ready", nil) {
 		t.Error("no public paths configured must mean none")
 	}
-	if IsPublicPath("GET", "/anything", []string{"", "health"}) {
-		t.Error("suffixes must start with / to count")
+	if IsPublicPath("GET", "", []string{""}) {
+		t.Error("an empty entry must match nothing")
+	}
+}
+
+// While no verifier answers, a key accepted within CacheTTL+StaleTTL is still
+// accepted; past that, or when a verifier answers "invalid", it is not.
+func TestStaleKeyServesThroughAnOutage(t *testing.T) {
+	var down atomic.Bool
+	var valid atomic.Bool
+	valid.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			// Simulate a dead replica: drop the connection.
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+			return
+		}
+		if valid.Load() && r.Header.Get(HeaderName) == "good" {
+			w.Write(EnvelopeBody(200, "success"))
+			return
+		}
+		w.WriteHeader(403)
+		w.Write(EnvelopeBody(403, MessageInvalidKey))
+	}))
+	defer srv.Close()
+	now := time.Unix(1000, 0)
+	v := New(Config{VerificationURLs: []string{srv.URL}, CacheTTL: 5 * time.Second, StaleTTL: time.Minute}, nil)
+	v.now = func() time.Time { return now }
+
+	if d := v.Verify(context.Background(), "good"); !d.Allow || d.Cached {
+		t.Fatalf("first check: %+v", d)
+	}
+	down.Store(true)
+	now = now.Add(30 * time.Second) // past CacheTTL, inside the stale window
+	if d := v.Verify(context.Background(), "good"); !d.Allow || d.Err == nil {
+		t.Fatalf("auth down, key seen 30s ago: %+v", d)
+	}
+	if d := v.Verify(context.Background(), "never-seen"); d.Allow || d.Status != 503 {
+		t.Fatalf("auth down, unknown key: %+v", d)
+	}
+	now = now.Add(time.Minute) // past the stale window
+	if d := v.Verify(context.Background(), "good"); d.Allow || d.Status != 503 {
+		t.Fatalf("auth down, key too old: %+v", d)
+	}
+	// A verifier that answers decides, stale or not.
+	down.Store(false)
+	valid.Store(false)
+	if d := v.Verify(context.Background(), "good"); d.Allow || d.Status != 403 {
+		t.Fatalf("revoked key: %+v", d)
 	}
 }
