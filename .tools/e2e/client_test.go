@@ -81,6 +81,7 @@ func (c *client) do(method, path string, body any, opts ...option) reply {
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
+	validateAgainstSpec(c.t, r)
 	return r
 }
 
