@@ -1,0 +1,56 @@
+package resilience
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// After real traffic, each service's /metrics (Prometheus text) carries the
+// series operators rely on: HTTP requests by route template and status, NATS
+// requests by subject and outcome on both sides, cache hits and misses, and
+// the breaker state.
+func TestMetricsAfterTraffic(t *testing.T) {
+	p := startPlatform(t, false)
+	token := p.signIn()
+	id, _ := p.publish(token, "Metrics Are Scraped")
+	for i := 0; i < 2; i++ { // a miss, then a hit
+		if a := p.do("GET", p.blogURL, "/id/"+id, "", nil); a.status != 200 {
+			t.Fatalf("read: %d", a.status)
+		}
+	}
+	scrape := func(base string) string {
+		res, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+			t.Fatalf("/metrics: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	blog, auth := scrape(p.blogURL), scrape(p.authURL)
+	want := []struct {
+		service, text string
+		fragments     []string
+	}{
+		{"blog", blog, []string{`http_requests_total{method="GET",route="/id/:id",service="blog",status="200"} 2`}},
+		{"blog", blog, []string{`http_request_duration_seconds_bucket{method="PUT",route="/editor/publish/id/:id"`}},
+		{"blog", blog, []string{`nats_requests_total{outcome="ok",service="blog",side="client",subject="auth.authentication"}`}},
+		{"blog", blog, []string{`nats_request_duration_seconds_bucket{outcome="ok",service="blog",side="client",subject="auth.authorization"`}},
+		{"blog", blog, []string{`cache_lookups_total{cache="blog",result="hit",service="blog"}`, `cache_lookups_total{cache="blog",result="miss",service="blog"}`}},
+		{"blog", blog, []string{`circuit_breaker_state{name="auth",service="blog"} 0`}},
+		{"auth", auth, []string{`http_requests_total{method="POST",route="/signin/basic",service="auth",status="200"} 1`}},
+		{"auth", auth, []string{`nats_requests_total{outcome="ok",service="auth",side="server",subject="auth.authentication"}`}},
+	}
+	for _, w := range want {
+		for _, f := range w.fragments {
+			if !strings.Contains(w.text, f) {
+				t.Errorf("%s /metrics lacks %s", w.service, f)
+			}
+		}
+	}
+}
