@@ -1,0 +1,62 @@
+package author
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"blogplatform/chassis/httpx"
+)
+
+// MinSlugLen applies again after formatting, which may shorten a slug.
+const MinSlugLen = 3
+
+// CreateBlog is the body of POST /author. Like the reference it has only
+// stage-2 rules, so `{}` lists every missing field. The rules are the
+// reference's plus two limits it lacks: at most 1000 tags (a 1 001-tag body
+// is refused) and at most 100 characters per tag.
+type CreateBlog struct {
+	Title       string   `json:"title" validate:"required,min=3,max=500"`
+	Description string   `json:"description" validate:"required,min=3,max=2000"`
+	DraftText   string   `json:"draftText" validate:"required,max=50000"`
+	Slug        string   `json:"slug" validate:"required,min=3,max=200"`
+	ImgURL      string   `json:"imgUrl" validate:"required,uri,max=200"`
+	Tags        []string `json:"tags" validate:"required,min=1,max=1000,dive,uppercase,max=100"`
+}
+
+func (CreateBlog) ValidationStyle() httpx.Style { return httpx.SizeStyle }
+
+// UpdateBlog is the body of PUT /author: `_id` and any fields to change. A
+// field that is present is checked even when empty ("" is too short a
+// title); an absent or null field is left alone.
+type UpdateBlog struct {
+	ID          string    `json:"_id" binding:"required" validate:"required,len=24,objectid"`
+	Title       *string   `json:"title" validate:"omitnil,min=3,max=500"`
+	Description *string   `json:"description" validate:"omitnil,min=3,max=2000"`
+	DraftText   *string   `json:"draftText" validate:"omitnil,max=50000"`
+	Slug        *string   `json:"slug" validate:"omitnil,min=3,max=200"`
+	ImgURL      *string   `json:"imgUrl" validate:"omitnil,uri,max=200"`
+	Tags        *[]string `json:"tags" validate:"omitnil,min=1,max=1000,dive,uppercase,max=100"`
+}
+
+// updateStyle is the blog wording, with `_id` errors naming the ObjectId
+// like the reference's decoder did ("... ObjectID ...").
+var updateStyle = func() httpx.Style {
+	s := httpx.SizeStyle
+	s.Len = "%[1]s must be an ObjectID of length %[2]s"
+	s.ObjectID = "%[1]s must be a valid ObjectID"
+	return s
+}()
+
+func (UpdateBlog) ValidationStyle() httpx.Style { return updateStyle }
+
+// FormatSlug is the reference's FormatEndpoint: spaces removed, "/" turned
+// into "-", "?" removed; case is kept.
+func FormatSlug(slug string) string {
+	slug = strings.ReplaceAll(slug, " ", "")
+	slug = strings.ReplaceAll(slug, "/", "-")
+	return strings.ReplaceAll(slug, "?", "")
+}
+
+// slugTooShort reports a formatted slug below the minimum (counted in
+// characters, as the validator counts).
+func slugTooShort(slug string) bool { return utf8.RuneCountInString(slug) < MinSlugLen }

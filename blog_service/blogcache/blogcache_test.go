@@ -1,0 +1,216 @@
+package blogcache
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"blogplatform/blog_service/model"
+	"blogplatform/chassis/cache"
+	"blogplatform/chassis/testinfra"
+)
+
+// flakyRedis fails every command while down is set, leaving the data in
+// Redis intact: a network blip rather than a restart.
+type flakyRedis struct{ down atomic.Bool }
+
+var errBlip = errors.New("injected: redis unreachable")
+
+func (f *flakyRedis) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (f *flakyRedis) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.down.Load() {
+			cmd.SetErr(errBlip)
+			return errBlip
+		}
+		return next(ctx, cmd)
+	}
+}
+func (f *flakyRedis) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+const retryInterval = 20 * time.Millisecond
+
+func newCache(t *testing.T) (*Cache, *redis.Client, *flakyRedis) {
+	t.Helper()
+	env := testinfra.NewEnv(t)
+	rdb := redis.NewClient(&redis.Options{Addr: env.RedisAddr(), DisableIdentity: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	flaky := &flakyRedis{}
+	rdb.AddHook(flaky)
+	c := New(cache.New(rdb, "test", nil, nil), Options{
+		TTLs: TTLs{Blog: time.Minute, Similar: time.Minute, List: time.Minute}, RetryInterval: retryInterval,
+	})
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c, rdb, flaky
+}
+
+func value(v string) Loader {
+	return func(context.Context) (any, error) { return v, nil }
+}
+
+func fetch(t *testing.T, c *Cache, e Entry, load Loader) string {
+	t.Helper()
+	b, err := c.Fetch(context.Background(), e, load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func blog(id bson.ObjectID) *model.Blog {
+	return &model.Blog{ID: id, Slug: "some-slug", Author: bson.NewObjectID(), Status: true, Published: true}
+}
+
+// TestFailedInvalidationReplayedBeforeNextRead: an invalidation lost to a
+// Redis blip is replayed before this replica trusts the cache again, so
+// the entry it should have removed is never served.
+func TestFailedInvalidationReplayedBeforeNextRead(t *testing.T) {
+	c, rdb, flaky := newCache(t)
+	id := bson.NewObjectID()
+	e := c.BlogByID(id.Hex())
+	v1 := `{"_id":"` + id.Hex() + `","v":1}`
+	v2 := `{"_id":"` + id.Hex() + `","v":2}`
+	raw := func(v string) Loader {
+		return func(context.Context) (any, error) { return rawJSON(v), nil }
+	}
+	if got := fetch(t, c, e, raw(v1)); got != v1 {
+		t.Fatalf("first read %s", got)
+	}
+	if got := fetch(t, c, e, raw(v2)); got != v1 {
+		t.Fatalf("second read %s, want the cached %s", got, v1)
+	}
+
+	flaky.down.Store(true)
+	c.Changed(context.Background(), blog(id)) // the store now holds v2
+	if !c.Pending() {
+		t.Fatal("failed invalidation not remembered")
+	}
+	if got := fetch(t, c, e, raw(v2)); got != v2 {
+		t.Errorf("read during the blip served %s", got)
+	}
+	flaky.down.Store(false)
+	if got := fetch(t, c, e, raw(v2)); got != v2 {
+		t.Errorf("read right after the blip served %s", got)
+	}
+	time.Sleep(2 * retryInterval)
+	if got := fetch(t, c, e, raw(v2)); got != v2 {
+		t.Errorf("read after the retry interval served %s", got)
+	}
+	if c.Pending() {
+		t.Error("invalidation still pending after a read with Redis back")
+	}
+	if got, _ := rdb.Get(context.Background(), e.Key).Result(); got != v2 {
+		t.Errorf("cache holds %s, want %s", got, v2)
+	}
+}
+
+type rawJSON string
+
+func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
+
+// TestFailedInvalidationReplayedInBackground: without any read, the retry
+// loop replays the invalidation once Redis answers.
+func TestFailedInvalidationReplayedInBackground(t *testing.T) {
+	c, rdb, flaky := newCache(t)
+	c.Start()
+	id := bson.NewObjectID()
+	e := c.Similar(id.Hex())
+	fetch(t, c, e, value("cached"))
+	flaky.down.Store(true)
+	c.Changed(context.Background(), blog(id))
+	flaky.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Pending() {
+		if time.Now().After(deadline) {
+			t.Fatal("invalidation never replayed")
+		}
+		time.Sleep(retryInterval)
+	}
+	if n, _ := rdb.Exists(context.Background(), e.Key).Result(); n != 0 {
+		t.Error("similar list survived the replayed invalidation")
+	}
+}
+
+// TestWriteBackRefusedAfterInvalidation: a read that started before a write
+// must not store what it read.
+func TestWriteBackRefusedAfterInvalidation(t *testing.T) {
+	c, rdb, _ := newCache(t)
+	id := bson.NewObjectID()
+	e := c.Latest(model.Page{Number: 1, Size: 10})
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan string)
+	go func() {
+		b, _ := c.Fetch(context.Background(), e, func(context.Context) (any, error) {
+			close(started)
+			<-release
+			return "old state", nil
+		})
+		done <- string(b)
+	}()
+	<-started
+	c.Changed(context.Background(), blog(id)) // a public blog: drops the public lists
+	close(release)
+	if got := <-done; got != `"old state"` {
+		t.Fatalf("reader got %s", got)
+	}
+	if n, _ := rdb.Exists(context.Background(), e.Key).Result(); n != 0 {
+		t.Error("the slow reader stored a state older than the write")
+	}
+	if got := fetch(t, c, e, value("new state")); got != `"new state"` {
+		t.Errorf("next read %s", got)
+	}
+}
+
+// TestConcurrentMissesShareOneLoad: a burst of misses on one key queries
+// the store once.
+func TestConcurrentMissesShareOneLoad(t *testing.T) {
+	c, _, _ := newCache(t)
+	e := c.Tag("GO", model.Page{Number: 1, Size: 10})
+	var loads atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, _ = c.Fetch(context.Background(), e, func(context.Context) (any, error) {
+				loads.Add(1)
+				time.Sleep(50 * time.Millisecond)
+				return []int{1}, nil
+			})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := loads.Load(); n != 1 {
+		t.Errorf("%d loads, want 1", n)
+	}
+}
+
+// TestIDAndSlugKeysDoNotCollide: blog_<id> and blog_<slug> share a key
+// space; a slug that equals another blog's id never serves that blog.
+func TestIDAndSlugKeysDoNotCollide(t *testing.T) {
+	c, _, _ := newCache(t)
+	idBlog := bson.NewObjectID().Hex()
+	byID := `{"_id":"` + idBlog + `"}`
+	bySlug := `{"_id":"` + bson.NewObjectID().Hex() + `","slug":"` + idBlog + `"}`
+	load := func(v string) Loader {
+		return func(context.Context) (any, error) { return rawJSON(v), nil }
+	}
+	fetch(t, c, c.BlogByID(idBlog), load(byID))
+	if got := fetch(t, c, c.BlogBySlug(idBlog), load(bySlug)); got != bySlug {
+		t.Errorf("slug read served %s", got)
+	}
+	if got := fetch(t, c, c.BlogByID(idBlog), load(byID)); got != byID {
+		t.Errorf("id read served %s", got)
+	}
+}

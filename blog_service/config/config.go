@@ -1,0 +1,54 @@
+// Package config is blog_service's configuration: the variables both services
+// share (runtime.Base) plus the circuit breaker and cache settings of this
+// service. Every variable has a default in code; a value that is present but
+// invalid is refused with one line naming the variable.
+package config
+
+import (
+	"time"
+
+	chassisconfig "blogplatform/chassis/config"
+	"blogplatform/chassis/runtime"
+)
+
+// Config is everything blog_service reads at start-up.
+type Config struct {
+	runtime.Base
+
+	// BreakerFailures consecutive unavailable answers from auth_service open
+	// the circuit; while open, protected routes answer 503 at once instead of
+	// waiting for NATS_REQUEST_TIMEOUT each.
+	BreakerFailures int
+	// BreakerOpenTimeout is how long the circuit stays open before one trial
+	// request is let through.
+	BreakerOpenTimeout time.Duration
+
+	// BlogCacheTTL bounds blog_<id> and blog_<slug> (PublicBlog JSON).
+	BlogCacheTTL time.Duration
+	// SimilarCacheTTL bounds similar_blogs_<id>.
+	SimilarCacheTTL time.Duration
+	// ListCacheTTL bounds every cached list page (public, author and editor).
+	ListCacheTTL time.Duration
+	// CacheRetryInterval is how often a cache invalidation that failed (Redis
+	// unreachable) is retried in the background; reads retry it themselves
+	// before they trust the cache again.
+	CacheRetryInterval time.Duration
+}
+
+// Load reads the configuration from src. The error lists every invalid
+// variable, one per line.
+func Load(src *chassisconfig.Source) (Config, error) {
+	c := Config{
+		Base: runtime.LoadBase(src, runtime.Defaults{DBName: "blog-dev-db", ServiceName: "blog", RedisDB: 2}),
+
+		BreakerFailures:    src.Int("BREAKER_FAILURES", 5, 1, 1000),
+		BreakerOpenTimeout: src.Duration("BREAKER_OPEN_TIMEOUT", 5*time.Second, time.Second, 100*time.Millisecond, 10*time.Minute),
+
+		// The reference's TTLs: 10 min for blogs, 6 h for similar lists.
+		BlogCacheTTL:       src.Duration("CACHE_BLOG_TTL", 10*time.Minute, time.Second, time.Second, 24*time.Hour),
+		SimilarCacheTTL:    src.Duration("CACHE_SIMILAR_TTL", 6*time.Hour, time.Second, time.Second, 7*24*time.Hour),
+		ListCacheTTL:       src.Duration("CACHE_LIST_TTL", 2*time.Minute, time.Second, time.Second, 24*time.Hour),
+		CacheRetryInterval: src.Duration("CACHE_RETRY_INTERVAL", 500*time.Millisecond, time.Millisecond, 10*time.Millisecond, time.Minute),
+	}
+	return c, src.Err()
+}

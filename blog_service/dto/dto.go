@@ -1,0 +1,179 @@
+// Package dto holds the JSON shapes blog_service sends (PublicBlog,
+// PrivateBlog, ItemBlog/InfoBlog, exactly as the reference) and the request
+// DTOs several controllers share (path id, slug, tag and pagination).
+package dto
+
+import (
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"blogplatform/blog_service/model"
+	"blogplatform/chassis/authwire"
+	"blogplatform/chassis/httpx"
+)
+
+// Author is the blog's author as every view shows it: never the email.
+type Author struct {
+	ID            string `json:"_id"`
+	Name          string `json:"name"`
+	ProfilePicURL string `json:"profilePicUrl,omitempty"`
+}
+
+// PublicBlog is a published blog for everyone: the published text, no draft,
+// no flags, no created/updated times.
+type PublicBlog struct {
+	ID          string     `json:"_id"`
+	Title       string     `json:"title"`
+	Description string     `json:"description"`
+	Text        string     `json:"text"` // always present, possibly ""
+	Slug        string     `json:"slug"`
+	Author      Author     `json:"author"`
+	ImgURL      string     `json:"imgUrl,omitempty"`
+	Score       float64    `json:"score"`
+	Tags        []string   `json:"tags"`
+	PublishedAt *time.Time `json:"publishedAt,omitempty"`
+}
+
+// PrivateBlog is the author's and the editors' view.
+type PrivateBlog struct {
+	ID          string     `json:"_id"`
+	Title       string     `json:"title"`
+	Description string     `json:"description"`
+	Text        *string    `json:"text,omitempty"` // only once published
+	DraftText   string     `json:"draftText"`
+	Slug        string     `json:"slug"`
+	Author      Author     `json:"author"`
+	ImgURL      string     `json:"imgUrl,omitempty"`
+	Score       float64    `json:"score"`
+	Tags        []string   `json:"tags"`
+	Submitted   bool       `json:"submitted"`
+	Drafted     bool       `json:"drafted"`
+	Published   bool       `json:"published"`
+	PublishedAt *time.Time `json:"publishedAt,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
+}
+
+// ItemBlog is one entry of a list: the reference's ItemBlog (public lists)
+// and InfoBlog (author and editor lists) have the same fields.
+type ItemBlog struct {
+	ID          string   `json:"_id"`
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	Slug        string   `json:"slug"`
+	ImgURL      string   `json:"imgUrl,omitempty"`
+	Score       float64  `json:"score"`
+	Tags        []string `json:"tags"`
+}
+
+// AuthorOf is the blog's author from its stored profile snapshot.
+func AuthorOf(b *model.Blog) Author {
+	a := Author{ID: b.Author.Hex()}
+	if p := b.AuthorProfile; p != nil {
+		a.Name = p.Name
+		a.ProfilePicURL = deref(p.ProfilePicURL)
+	}
+	return a
+}
+
+// AuthorFromUser is the author as auth_service describes the user now.
+func AuthorFromUser(u authwire.User) Author {
+	return Author{ID: u.ID, Name: u.Name, ProfilePicURL: deref(u.ProfilePicURL)}
+}
+
+func NewPublicBlog(b *model.Blog) PublicBlog {
+	return PublicBlog{
+		ID: b.ID.Hex(), Title: b.Title, Description: b.Description, Text: deref(b.Text), Slug: b.Slug,
+		Author: AuthorOf(b), ImgURL: deref(b.ImgURL), Score: b.Score, Tags: tags(b.Tags), PublishedAt: utc(b.PublishedAt),
+	}
+}
+
+func NewPrivateBlog(b *model.Blog, author Author) PrivateBlog {
+	return PrivateBlog{
+		ID: b.ID.Hex(), Title: b.Title, Description: b.Description, Text: b.Text, DraftText: b.DraftText, Slug: b.Slug,
+		Author: author, ImgURL: deref(b.ImgURL), Score: b.Score, Tags: tags(b.Tags),
+		Submitted: b.Submitted, Drafted: b.Drafted, Published: b.Published, PublishedAt: utc(b.PublishedAt),
+		CreatedAt: b.CreatedAt.UTC(), UpdatedAt: b.UpdatedAt.UTC(),
+	}
+}
+
+func NewItemBlog(b *model.Blog) ItemBlog {
+	return ItemBlog{
+		ID: b.ID.Hex(), Title: b.Title, Description: b.Description, Slug: b.Slug,
+		ImgURL: deref(b.ImgURL), Score: b.Score, Tags: tags(b.Tags),
+	}
+}
+
+// NewItemBlogs maps a page of blogs; an empty page is [] (never null).
+func NewItemBlogs(blogs []model.Blog) []ItemBlog {
+	out := make([]ItemBlog, len(blogs))
+	for i := range blogs {
+		out[i] = NewItemBlog(&blogs[i])
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func tags(t []string) []string {
+	if t == nil {
+		return []string{}
+	}
+	return t
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// MongoID is the `:id` path parameter: 24 hexadecimal characters (a
+// 24-character value that is not hex is refused, not read as the zero id).
+type MongoID struct {
+	ID string `uri:"id" binding:"required" validate:"required,len=24,objectid"`
+}
+
+// Slug is the `:slug` path parameter.
+type Slug struct {
+	Slug string `uri:"slug" validate:"required,min=3,max=200"`
+}
+
+// Tag is the `:tag` path parameter; `uppercase` also refuses "".
+type Tag struct {
+	Tag string `uri:"tag" validate:"required,uppercase"`
+}
+
+// Pagination is `?page&limit`. Stage 1 (`binding`) reports missing or zero
+// values first; only then are the ranges checked.
+type Pagination struct {
+	Page  int64 `form:"page" binding:"required" validate:"required,min=1,max=1000"`
+	Limit int64 `form:"limit" binding:"required" validate:"required,min=1,max=1000"`
+}
+
+func (Pagination) ValidationStyle() httpx.Style { return httpx.PageStyle }
+
+// StorePage converts validated pagination to the store's page.
+func (p Pagination) StorePage() model.Page { return model.Page{Number: p.Page, Size: p.Limit} }
+
+// BindID binds and validates the `:id` path parameter. When it is invalid it
+// answers the 400 itself and ok is false. given is the id as the client
+// wrote it (some messages repeat it).
+func BindID(c *gin.Context) (id bson.ObjectID, given string, ok bool) {
+	var p MongoID
+	if err := httpx.BindURI(c, &p); err != nil {
+		httpx.Fail(c, err)
+		return bson.ObjectID{}, "", false
+	}
+	id, _ = bson.ObjectIDFromHex(p.ID) // validated: 24 hex characters
+	return id, p.ID, true
+}

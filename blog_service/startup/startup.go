@@ -1,0 +1,89 @@
+// Package startup assembles blog_service on the chassis runtime: indexes,
+// the auth client, the cache and the four controllers. An App holds no
+// global state, so several can run in one process (tests, benchmarks).
+package startup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"blogplatform/blog_service/api/author"
+	"blogplatform/blog_service/api/blog"
+	"blogplatform/blog_service/api/change"
+	"blogplatform/blog_service/api/editor"
+	"blogplatform/blog_service/api/list"
+	"blogplatform/blog_service/authclient"
+	"blogplatform/blog_service/blogcache"
+	"blogplatform/blog_service/config"
+	"blogplatform/blog_service/model"
+	"blogplatform/blog_service/openapi"
+	"blogplatform/chassis/cache"
+	"blogplatform/chassis/httpx"
+	"blogplatform/chassis/mongox"
+	"blogplatform/chassis/natsx"
+	"blogplatform/chassis/runtime"
+)
+
+// App is one running blog_service.
+type App struct {
+	Runtime *runtime.Runtime
+	// Engine serves the whole API (for httptest and benchmarks).
+	Engine *httpx.Engine
+	Store  *model.Store
+	Cache  *blogcache.Cache
+}
+
+// New connects to the dependencies (waiting for Mongo), ensures the indexes
+// and mounts every route (and the OpenAPI document at /openapi.yaml). It
+// does not listen: call Run.
+func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, error) {
+	rt, err := runtime.New(ctx, cfg.Base, opts)
+	if err != nil {
+		return nil, err
+	}
+	ictx, cancel := context.WithTimeout(ctx, cfg.Mongo.QueryTimeout)
+	defer cancel()
+	if _, err := mongox.EnsureIndexes(ictx, rt.DB.Database, rt.Log, model.Indexes()); err != nil {
+		return nil, errors.Join(fmt.Errorf("blog indexes: %w", err), rt.Close(context.Background()))
+	}
+
+	auth := authclient.New(natsx.NewClient(rt.NATS, natsx.ClientOptions{
+		Timeout: cfg.NATSTimeout,
+		Breaker: natsx.BreakerOptions{
+			ConsecutiveFailures: uint32(cfg.BreakerFailures),
+			OpenTimeout:         cfg.BreakerOpenTimeout,
+		},
+		Name: "auth", Logger: rt.Log, Metrics: rt.Metrics, Tracer: rt.Tracer, Propagator: rt.Propagator,
+	}))
+	blogCache := blogcache.New(cache.New(rt.Redis, "blog", rt.Log, rt.Metrics), blogcache.Options{
+		TTLs:          blogcache.TTLs{Blog: cfg.BlogCacheTTL, Similar: cfg.SimilarCacheTTL, List: cfg.ListCacheTTL},
+		RetryInterval: cfg.CacheRetryInterval,
+		Logger:        rt.Log,
+	})
+	blogCache.Start()
+	// Runs after HTTP has stopped and before Redis closes.
+	rt.OnClose(blogCache.Close)
+
+	store := model.NewStore(rt.DB)
+	applier := change.NewApplier(store, blogCache)
+	blog.NewController(blog.NewService(store, blogCache)).Mount(rt.Engine)
+	list.NewController(list.NewService(store, blogCache)).Mount(rt.Engine)
+	author.NewController(author.NewService(store, blogCache, applier), auth).Mount(rt.Engine)
+	editor.NewController(editor.NewService(store, blogCache, applier, auth), auth).Mount(rt.Engine)
+	rt.Engine.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
+
+	return &App{Runtime: rt, Engine: rt.Engine, Store: store, Cache: blogCache}, nil
+}
+
+// Run serves on ln until ctx is cancelled, then shuts down gracefully
+// (readiness 503, NATS drained, in-flight requests finished, connections
+// closed).
+func (a *App) Run(ctx context.Context, ln net.Listener) error { return a.Runtime.Serve(ctx, ln) }
+
+// Close releases the connections of an App that never ran (tests).
+func (a *App) Close(ctx context.Context) error { return a.Runtime.Close(ctx) }

@@ -1,0 +1,196 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"blogplatform/blog_service/blogcache"
+	"blogplatform/blog_service/internal/testkit"
+	"blogplatform/chassis/testinfra"
+)
+
+// TestCacheHit: the first read stores blog_<id>, the second is a hit.
+func TestCacheHit(t *testing.T) {
+	app, _ := newApp(t)
+	b := app.Create(t, testkit.AuthorToken, testkit.NewBlogBody("hit"))
+	app.Publish(t, testkit.AuthorToken, b.ID)
+	ctx := context.Background()
+	hits := app.Runtime.Metrics.CacheLookups.WithLabelValues("blog", "hit")
+
+	first := app.Do(t, http.MethodGet, "/id/"+b.ID, "", nil).Want(t, 200, "success")
+	cached, err := app.Redis.Get(ctx, blogcache.BlogKey(b.ID)).Bytes()
+	if err != nil {
+		t.Fatalf("blog_<id> not cached: %v", err)
+	}
+	if !bytes.Equal(cached, first.Data) {
+		t.Errorf("cached %s, served %s", cached, first.Data)
+	}
+	h := testutil.ToFloat64(hits)
+	second := app.Do(t, http.MethodGet, "/id/"+b.ID, "", nil).Want(t, 200, "success")
+	if testutil.ToFloat64(hits) != h+1 {
+		t.Error("second read was not a cache hit")
+	}
+	if !bytes.Equal(first.Raw, second.Raw) {
+		t.Errorf("hit differs from miss:\n%s\n%s", first.Raw, second.Raw)
+	}
+
+	app.Do(t, http.MethodGet, "/slug/"+b.Slug, "", nil).Want(t, 200, "success")
+	app.Do(t, http.MethodGet, "/list/similar/id/"+b.ID, "", nil).Want(t, 200, "success")
+	app.Do(t, http.MethodGet, "/list/latest?page=1&limit=10", "", nil).Want(t, 200, "success")
+	app.Do(t, http.MethodGet, "/list/tag/SCIENCE?page=1&limit=10", "", nil).Want(t, 200, "success")
+	app.Do(t, http.MethodGet, "/author/drafts?page=1&limit=10", testkit.AuthorToken, nil).Want(t, 200, "success")
+	app.Do(t, http.MethodGet, "/editor/published?page=1&limit=10", testkit.EditorToken, nil).Want(t, 200, "success")
+	for _, key := range []string{
+		blogcache.BlogKey(b.Slug), blogcache.SimilarKey(b.ID), "blogs_latest_1_10", "blogs_tag_SCIENCE_1_10",
+		"blogs_author_" + testkit.Author.ID + "_drafts_1_10", "blogs_editor_published_1_10",
+	} {
+		if n, err := app.Redis.Exists(ctx, key).Result(); err != nil || n != 1 {
+			t.Errorf("%s not cached (%d, %v)", key, n, err)
+		}
+	}
+}
+
+// coherence compares every endpoint of app with a second app that reads
+// the same database without any cache (its Redis address refuses
+// connections, so it always answers from the store): whatever app serves
+// from its cache must be what the store says now.
+type coherence struct {
+	app, truth *testkit.App
+	paths      []probe
+}
+
+type probe struct{ path, token string }
+
+func newCoherence(t *testing.T, e *testinfra.Env, dbs *testkit.RedisDBs, app *testkit.App) *coherence {
+	truth := testkit.NewApp(t, e, dbs, testkit.Settings{
+		"DB_NAME": app.DBName, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": strconv.Itoa(closedPort(t)),
+		// After the first refused call it stops trying Redis at all.
+		"CACHE_RETRY_INTERVAL": "1m",
+	})
+	return &coherence{app: app, truth: truth}
+}
+
+// closedPort is a local port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+func (c *coherence) watch(blogs ...testkit.Blog) {
+	page := "?page=1&limit=100"
+	c.paths = []probe{
+		{"/list/latest" + page, ""}, {"/list/tag/SCIENCE" + page, ""}, {"/list/tag/EDITED" + page, ""},
+		{"/author/drafts" + page, testkit.AuthorToken}, {"/author/submitted" + page, testkit.AuthorToken},
+		{"/author/published" + page, testkit.AuthorToken},
+		{"/editor/submitted" + page, testkit.EditorToken}, {"/editor/published" + page, testkit.EditorToken},
+	}
+	for _, b := range blogs {
+		c.paths = append(c.paths, probe{"/id/" + b.ID, ""}, probe{"/slug/" + b.Slug, ""},
+			probe{"/list/similar/id/" + b.ID, ""})
+	}
+}
+
+// check reads everything twice through app (filling its cache) and
+// compares with the truth.
+func (c *coherence) check(t *testing.T, stage string) {
+	t.Helper()
+	for _, p := range c.paths {
+		want := c.truth.Do(t, http.MethodGet, p.path, p.token, nil)
+		for i := 0; i < 2; i++ {
+			got := c.app.Do(t, http.MethodGet, p.path, p.token, nil)
+			if got.Status != want.Status || !bytes.Equal(got.Data, want.Data) {
+				t.Errorf("after %s: GET %s served %d %s\nthe store says %d %s", stage, p.path, got.Status, got.Data, want.Status, want.Data)
+			}
+		}
+	}
+}
+
+// TestCacheCoherence: after every kind of write, no endpoint serves the
+// state from before it (the cache is filled before each write).
+func TestCacheCoherence(t *testing.T) {
+	app, _ := newApp(t)
+	c := newCoherence(t, env, redisDBs, app)
+	author, editor := testkit.AuthorToken, testkit.EditorToken
+
+	a := app.Create(t, author, testkit.NewBlogBody("coh-a"))
+	b := app.Create(t, author, testkit.NewBlogBody("coh-b"))
+	renamed := "coh-b-renamed"
+	c.watch(a, b, testkit.Blog{ID: b.ID, Slug: renamed})
+	c.check(t, "creates")
+
+	steps := []struct {
+		name                string
+		method, path, token string
+		body                any
+	}{
+		{"publish a", http.MethodPut, "/editor/publish/id/" + a.ID, editor, nil}, // not submitted: 400, nothing changes
+		{"submit a", http.MethodPut, "/author/submit/id/" + a.ID, author, nil},
+		{"publish a", http.MethodPut, "/editor/publish/id/" + a.ID, editor, nil},
+		{"submit b", http.MethodPut, "/author/submit/id/" + b.ID, author, nil},
+		{"withdraw b", http.MethodPut, "/author/withdraw/id/" + b.ID, author, nil},
+		{"submit b again", http.MethodPut, "/author/submit/id/" + b.ID, author, nil},
+		{"publish b", http.MethodPut, "/editor/publish/id/" + b.ID, editor, nil},
+		{"update published b: title, tags, slug", http.MethodPut, "/author", author,
+			map[string]any{"_id": b.ID, "title": "Quantum Gardening Tools", "tags": []string{"EDITED"}, "slug": renamed}},
+		{"update published a: description", http.MethodPut, "/author", author,
+			map[string]any{"_id": a.ID, "description": "Quantum tools for every garden"}},
+		{"unpublish a", http.MethodPut, "/editor/unpublish/id/" + a.ID, editor, nil},
+		{"update draft a", http.MethodPut, "/author", author, map[string]any{"_id": a.ID, "draftText": "new draft"}},
+		{"create c", http.MethodPost, "/author", author, testkit.NewBlogBody("coh-c")},
+		{"delete published b", http.MethodDelete, "/author/id/" + b.ID, author, nil},
+		{"delete draft a", http.MethodDelete, "/author/id/" + a.ID, author, nil},
+	}
+	for _, s := range steps {
+		app.Do(t, s.method, s.path, s.token, s.body)
+		c.check(t, s.name)
+	}
+}
+
+// TestRedisOutage: with Redis stopped mid-test every endpoint still answers
+// correctly (from the store), writes succeed, and once Redis is back
+// nothing stale is served.
+func TestRedisOutage(t *testing.T) {
+	penv := testinfra.NewEnv(t)
+	dbs := testkit.NewRedisDBs()
+	testkit.StartFakeAuth(t, penv.NATSURL(), testkit.Normal, 0)
+	app := testkit.NewApp(t, penv, dbs, nil)
+	c := newCoherence(t, penv, dbs, app)
+	author, editor := testkit.AuthorToken, testkit.EditorToken
+
+	a := app.Create(t, author, testkit.NewBlogBody("out-a"))
+	app.Publish(t, author, a.ID)
+	b := app.Create(t, author, testkit.NewBlogBody("out-b"))
+	c.watch(a, b)
+	c.check(t, "setup") // fills the cache
+
+	if err := penv.Redis.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	c.check(t, "Redis stopped")
+	app.Do(t, http.MethodPut, "/editor/unpublish/id/"+a.ID, editor, nil).Want(t, 200, "blog unpublished successfully")
+	app.Do(t, http.MethodPut, "/author", author, map[string]any{"_id": b.ID, "title": "Renamed while Redis was down"}).
+		Want(t, 200, "blog updated successfully")
+	app.Publish(t, author, b.ID)
+	c.check(t, "writes while Redis was down")
+
+	if err := penv.Redis.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.check(t, "Redis back")
+	app.Do(t, http.MethodPut, "/editor/unpublish/id/"+b.ID, editor, nil).Want(t, 200, "blog unpublished successfully")
+	c.check(t, "write after Redis came back")
+}
