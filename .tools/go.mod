@@ -91,7 +91,6 @@ require (
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.mongodb.org/mongo-driver v1.17.3 // indirect
-	go.mongodb.org/mongo-driver/v2 v2.10.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -129,6 +128,7 @@ require (
 	blogplatform/blog_service v0.0.0
 	blogplatform/chassis v0.0.0
 	blogplatform/kong/apikey_auth_plugin v0.0.0
+	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
 replace (

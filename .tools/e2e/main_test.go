@@ -22,7 +22,15 @@ import (
 var (
 	stack   *platform.Platform
 	logTail *lineRing
+	// keysDir holds auth_service's RSA pair for this run (security tests
+	// forge tokens with it).
+	keysDir string
 )
+
+func keysDirFor(work string) string {
+	keysDir = filepath.Join(work, "keys")
+	return keysDir
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -45,7 +53,7 @@ func run(m *testing.M) int {
 		Replicas:    2,
 		Memory:      true,
 		WorkDir:     work,
-		KeysDir:     filepath.Join(work, "keys"),
+		KeysDir:     keysDirFor(work),
 		ProcessLogs: logTail,
 		Logger:      slog.New(slog.NewTextHandler(logTail, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
