@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -193,4 +194,61 @@ func TestRedisOutage(t *testing.T) {
 	c.check(t, "Redis back")
 	app.Do(t, http.MethodPut, "/editor/unpublish/id/"+b.ID, editor, nil).Want(t, 200, "blog unpublished successfully")
 	c.check(t, "write after Redis came back")
+}
+
+// TestCacheCoherenceWithSlowRedis: Redis is made to stall for a few
+// milliseconds at a time while the app's Redis timeout is 1ms, so many cache
+// calls time out on the client and some of them still run on the server
+// later. No endpoint may serve a state older than the last write anyway.
+func TestCacheCoherenceWithSlowRedis(t *testing.T) {
+	testkit.StartFakeAuth(t, env.NATSURL(), testkit.Normal, 0)
+	app := testkit.NewApp(t, env, redisDBs, testkit.Settings{"REDIS_TIMEOUT": "1ms", "CACHE_RETRY_INTERVAL": "10ms"})
+	c := newCoherence(t, env, redisDBs, app)
+	stall := stallRedis(t, app)
+	defer stall()
+
+	author, editor := testkit.AuthorToken, testkit.EditorToken
+	a := app.Create(t, author, testkit.NewBlogBody("slow-a"))
+	b := app.Create(t, author, testkit.NewBlogBody("slow-b"))
+	c.watch(a, b)
+	c.check(t, "creates")
+	for round := 0; round < 2; round++ {
+		for _, s := range []struct {
+			method, path, token string
+			body                any
+		}{
+			{http.MethodPut, "/author/submit/id/" + a.ID, author, nil},
+			{http.MethodPut, "/editor/publish/id/" + a.ID, editor, nil},
+			{http.MethodPut, "/author", author, map[string]any{"_id": a.ID, "title": "Quantum title " + strconv.Itoa(round)}},
+			{http.MethodPut, "/editor/unpublish/id/" + a.ID, editor, nil},
+			{http.MethodPut, "/author/submit/id/" + b.ID, author, nil},
+			{http.MethodPut, "/author/withdraw/id/" + b.ID, author, nil},
+		} {
+			app.Do(t, s.method, s.path, s.token, s.body)
+			c.check(t, s.method+" "+s.path)
+		}
+	}
+	errors := testutil.ToFloat64(app.Runtime.Metrics.CacheLookups.WithLabelValues("blog", "error"))
+	t.Logf("cache calls that failed: %v", errors)
+}
+
+// stallRedis keeps Redis busy with a short Lua loop every few milliseconds
+// until the returned stop is called.
+func stallRedis(t *testing.T, app *testkit.App) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			app.Redis.Eval(context.Background(), "local i = 0 while i < 200000 do i = i + 1 end return 1", nil)
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	return func() { close(done); <-finished }
 }

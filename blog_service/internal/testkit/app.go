@@ -98,6 +98,7 @@ func NewApp(t testing.TB, env *testinfra.Env, dbs *RedisDBs, settings Settings) 
 	for k, v := range settings {
 		values[k] = v
 	}
+	dbName = values["DB_NAME"]
 	cfg, err := config.Load(chassisconfig.FromMap(values))
 	if err != nil {
 		t.Fatalf("config: %v", err)
