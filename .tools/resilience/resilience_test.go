@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	authconfig "blogplatform/auth_service/config"
 	authopenapi "blogplatform/auth_service/openapi"
@@ -100,6 +101,18 @@ func serve(t *testing.T, run func(context.Context, net.Listener) error) (string,
 // always.
 func startPlatform(t *testing.T, withoutAuth bool) *platform {
 	t.Helper()
+	return startPlatformWith(t, platformOptions{withoutAuth: withoutAuth})
+}
+
+// platformOptions: withoutAuth leaves auth_service out (a test puts its own
+// responder there); the tracers, when set, replace each service's own.
+type platformOptions struct {
+	withoutAuth            bool
+	authTracer, blogTracer trace.TracerProvider
+}
+
+func startPlatformWith(t *testing.T, o platformOptions) *platform {
+	t.Helper()
 	storeDir := t.TempDir()
 	infra := testinfra.NewEnvWith(t, testinfra.Options{Store: embedded.StoreOptions{Dir: storeDir}})
 	p := &platform{t: t, infra: infra, storeDir: storeDir, client: &http.Client{Timeout: 30 * time.Second}}
@@ -128,8 +141,7 @@ func startPlatform(t *testing.T, withoutAuth bool) *platform {
 		return m
 	}
 	ctx := context.Background()
-	quiet := runtime.Options{LogWriter: io.Discard}
-	if !withoutAuth {
+	if !o.withoutAuth {
 		priv, pub := writeKeys(t)
 		cfg, err := authconfig.Load(chassisconfig.FromMap(with(map[string]string{
 			"DB_NAME": "auth-resilience", "REDIS_DB": "0", "NATS_SERVICE_NAME": "auth",
@@ -139,7 +151,7 @@ func startPlatform(t *testing.T, withoutAuth bool) *platform {
 		if err != nil {
 			t.Fatal(err)
 		}
-		app, err := authstartup.New(ctx, cfg, quiet)
+		app, err := authstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard, Tracer: o.authTracer})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +164,7 @@ func startPlatform(t *testing.T, withoutAuth bool) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := blogstartup.New(ctx, cfg, quiet)
+	app, err := blogstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard, Tracer: o.blogTracer})
 	if err != nil {
 		t.Fatal(err)
 	}
