@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,8 +134,20 @@ func BenchmarkHTTPBaseline(b *testing.B) {
 // time, so the numbers are the server's latency alone.
 //
 //	go test ./tests/ -run '^$' -bench Latency -benchtime 8x
+//	BENCH_LATENCY_SIZES=100000 go test ./tests/ -run '^$' -bench 'Latency/(latest|similar)' -benchtime 2x -timeout 60m
 func BenchmarkLatency(b *testing.B) {
-	for _, size := range []int{1_000, 10_000} {
+	sizes := []int{1_000, 10_000}
+	if v := os.Getenv("BENCH_LATENCY_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("BENCH_LATENCY_SIZES=%q: want comma-separated blog counts", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, size := range sizes {
 		testkit.StartFakeAuth(b, env.NATSURL(), testkit.Normal, 0)
 		app := testkit.NewApp(b, env, redisDBs, testkit.Settings{"NATS_REQUEST_TIMEOUT": "2s", "DB_QUERY_TIMEOUT_SEC": "120"})
 		ids := testkit.Seed(b, app, size, true, benchBlogSize)

@@ -39,6 +39,13 @@ func NewRedis(o RedisOptions) *redis.Client {
 	if o.Timeout <= 0 {
 		o.Timeout = 250 * time.Millisecond
 	}
+	if o.PoolSize <= 0 {
+		// go-redis defaults to 10 per CPU (20 on 2 cores): fewer than the
+		// requests a replica has in flight under load, so callers queued for
+		// a connection, timed out and fell back to the store, which made the
+		// overload worse. Connections are cheap for Redis.
+		o.PoolSize = 256
+	}
 	return redis.NewClient(&redis.Options{
 		Addr:         net.JoinHostPort(o.Host, strconv.Itoa(o.Port)),
 		Password:     o.Password,
