@@ -5,48 +5,19 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"blogplatform/blog_service/config"
 	"blogplatform/blog_service/startup"
-	chassisconfig "blogplatform/chassis/config"
 	"blogplatform/chassis/runtime"
 )
 
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	path := os.Getenv("ENV_FILE")
-	if path == "" {
-		path = ".env"
-	}
-	src, err := chassisconfig.Load(path)
-	if err != nil {
-		return fmt.Errorf("configuration file %s: %w", path, err)
-	}
-	cfg, err := config.Load(src)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	app, err := startup.New(ctx, cfg, runtime.Options{})
-	if err != nil {
-		return fmt.Errorf("blog_service: %w", err)
-	}
-	ln, err := net.Listen("tcp", app.Runtime.Addr())
-	if err != nil {
-		_ = app.Close(context.Background())
-		return fmt.Errorf("blog_service: listen: %w", err)
-	}
-	return app.Run(ctx, ln)
+	os.Exit(runtime.Main("blog_service", config.Load, func(ctx context.Context, cfg config.Config) (runtime.Service, string, error) {
+		app, err := startup.New(ctx, cfg, runtime.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		return app, app.Runtime.Addr(), nil
+	}))
 }

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"blogplatform/blog_service/config"
+	chassisconfig "blogplatform/chassis/config"
 )
 
 // TestInvalidConfigurationStops: a present but invalid value stops the
@@ -14,11 +17,13 @@ func TestInvalidConfigurationStops(t *testing.T) {
 	if err := os.WriteFile(path, []byte("CACHE_BLOG_TTL=soon\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("ENV_FILE", path)
-	t.Setenv("BREAKER_FAILURES", "-3")
-	err := run()
-	if err == nil {
-		t.Fatal("run accepted invalid configuration")
+	t.Setenv("BREAKER_FAILURES", "-3") // the environment is read too
+	src, err := chassisconfig.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = config.Load(src); err == nil {
+		t.Fatal("invalid configuration accepted")
 	}
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != 2 || !strings.Contains(err.Error(), "BREAKER_FAILURES=") || !strings.Contains(err.Error(), "CACHE_BLOG_TTL=") {
