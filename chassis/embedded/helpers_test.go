@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -24,7 +26,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envRedisHelper) == "1" {
 		os.Exit(redisHelperMain())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if fakeRedisBuiltIn != "" {
+		os.RemoveAll(fakeRedisBuiltIn)
+	}
+	os.Exit(code)
 }
 
 func redisHelperMain() int {
@@ -64,4 +70,40 @@ func (s *syncBuffer) String() string {
 
 func slogTextLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// fakeRedisBuiltIn is the folder of the fake binary once built (removed by
+// TestMain).
+var fakeRedisBuiltIn string
+
+var fakeRedisDir = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "fakeredis-*")
+	if err != nil {
+		return "", err
+	}
+	fakeRedisBuiltIn = dir
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "redis-server"), "./testdata/fakeredis").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building the fake redis-server: %v\n%s", err, out)
+	}
+	return dir, nil
+})
+
+// ensureRedisServerBinary makes "redis-server" resolvable for the tests of
+// the child-process lifecycle: the real one when installed, else a build of
+// testdata/fakeredis (same config file, miniredis behind it) put first on
+// PATH, which child helper processes inherit. These tests are about process
+// management (no orphan, nothing left behind), which the stand-in binary
+// exercises the same way.
+func ensureRedisServerBinary(t *testing.T) {
+	t.Helper()
+	if redisServerOnPath() {
+		return
+	}
+	dir, err := fakeRedisDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Logf("redis-server not installed: using the fake binary in %s", dir)
 }

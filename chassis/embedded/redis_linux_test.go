@@ -20,9 +20,7 @@ import (
 // and checks that its redis-server child dies too instead of lingering as an
 // orphan that holds a port.
 func TestRedisChildDiesWithParent(t *testing.T) {
-	if !redisServerOnPath() {
-		t.Fatal("redis-server must be on PATH for this test (apt-get install redis-server)")
-	}
+	ensureRedisServerBinary(t)
 	t.Setenv(EnvRedisStandIn, "") // this test is about the real child process
 	exe, err := os.Executable()
 	if err != nil {

@@ -179,9 +179,7 @@ func TestTwoRedisAtOnce(t *testing.T) {
 // TestRedisCloseLeavesNothingBehind: the child process is reaped and the
 // temporary directory is removed; Start after Close is refused.
 func TestRedisCloseLeavesNothingBehind(t *testing.T) {
-	if !redisServerOnPath() {
-		t.Fatal("redis-server must be on PATH for this test (apt-get install redis-server)")
-	}
+	ensureRedisServerBinary(t)
 	t.Setenv(EnvRedisStandIn, "") // this test is about the real child process
 	r, err := StartRedis(RedisOptions{})
 	if err != nil {
