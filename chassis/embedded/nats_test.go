@@ -129,6 +129,10 @@ func TestNATSUserPermissions(t *testing.T) {
 		t.Fatalf("micro.AddService: %v", err)
 	}
 	t.Cleanup(func() { _ = svc.Stop() })
+	// The subscription must have reached the server before blog asks.
+	if err := authConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	asyncErrs := make(chan error, 10)
 	blogConn := natsConnect(t, n.ClientURL(), nats.UserInfo("blog", "blog-pw"),

@@ -41,6 +41,7 @@ type ServiceOptions struct {
 
 // Service is a micro service whose handlers run concurrently.
 type Service struct {
+	nc       *nats.Conn
 	svc      micro.Service
 	opts     ServiceOptions
 	sem      chan struct{}
@@ -75,7 +76,7 @@ func NewService(nc *nats.Conn, o ServiceOptions) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsx: add service %s: %w", o.Name, err)
 	}
-	return &Service{svc: svc, opts: o, sem: make(chan struct{}, o.MaxConcurrent), tracer: o.Tracer.Tracer("blogplatform/chassis/natsx")}, nil
+	return &Service{nc: nc, svc: svc, opts: o, sem: make(chan struct{}, o.MaxConcurrent), tracer: o.Tracer.Tracer("blogplatform/chassis/natsx")}, nil
 }
 
 // GroupName applies the reference's rule: the controller path with "/"
@@ -88,9 +89,18 @@ func GroupName(service, controllerPath string) string {
 	return service
 }
 
-// AddEndpoint serves subject group+"."+name.
+// AddEndpoint serves subject group+"."+name. When the connection is up, the
+// subscription has reached the server by the time it returns, so a request
+// sent right after it finds a responder.
 func (s *Service) AddEndpoint(group, name string, h HandlerFunc) error {
 	subject := group + "." + name
+	defer func() {
+		if s.nc.IsConnected() {
+			// Best effort: while disconnected, the subscription is sent on
+			// reconnect instead.
+			_ = s.nc.FlushTimeout(2 * time.Second)
+		}
+	}()
 	return s.svc.AddGroup(group).AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
 		s.sem <- struct{}{}
 		s.inflight.Add(1)
