@@ -99,7 +99,7 @@ func requestContext(opts Options) gin.HandlerFunc {
 	tracer := opts.Tracer.Tracer("blogplatform/chassis/httpx")
 	return func(c *gin.Context) {
 		start := time.Now()
-		id := sanitizeRequestID(c.GetHeader(RequestIDHeader))
+		id := SanitizeRequestID(c.GetHeader(RequestIDHeader))
 		if id == "" {
 			id = NewRequestID()
 		}
@@ -184,9 +184,10 @@ func bodyLimit(limit int64) gin.HandlerFunc {
 	}
 }
 
-// sanitizeRequestID keeps a client-supplied id only when it is short and made
-// of safe characters, so logs and headers cannot be injected.
-func sanitizeRequestID(id string) string {
+// SanitizeRequestID keeps a client-supplied id only when it is short and made
+// of safe characters, so logs and headers cannot be injected. The local
+// gateway applies the same rule.
+func SanitizeRequestID(id string) string {
 	if id == "" || len(id) > 128 {
 		return ""
 	}

@@ -31,8 +31,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +46,7 @@ import (
 	"sync"
 	"time"
 
+	"blogplatform/chassis/httpx"
 	"blogplatform/kong/apikey_auth_plugin/verify"
 	"blogplatform/tools/internal/kongconf"
 )
@@ -76,9 +75,6 @@ const (
 	// directHostWeight is the weight of each endpoint of a service host that
 	// names no upstream: equal shares, Kong's default target weight.
 	directHostWeight = 100
-	// maxRequestIDLength matches the services' rule for accepting a client's
-	// X-Request-ID (chassis/httpx).
-	maxRequestIDLength = 128
 )
 
 // HealthProbeRequestIDPrefix starts the X-Request-ID of the gateway's own
@@ -434,9 +430,9 @@ type stateKey struct{}
 // 404), API-key check (unless the path is one of the plugin's public_paths
 // or the route bypasses it), rate limit, then the proxy with retries.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := sanitizeRequestID(r.Header.Get(requestIDHeader))
+	id := httpx.SanitizeRequestID(r.Header.Get(requestIDHeader))
 	if id == "" {
-		id = newRequestID()
+		id = httpx.NewRequestID()
 	}
 	r.Header.Set(requestIDHeader, id)
 
@@ -609,28 +605,6 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// sanitizeRequestID keeps a client's X-Request-ID only when it is short and
-// made of safe characters (the services' rule), so it cannot inject into logs
-// or headers.
-func sanitizeRequestID(id string) string {
-	if id == "" || len(id) > maxRequestIDLength {
-		return ""
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
-			return ""
-		}
-	}
-	return id
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // bufferPool recycles ReverseProxy's copy buffers.

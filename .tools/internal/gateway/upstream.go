@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"blogplatform/chassis/httpx"
 )
 
 // target is one backend address of a pool.
@@ -131,7 +133,7 @@ func (p *pool) probe(parent context.Context, client *http.Client, t *target, tim
 	ready, timedOut := false, false
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.addr+p.healthPath, nil)
 	if err == nil {
-		req.Header.Set(requestIDHeader, HealthProbeRequestIDPrefix+newRequestID())
+		req.Header.Set(requestIDHeader, HealthProbeRequestIDPrefix+httpx.NewRequestID())
 		var resp *http.Response
 		resp, err = client.Do(req)
 		if err == nil {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"blogplatform/chassis/httpx"
 )
 
 // Verification failures. The texts are the reference's where it had one and
@@ -171,7 +173,7 @@ func (s *Signer) verify(p *jwt.Parser, raw string) (Claims, error) {
 // checked issuer and audience already; the signature-only one has not.
 func (s *Signer) validClaims(rc *jwt.RegisteredClaims) (Claims, error) {
 	if rc.Issuer != s.opts.Issuer || len(rc.Audience) == 0 || rc.Audience[0] != s.opts.Audience ||
-		!isHex(rc.Subject, 24) || rc.ID == "" || rc.ExpiresAt == nil || rc.NotBefore == nil {
+		!httpx.IsObjectIDHex(rc.Subject) || rc.ID == "" || rc.ExpiresAt == nil || rc.NotBefore == nil {
 		return Claims{}, ErrClaims
 	}
 	return Claims{Subject: strings.ToLower(rc.Subject), ID: rc.ID, ExpiresAt: rc.ExpiresAt.Time, NotBefore: rc.NotBefore.Time}, nil
@@ -210,19 +212,6 @@ func classify(err error) error {
 		return ErrAudience
 	}
 	return ErrClaims
-}
-
-func isHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // LoadKeys reads the PEM pair: the private key as PKCS#1 "RSA PRIVATE KEY"
