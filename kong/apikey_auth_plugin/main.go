@@ -28,7 +28,7 @@ const (
 	Priority = 1000
 
 	// DefaultTimeoutMs applies when timeout_ms is absent, zero or negative.
-	DefaultTimeoutMs = 2000
+	DefaultTimeoutMs = int(verify.DefaultTimeout / time.Millisecond)
 )
 
 // Config is the plugin's configuration as declared in kong.yml. go-pdk turns
@@ -70,16 +70,10 @@ func New() interface{} {
 }
 
 func (c *Config) verifyConfig() verify.Config {
-	timeout := time.Duration(c.TimeoutMs) * time.Millisecond
-	if c.TimeoutMs <= 0 {
-		timeout = DefaultTimeoutMs * time.Millisecond
-	}
-	return verify.Config{
-		VerificationURLs: c.VerificationURLs,
-		Timeout:          timeout,
-		CacheTTL:         time.Duration(c.CacheTTLSeconds) * time.Second,
-		StaleTTL:         time.Duration(c.StaleTTLSeconds) * time.Second,
-	}
+	return verify.Settings{
+		VerificationURLs: c.VerificationURLs, TimeoutMS: c.TimeoutMs,
+		CacheTTLSeconds: c.CacheTTLSeconds, StaleTTLSeconds: c.StaleTTLSeconds,
+	}.Config()
 }
 
 func (c *Config) getVerifier() *verify.Verifier {

@@ -355,12 +355,8 @@ func (b *builder) verifier(c kongconf.APIKeyConfig) (*verify.Verifier, error) {
 			urls = append(urls, local.String())
 		}
 	}
-	cfg := verify.Config{
-		VerificationURLs: urls,
-		Timeout:          time.Duration(c.TimeoutMS) * time.Millisecond,
-		CacheTTL:         time.Duration(c.CacheTTLSeconds) * time.Second,
-		StaleTTL:         time.Duration(c.StaleTTLSeconds) * time.Second,
-	}
+	c.VerificationURLs = urls // the replicas' local addresses
+	cfg := c.Config()
 	key := fmt.Sprintf("%q|%v|%v|%v", urls, cfg.Timeout, cfg.CacheTTL, cfg.StaleTTL)
 	if v, ok := b.verifiers[key]; ok {
 		return v, nil

@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"blogplatform/kong/apikey_auth_plugin/verify"
 )
 
 // Plugin names the local gateway understands.
@@ -452,16 +454,9 @@ func (t Target) EffectiveWeight() int {
 	return *t.Weight
 }
 
-// APIKeyConfig is apikey-auth-plugin's config schema (see
-// kong/apikey_auth_plugin/main.go).
-type APIKeyConfig struct {
-	VerificationURLs []string `json:"verification_urls"`
-	TimeoutMS        int      `json:"timeout_ms"`
-	CacheTTLSeconds  int      `json:"cache_ttl_seconds"`
-	StaleTTLSeconds  int      `json:"stale_ttl_seconds"`
-	PublicPaths      []string `json:"public_paths"`
-	Bypass           bool     `json:"bypass"`
-}
+// APIKeyConfig is apikey-auth-plugin's configuration, as the plugin itself
+// reads it.
+type APIKeyConfig = verify.Settings
 
 // RateLimitConfig is the part of Kong's bundled rate-limiting plugin schema
 // the local gateway honours (policy local, fixed windows).

@@ -71,6 +71,33 @@ type Config struct {
 	MaxCacheEntries int
 }
 
+// Settings is the plugin's configuration as written in a Kong file, under
+// the schema's JSON names. The local gateway decodes it directly; the Kong
+// plugin declares the same fields (go-pdk derives Kong's schema from that
+// struct) and converts through Settings, so both read them one way.
+type Settings struct {
+	VerificationURLs []string `json:"verification_urls"`
+	TimeoutMS        int      `json:"timeout_ms"`        // absent or <= 0: DefaultTimeout
+	CacheTTLSeconds  int      `json:"cache_ttl_seconds"` // absent or <= 0: no cache
+	StaleTTLSeconds  int      `json:"stale_ttl_seconds"` // absent or <= 0: no stale window
+	PublicPaths      []string `json:"public_paths"`
+	Bypass           bool     `json:"bypass"`
+}
+
+// Config converts the file's units into a Verifier's configuration.
+func (s Settings) Config() Config {
+	timeout := time.Duration(s.TimeoutMS) * time.Millisecond
+	if s.TimeoutMS <= 0 {
+		timeout = DefaultTimeout
+	}
+	return Config{
+		VerificationURLs: s.VerificationURLs,
+		Timeout:          timeout,
+		CacheTTL:         time.Duration(s.CacheTTLSeconds) * time.Second,
+		StaleTTL:         time.Duration(s.StaleTTLSeconds) * time.Second,
+	}
+}
+
 // Decision is the outcome of one verification.
 type Decision struct {
 	// Allow is true when the request may continue to its upstream.
