@@ -205,7 +205,7 @@ func benchCases(d *dataset) []benchCase {
 		return func(client *http.Client, t target) func(context.Context, int) error {
 			h := header(t)
 			return func(ctx context.Context, _ int) error {
-				return doRequest(ctx, client, http.MethodGet, url(t, next()), h, nil, http.StatusOK)
+				return loadtest.Send(ctx, client, http.MethodGet, url(t, next()), h, nil, http.StatusOK)
 			}
 		}
 	}
@@ -231,34 +231,10 @@ func benchCases(d *dataset) []benchCase {
 			h := t.header.Clone()
 			h.Set("Content-Type", "application/json")
 			return func(ctx context.Context, _ int) error {
-				return doRequest(ctx, client, http.MethodPost, t.auth("/signin/basic", next()), h, signin, http.StatusOK)
+				return loadtest.Send(ctx, client, http.MethodPost, t.auth("/signin/basic", next()), h, signin, http.StatusOK)
 			}
 		}},
 	}
-}
-
-func doRequest(ctx context.Context, client *http.Client, method, url string, header http.Header, body []byte, want int) error {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, r)
-	if err != nil {
-		return err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, res.Body)
-	if res.StatusCode != want {
-		return fmt.Errorf("%s %s: %d", method, url, res.StatusCode)
-	}
-	return nil
 }
 
 type dataset struct {

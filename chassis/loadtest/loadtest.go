@@ -6,6 +6,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -132,26 +133,35 @@ func HTTPClient(clients int) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
-// Get sends req-like GETs and expects want; the body is drained so the
+// Send sends one request and expects want; the body is drained so the
 // connection is reused.
+func Send(ctx context.Context, client *http.Client, method, url string, header http.Header, body []byte, want int) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != want {
+		return fmt.Errorf("%s %s: status %d, want %d", method, url, res.StatusCode, want)
+	}
+	return nil
+}
+
+// Get is a load function sending GETs of url and expecting want.
 func Get(client *http.Client, url string, header http.Header, want int) func(ctx context.Context, _ int) error {
 	return func(ctx context.Context, _ int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if res.StatusCode != want {
-			return fmt.Errorf("GET %s: status %d, want %d", url, res.StatusCode, want)
-		}
-		return nil
+		return Send(ctx, client, http.MethodGet, url, header, nil, want)
 	}
 }
