@@ -40,6 +40,10 @@ func TestNATSRequestReply(t *testing.T) {
 		if _, err := nc.Subscribe("echo", func(m *nats.Msg) { _ = m.Respond(append([]byte("re: "), m.Data...)) }); err != nil {
 			t.Fatal(err)
 		}
+		// The subscription must reach the server before another connection asks.
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
 		client := natsConnect(t, n.ClientURL())
 		reply, err := client.Request("echo", []byte("hi"), 5*time.Second)
 		if err != nil {
@@ -65,6 +69,9 @@ func TestNATSRestartKeepsURLAndClientsReconnect(t *testing.T) {
 	}
 	responder := natsConnect(t, url, opts...)
 	if _, err := responder.Subscribe("ping", func(m *nats.Msg) { _ = m.Respond([]byte("pong")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := responder.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	client := natsConnect(t, url, opts...)
