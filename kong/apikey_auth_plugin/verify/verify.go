@@ -24,6 +24,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"blogplatform/kong/apikey_auth_plugin/ratelimit"
 )
 
 // HeaderName is the request header that carries the API key, both on the
@@ -50,6 +52,9 @@ const (
 	MessageMissingKey  = "permission denied: missing x-api-key header"
 	MessageInvalidKey  = "permission denied: invalid x-api-key"
 	MessageUnavailable = "api key verification unavailable"
+	// MessageTooManyRequests is the 429 message of the services' own limiter
+	// too, so a client sees one wording whichever layer limited it.
+	MessageTooManyRequests = "too many requests"
 )
 
 // Config configures a Verifier.
@@ -82,6 +87,16 @@ type Settings struct {
 	StaleTTLSeconds  int      `json:"stale_ttl_seconds"` // absent or <= 0: no stale window
 	PublicPaths      []string `json:"public_paths"`
 	Bypass           bool     `json:"bypass"`
+	// RateLimits limit requests per client address and path prefix; see
+	// package ratelimit. Build the limiter with RateLimiter.
+	RateLimits []ratelimit.Rule `json:"rate_limits"`
+}
+
+// RateLimiter builds the limiter of s.RateLimits (one that limits nothing
+// when there are none). Build it once per plugin configuration and keep it:
+// the counts live in it. An error names the invalid rule.
+func (s Settings) RateLimiter(opts ratelimit.Options) (*ratelimit.Limiter, error) {
+	return ratelimit.New(s.RateLimits, opts)
 }
 
 // Config converts the file's units into a Verifier's configuration.
@@ -106,6 +121,9 @@ type Decision struct {
 	Status int
 	// Body is the JSON envelope to send when !Allow (nil when allowed).
 	Body []byte
+	// Header holds headers to add to the client's response, allowed or not
+	// (rate-limit budget, Retry-After). Nil when there are none.
+	Header http.Header
 	// Cached is true when the decision came from the positive cache.
 	Cached bool
 	// Err carries internal detail for the gateway's log (transport errors,
@@ -313,6 +331,20 @@ func isEnvelopeFor(body []byte, status int) bool {
 
 func deny(status int, message string, cause error) Decision {
 	return Decision{Status: status, Body: EnvelopeBody(status, message), Err: cause}
+}
+
+// CheckRateLimit counts one request of client (the address the gateway sees)
+// to reqPath (the path the client sent) against l. Over the budget it is a
+// 429 envelope with Retry-After; on a limited path the decision's Header
+// carries the X-RateLimit-* budget either way. A nil l allows everything.
+func CheckRateLimit(l *ratelimit.Limiter, client, reqPath string) Decision {
+	r := l.Allow(client, reqPath)
+	if r.Allowed {
+		return Decision{Allow: true, Status: http.StatusOK, Header: r.Header()}
+	}
+	d := deny(http.StatusTooManyRequests, MessageTooManyRequests, nil)
+	d.Header = r.Header()
+	return d
 }
 
 // EnvelopeBody renders the goserve error envelope.

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"blogplatform/kong/apikey_auth_plugin/ratelimit"
 )
 
 const goodKey = "good-key"
@@ -528,5 +530,45 @@ func TestStaleKeyServesThroughAnOutage(t *testing.T) {
 	valid.Store(false)
 	if d := v.Verify(context.Background(), "good"); d.Allow || d.Status != 403 {
 		t.Fatalf("revoked key: %+v", d)
+	}
+}
+
+func TestSettingsRateLimiterFromKongJSON(t *testing.T) {
+	var s Settings
+	raw := `{"verification_urls":["http://auth:8000/verify/apikey"],
+		"rate_limits":[{"paths":["/auth/signin/basic","/auth/signup/basic"],"per_minute":2}]}`
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l, err := s.RateLimiter(ratelimit.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, wantRemaining := range []string{"1", "0"} {
+		d := CheckRateLimit(l, "192.0.2.1", "/auth/signin/basic")
+		if !d.Allow || d.Body != nil || d.Header.Get("X-RateLimit-Limit-Minute") != "2" || d.Header.Get("X-RateLimit-Remaining-Minute") != wantRemaining {
+			t.Fatalf("request %d: %+v", i+1, d)
+		}
+	}
+	d := CheckRateLimit(l, "192.0.2.1", "/auth/signin/basic")
+	if d.Allow || d.Status != http.StatusTooManyRequests {
+		t.Fatalf("3rd request: %+v, want 429", d)
+	}
+	if env := decodeEnvelope(t, d.Body); env != (Envelope{Code: ErrorCode, Status: 429, Message: MessageTooManyRequests}) {
+		t.Errorf("envelope = %+v", env)
+	}
+	// Two requests at the start of a window: one slides out half a minute
+	// into the next window, 90 s from now.
+	if d.Header.Get("Retry-After") != "90" || d.Header.Get("X-RateLimit-Remaining-Minute") != "0" {
+		t.Errorf("429 headers = %v, want Retry-After 90 and remaining 0", d.Header)
+	}
+	if d := CheckRateLimit(l, "192.0.2.1", "/blog/list/latest"); !d.Allow || d.Header != nil {
+		t.Errorf("unlimited path: %+v", d)
+	}
+
+	bad := Settings{RateLimits: []ratelimit.Rule{{Paths: []string{"/x"}}}}
+	if _, err := bad.RateLimiter(ratelimit.Options{}); err == nil {
+		t.Error("per_minute 0 accepted")
 	}
 }
