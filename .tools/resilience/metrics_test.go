@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// After real traffic, each service's /metrics (Prometheus text) carries the
+// After real traffic, each service's /metrics (Prometheus text, on its
+// internal metrics listener) carries the
 // series operators rely on: HTTP requests by route template and status, NATS
 // requests by subject and outcome on both sides, cache hits and misses, and
 // the breaker state.
@@ -32,7 +33,13 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return string(b)
 	}
-	blog, auth := scrape(p.blogURL), scrape(p.authURL)
+	blog, auth := scrape(p.blogMetrics), scrape(p.authMetrics)
+	// The public listener does not serve them: only the internal one does.
+	for _, base := range []string{p.blogURL, p.authURL} {
+		if a := p.do("GET", base, "/metrics", "", nil); a.status != http.StatusNotFound || a.message != "url not found" {
+			t.Errorf("%s/metrics on the public port: %d %q, want 404 url not found", base, a.status, a.message)
+		}
+	}
 	want := []struct {
 		service, text string
 		fragments     []string

@@ -59,6 +59,8 @@ type platform struct {
 	blogSpec   *openapi.Validator
 	client     *http.Client
 	cancelAuth context.CancelFunc
+	// authMetrics and blogMetrics are the internal metrics listeners.
+	authMetrics, blogMetrics string
 }
 
 func writeKeys(t *testing.T) (privPath, pubPath string) {
@@ -124,7 +126,7 @@ func startPlatformWith(t *testing.T, o platformOptions) *platform {
 		t.Fatal(err)
 	}
 	common := map[string]string{
-		"GO_MODE": "release", "LOG_LEVEL": "error",
+		"GO_MODE": "release", "LOG_LEVEL": "error", "METRICS_PORT": "0", "ALLOW_EXAMPLE_SECRETS": "true",
 		"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
 		"REDIS_HOST": infra.Redis.Host(), "REDIS_PORT": fmt.Sprint(infra.Redis.Port()), "REDIS_PASSWORD": infra.RedisPassword(),
 		"NATS_URL": infra.NATSURL(), "NATS_REQUEST_TIMEOUT": natsTimeout.String(),
@@ -156,6 +158,7 @@ func startPlatformWith(t *testing.T, o platformOptions) *platform {
 			t.Fatal(err)
 		}
 		p.authURL, p.cancelAuth = serve(t, app.Run)
+		p.authMetrics = "http://" + app.Runtime.MetricsAddr()
 	}
 	cfg, err := blogconfig.Load(chassisconfig.FromMap(with(map[string]string{
 		"DB_NAME": "blog-resilience", "REDIS_DB": "2", "NATS_SERVICE_NAME": "blog",
@@ -169,6 +172,7 @@ func startPlatformWith(t *testing.T, o platformOptions) *platform {
 		t.Fatal(err)
 	}
 	p.blogURL, _ = serve(t, app.Run)
+	p.blogMetrics = "http://" + app.Runtime.MetricsAddr()
 	return p
 }
 

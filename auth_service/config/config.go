@@ -85,6 +85,11 @@ func Load(src *chassisconfig.Source) (Config, error) {
 		APIKeyCacheTTL:        src.Duration("APIKEY_CACHE_TTL", 30*time.Second, time.Second, time.Second, 24*time.Hour),
 		TokenCacheSize:        src.Int("TOKEN_CACHE_SIZE", 10000, 16, 10_000_000),
 	}
+	if c.RequireRealSecrets() {
+		// The seeded key and admin password are published in .env.example:
+		// with them, anyone could call the API or sign in as ADMIN.
+		src.RejectExampleSecrets("SEED_API_KEY", "SEED_ADMIN_PASSWORD")
+	}
 	errs := []error{src.Err()}
 	if len(c.SeedAPIKey) > 1024 {
 		errs = append(errs, errors.New("invalid configuration: SEED_API_KEY: must be at most 1024 characters"))

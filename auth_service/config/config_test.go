@@ -28,7 +28,7 @@ func TestValues(t *testing.T) {
 	c, err := Load(chassisconfig.FromMap(map[string]string{
 		"ACCESS_TOKEN_VALIDITY_SEC": "60", "REFRESH_TOKEN_VALIDITY_SEC": "120", "BCRYPT_COST": "4",
 		"SEED_API_KEY": "k", "SEED_ADMIN_EMAIL": "admin@unusualcode.org", "SEED_ADMIN_PASSWORD": "changeit",
-		"AUTH_CACHE_TTL": "5s", "KEYSTORE_SWEEP_INTERVAL": "90",
+		"AUTH_CACHE_TTL": "5s", "KEYSTORE_SWEEP_INTERVAL": "90", "ALLOW_EXAMPLE_SECRETS": "true",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"KEYSTORE_SWEEP_INTERVAL": "soon"}, []string{"KEYSTORE_SWEEP_INTERVAL"}},
 		{map[string]string{"AUTH_CACHE_TTL": "0"}, []string{"AUTH_CACHE_TTL"}},
 		{map[string]string{"SEED_ADMIN_EMAIL": "admin@unusualcode.org"}, []string{"SEED_ADMIN_EMAIL and SEED_ADMIN_PASSWORD"}},
-		{map[string]string{"SEED_ADMIN_EMAIL": "not-an-email", "SEED_ADMIN_PASSWORD": "changeit"}, []string{"SEED_ADMIN_EMAIL"}},
+		{map[string]string{"SEED_ADMIN_EMAIL": "not-an-email", "SEED_ADMIN_PASSWORD": "s3cret-pw"}, []string{"SEED_ADMIN_EMAIL"}},
 		{map[string]string{"SEED_ADMIN_EMAIL": "a@b.co", "SEED_ADMIN_PASSWORD": "short"}, []string{"SEED_ADMIN_PASSWORD"}},
 		{map[string]string{"DB_PORT": "http"}, []string{"DB_PORT"}},
 	}
@@ -93,5 +93,65 @@ func TestExampleFilesAreValid(t *testing.T) {
 		if c.Mongo.Host != "mongo" || c.BcryptCost != 10 {
 			t.Errorf("%s: %+v", path, c)
 		}
+	}
+}
+
+// TestExampleSecrets: in release mode the service refuses the secrets
+// published in .env.example, one line per variable, unless explicitly
+// allowed; other modes accept them (development and tests).
+func TestExampleSecrets(t *testing.T) {
+	examples := map[string]string{
+		"SEED_API_KEY": "1D3F2DD1A5DE725DD4DF1D82BBB37", "SEED_ADMIN_EMAIL": "admin@unusualcode.org",
+		"SEED_ADMIN_PASSWORD": "changeit", "REDIS_PASSWORD": "changeit", "NATS_PASSWORD": "changeit-auth",
+		"DB_USER_PWD": "changeit",
+	}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range examples {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		values map[string]string
+		want   []string // variables refused; nil: starts
+	}{
+		{"release refuses every example", with(map[string]string{"GO_MODE": "release"}),
+			[]string{"DB_USER_PWD", "REDIS_PASSWORD", "NATS_PASSWORD", "SEED_API_KEY", "SEED_ADMIN_PASSWORD"}},
+		{"release with real secrets", map[string]string{"GO_MODE": "release", "SEED_API_KEY": "k-9f3a", "REDIS_PASSWORD": "12345678"}, nil},
+		{"release, every secret real", with(map[string]string{"GO_MODE": "release", "SEED_API_KEY": "k-9f3a", "SEED_ADMIN_PASSWORD": "pw-9f3a11",
+			"REDIS_PASSWORD": "r", "NATS_PASSWORD": "n", "DB_USER_PWD": "d"}), nil},
+		{"release, admin password left", with(map[string]string{"GO_MODE": "release", "SEED_API_KEY": "k-9f3a",
+			"REDIS_PASSWORD": "r", "NATS_PASSWORD": "n", "DB_USER_PWD": "d"}), []string{"SEED_ADMIN_PASSWORD"}},
+		{"release, explicitly allowed", with(map[string]string{"GO_MODE": "release", "ALLOW_EXAMPLE_SECRETS": "true"}), nil},
+		{"debug accepts examples", with(map[string]string{"GO_MODE": "debug"}), nil},
+		{"test accepts examples", with(map[string]string{"GO_MODE": "test"}), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(chassisconfig.FromMap(tc.values))
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("started with example secrets, want %v refused", tc.want)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tc.want) {
+				t.Fatalf("got %d lines, want %d:\n%v", len(lines), len(tc.want), err)
+			}
+			for _, key := range tc.want {
+				if !strings.Contains(err.Error(), "invalid configuration: "+key+": still the example value") {
+					t.Errorf("no line for %s in:\n%v", key, err)
+				}
+			}
+		})
 	}
 }

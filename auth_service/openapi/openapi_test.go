@@ -111,9 +111,6 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 			body: `{"status":"degraded","dependencies":{"mongo":{"status":"up","required":true,"latencyMs":0.4},"redis":{"status":"down","required":false,"latencyMs":1000,"error":"timeout"},"nats":{"status":"up","required":true,"latencyMs":0.1}}}`},
 		{name: "not ready", method: "GET", path: "/health/ready", status: 503,
 			body: `{"status":"shutting_down","dependencies":{"mongo":{"status":"up","required":true,"latencyMs":0.4}}}`},
-		{name: "metrics", method: "GET", path: "/metrics", status: 200,
-			header: with(jsonHeader(), "Content-Type", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"),
-			body:   "# HELP http_requests_total x\n# TYPE http_requests_total counter\nhttp_requests_total 1\n"},
 		{name: "document", method: "GET", path: "/auth/openapi.yaml", status: 200,
 			header: with(jsonHeader(), "Content-Type", "application/yaml"), body: string(openapi.Spec)},
 

@@ -94,6 +94,7 @@ func newStackOn(t testing.TB, infra *testinfra.Env) *stack {
 	s.settings = map[string]string{
 		"GO_MODE":               "test",
 		"LOG_LEVEL":             "error",
+		"METRICS_PORT":          "0",
 		"DB_HOST":               infra.Store.Host(),
 		"DB_PORT":               strconv.Itoa(infra.Store.Port()),
 		"DB_NAME":               s.dbName,

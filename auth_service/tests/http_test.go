@@ -103,8 +103,8 @@ func TestHTTPRoutes(t *testing.T) {
 	if id := r.do("GET", "/nope", "").header.Get("X-Request-ID"); len(id) != 32 {
 		t.Errorf("generated X-Request-ID %q", id)
 	}
-	// Health and metrics (chassis) and the OpenAPI document sit next to the API.
-	for _, path := range []string{"/health/live", "/health/ready", "/metrics", "/openapi.yaml"} {
+	// Health (chassis) and the OpenAPI document sit next to the API.
+	for _, path := range []string{"/health/live", "/health/ready", "/openapi.yaml"} {
 		req := httptest.NewRequest("GET", path, nil)
 		w := httptest.NewRecorder()
 		r.Engine.ServeHTTP(w, req)
@@ -112,6 +112,16 @@ func TestHTTPRoutes(t *testing.T) {
 			t.Errorf("%s: %d %s", path, w.Code, w.Body.String())
 		}
 		conformsToDocument(t, req, w.Code, w.Header(), w.Body.Bytes())
+	}
+	// Metrics are internal: not on the API's engine, only on the metrics
+	// listener's handler.
+	if res := r.do("GET", "/metrics", ""); res.status != 404 {
+		t.Errorf("/metrics on the API engine: %d, want 404", res.status)
+	}
+	w := httptest.NewRecorder()
+	r.Runtime.MetricsHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "http_requests_total") {
+		t.Errorf("metrics handler: %d %.80s", w.Code, w.Body.String())
 	}
 }
 

@@ -146,8 +146,6 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 			body: `{"status":"ready","dependencies":{"mongo":{"status":"up","required":true,"latencyMs":0.4},"redis":{"status":"up","required":false,"latencyMs":0.2},"nats":{"status":"up","required":true,"latencyMs":0.1}}}`},
 		{name: "unavailable", method: "GET", path: "/blog/health/ready", status: 503,
 			body: `{"status":"unavailable","dependencies":{"mongo":{"status":"down","required":true,"latencyMs":1000,"error":"timeout"}}}`},
-		{name: "metrics", method: "GET", path: "/blog/metrics", status: 200,
-			header: with(jsonHeader(), "Content-Type", "text/plain; version=0.0.4; charset=utf-8"), body: "blog_cache_hits_total 3\n"},
 		{name: "document", method: "GET", path: "/blog/openapi.yaml", status: 200,
 			header: with(jsonHeader(), "Content-Type", "application/yaml"), body: string(openapi.Spec)},
 
@@ -256,8 +254,8 @@ func TestEveryOperationDocumentsItsErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := v.Operations()
-	if len(ops) != 23 {
-		t.Errorf("%d operations documented, want 19 API routes + 4 operational ones", len(ops))
+	if len(ops) != 22 {
+		t.Errorf("%d operations documented, want 19 API routes + 3 operational ones", len(ops))
 	}
 	for _, op := range ops {
 		if op.OperationID == "" {

@@ -191,19 +191,24 @@ func withField(body map[string]any, key string, value any) map[string]any {
 	return out
 }
 
-// TestOperationalEndpoints: health, metrics and the OpenAPI document are
-// served next to the API.
+// TestOperationalEndpoints: health and the OpenAPI document are served next
+// to the API; metrics only by the internal metrics listener's handler.
 func TestOperationalEndpoints(t *testing.T) {
 	app, _ := newApp(t)
-	for _, c := range []struct{ path, contentType, contains string }{
-		{"/health/live", "application/json", `"alive"`},
-		{"/health/ready", "application/json", `"ready"`},
-		{"/metrics", "text/plain", "http_requests_total"},
-		{"/openapi.yaml", "application/yaml", "openapi:"},
+	for _, c := range []struct {
+		handler                     http.Handler
+		path, contentType, contains string
+		status                      int
+	}{
+		{app.Engine, "/health/live", "application/json", `"alive"`, 200},
+		{app.Engine, "/health/ready", "application/json", `"ready"`, 200},
+		{app.Engine, "/openapi.yaml", "application/yaml", "openapi:", 200},
+		{app.Engine, "/metrics", "application/json", `"url not found"`, 404},
+		{app.Runtime.MetricsHandler(), "/metrics", "text/plain", "http_requests_total", 200},
 	} {
 		rec := httptest.NewRecorder()
-		app.Engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, c.path, nil))
-		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), c.contentType) || !strings.Contains(rec.Body.String(), c.contains) {
+		c.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, c.path, nil))
+		if rec.Code != c.status || !strings.HasPrefix(rec.Header().Get("Content-Type"), c.contentType) || !strings.Contains(rec.Body.String(), c.contains) {
 			t.Errorf("GET %s: %d %q %.80s", c.path, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
 		}
 	}

@@ -204,3 +204,28 @@ func (s *Source) List(key string, def []string) []string {
 
 // Err reports every invalid value seen so far, one per line.
 func (s *Source) Err() error { return errors.Join(s.errs...) }
+
+// exampleSecrets are the secret values shipped in the repository's
+// .env.example files. They are public, so a release deployment that still
+// uses one is open to anyone who has read the repository.
+var exampleSecrets = map[string]bool{
+	"changeit":                      true,
+	"changeit-auth":                 true,
+	"changeit-blog":                 true,
+	"1D3F2DD1A5DE725DD4DF1D82BBB37": true,
+}
+
+// IsExampleSecret reports whether value is one of the example secrets
+// published in the repository's .env.example files.
+func IsExampleSecret(value string) bool { return exampleSecrets[value] }
+
+// RejectExampleSecrets records one error per variable among keys whose value
+// is still an example secret. The value itself is not repeated in the error.
+func (s *Source) RejectExampleSecrets(keys ...string) {
+	for _, key := range keys {
+		if v, ok := s.raw(key); ok && IsExampleSecret(v) {
+			s.errs = append(s.errs, fmt.Errorf(
+				"invalid configuration: %s: still the example value from .env.example; set a real secret (or ALLOW_EXAMPLE_SECRETS=true for local use only)", key))
+		}
+	}
+}

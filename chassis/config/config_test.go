@@ -97,3 +97,45 @@ func TestDurationAcceptsBareIntegersInUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRejectExampleSecrets(t *testing.T) {
+	cases := []struct {
+		name   string
+		values map[string]string
+		want   []string // variables named in the error; empty: no error
+	}{
+		{"real secrets", map[string]string{"REDIS_PASSWORD": "s3cr3t-redis", "NATS_PASSWORD": "0123456789"}, nil},
+		{"unset is not an example", map[string]string{}, nil},
+		{"redis example", map[string]string{"REDIS_PASSWORD": "changeit", "NATS_PASSWORD": "x7-real"}, []string{"REDIS_PASSWORD"}},
+		{"every example", map[string]string{"REDIS_PASSWORD": "changeit", "NATS_PASSWORD": "changeit-blog"}, []string{"REDIS_PASSWORD", "NATS_PASSWORD"}},
+		{"seeded api key", map[string]string{"SEED_API_KEY": "1D3F2DD1A5DE725DD4DF1D82BBB37"}, []string{"SEED_API_KEY"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := FromMap(tc.values)
+			src.RejectExampleSecrets("REDIS_PASSWORD", "NATS_PASSWORD", "SEED_API_KEY")
+			err := src.Err()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want one naming %v", tc.want)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tc.want) {
+				t.Fatalf("got %d lines, want %d:\n%v", len(lines), len(tc.want), err)
+			}
+			for i, key := range tc.want {
+				if !strings.Contains(lines[i], key+":") || !strings.Contains(lines[i], "ALLOW_EXAMPLE_SECRETS") {
+					t.Errorf("line %q does not name %s and the override", lines[i], key)
+				}
+				if v := tc.values[key]; strings.Contains(lines[i], v) {
+					t.Errorf("line %q repeats the secret", lines[i])
+				}
+			}
+		})
+	}
+}

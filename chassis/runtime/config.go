@@ -39,7 +39,24 @@ type Base struct {
 	BodyLimitBytes int64
 	OTLPEndpoint   string
 	TrustedProxies []string
+	// MetricsHost and MetricsPort are the internal listener that serves
+	// /metrics. It is separate from the public port so the gateway never
+	// exposes it; port 0 picks a free port (tests, several replicas in one
+	// process).
+	MetricsHost string
+	MetricsPort int
+	// AllowExampleSecrets lets a release-mode service start with the secrets
+	// published in .env.example (local trials only).
+	AllowExampleSecrets bool
 }
+
+// DefaultMetricsPort is the internal metrics listener's port.
+const DefaultMetricsPort = 9464
+
+// RequireRealSecrets reports whether secrets that are still the published
+// example values must stop the service: in release mode, unless the operator
+// explicitly allowed them.
+func (b Base) RequireRealSecrets() bool { return b.Mode == "release" && !b.AllowExampleSecrets }
 
 // Defaults differ per service.
 type Defaults struct {
@@ -91,6 +108,12 @@ func LoadBase(src *config.Source, d Defaults) Base {
 		BodyLimitBytes:    int64(src.Int("BODY_LIMIT_BYTES", 1<<20, 1024, 1<<30)),
 		OTLPEndpoint:      src.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		TrustedProxies:    src.List("TRUSTED_PROXIES", nil),
+	}
+	b.MetricsHost = src.String("METRICS_HOST", b.Host)
+	b.MetricsPort = src.Int("METRICS_PORT", DefaultMetricsPort, 0, 65535)
+	b.AllowExampleSecrets = src.Bool("ALLOW_EXAMPLE_SECRETS", false)
+	if b.RequireRealSecrets() {
+		src.RejectExampleSecrets("DB_USER_PWD", "REDIS_PASSWORD", "NATS_PASSWORD")
 	}
 	if b.Mongo.MinPool > b.Mongo.MaxPool {
 		b.Mongo.MinPool = b.Mongo.MaxPool

@@ -50,7 +50,9 @@ type Runtime struct {
 	Health     *health.Health
 	Engine     *httpx.Engine
 
-	closers []func(context.Context) error
+	closers     []func(context.Context) error
+	metricsLn   net.Listener // until Serve hands it to the metrics server
+	metricsAddr string
 }
 
 // New connects to every dependency. NATS and Redis may still be down (they
@@ -132,8 +134,27 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 		Unavailable: mongox.IsUnavailable,
 	})
 	rt.Health.Mount(rt.Engine)
-	rt.Engine.GET("/metrics", func(c *ginContext) { rt.Metrics.Handler().ServeHTTP(c.Writer, c.Request) })
+	// Metrics are internal: they get their own listener, which no gateway
+	// route reaches, instead of a route on the public engine.
+	addr := net.JoinHostPort(cfg.MetricsHost, strconv.Itoa(cfg.MetricsPort))
+	rt.metricsLn, err = net.Listen("tcp", addr)
+	if err != nil {
+		_ = rt.Close(context.Background())
+		return nil, fmt.Errorf("metrics listener on %s (METRICS_PORT): %w", addr, err)
+	}
+	rt.metricsAddr = rt.metricsLn.Addr().String()
 	return rt, nil
+}
+
+// MetricsAddr is the address of the internal listener that serves /metrics.
+func (rt *Runtime) MetricsAddr() string { return rt.metricsAddr }
+
+// MetricsHandler serves the Prometheus text format, as the internal listener
+// does.
+func (rt *Runtime) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", rt.Metrics.Handler())
+	return mux
 }
 
 func newRedis(cfg Base) *redis.Client {
@@ -162,6 +183,25 @@ func (rt *Runtime) Serve(ctx context.Context, ln net.Listener) error {
 	rt.Log.Info("http server listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	metricsSrv := &http.Server{
+		Handler:           rt.MetricsHandler(),
+		ReadHeaderTimeout: rt.Config.ReadHeaderTimeout,
+		ReadTimeout:       rt.Config.ReadTimeout,
+		WriteTimeout:      rt.Config.WriteTimeout,
+		IdleTimeout:       rt.Config.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(rt.Log.Handler(), slog.LevelWarn),
+	}
+	metricsLn := rt.metricsLn
+	rt.metricsLn = nil // owned by metricsSrv from here on
+	rt.Log.Info("metrics server listening", "addr", metricsLn.Addr().String())
+	go func() {
+		if err := metricsSrv.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			rt.Log.Error("metrics server stopped", "error", err.Error())
+		}
+	}()
+	// Scrapes keep working while in-flight requests drain; the metrics
+	// listener closes last.
+	defer metricsSrv.Close()
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -201,6 +241,10 @@ func (rt *Runtime) Serve(ctx context.Context, ln net.Listener) error {
 // Close drains NATS and closes every connection (used by Serve and tests).
 func (rt *Runtime) Close(ctx context.Context) error {
 	var errs []error
+	if rt.metricsLn != nil { // Serve never started
+		_ = rt.metricsLn.Close()
+		rt.metricsLn = nil
+	}
 	for i := len(rt.closers) - 1; i >= 0; i-- {
 		if err := rt.closers[i](ctx); err != nil {
 			errs = append(errs, err)

@@ -437,15 +437,21 @@ func (p *Platform) startReplicas(ctx context.Context, bins map[string]string) er
 			if err != nil {
 				return err
 			}
+			metricsPort, err := freePort()
+			if err != nil {
+				return err
+			}
 			r := &Replica{
-				Name:    s.name + strconv.Itoa(i),
-				Service: s.name,
-				Addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-				bin:     bins[s.name],
-				dir:     filepath.Join(p.root, s.dir),
-				out:     p.out,
+				Name:        s.name + strconv.Itoa(i),
+				Service:     s.name,
+				Addr:        net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+				MetricsAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort)),
+				bin:         bins[s.name],
+				dir:         filepath.Join(p.root, s.dir),
+				out:         p.out,
 			}
 			vars := p.replicaEnv(s, port)
+			vars["METRICS_PORT"] = strconv.Itoa(metricsPort)
 			envFile := filepath.Join(envDir, r.Name+".env")
 			if err := writeEnvFile(envFile, vars); err != nil {
 				return err
@@ -481,6 +487,12 @@ func (p *Platform) replicaEnv(s service, port int) map[string]string {
 		"SERVER_HOST": "127.0.0.1",
 		"SERVER_PORT": strconv.Itoa(port),
 		"LOG_LEVEL":   "info",
+		// The internal metrics listener (METRICS_PORT is set per replica):
+		// loopback only, never behind the gateway.
+		"METRICS_HOST": "127.0.0.1",
+		// The local platform listens on loopback only and seeds the published
+		// development key and admin, so release mode must accept them here.
+		"ALLOW_EXAMPLE_SECRETS": "true",
 
 		"DB_HOST": p.store.Host(),
 		"DB_PORT": strconv.Itoa(p.store.Port()),

@@ -23,6 +23,9 @@ type Replica struct {
 	Name    string // auth1, blog2, ...
 	Service string // auth or blog
 	Addr    string // 127.0.0.1:port it listens on
+	// MetricsAddr is its internal metrics listener (/metrics), which the
+	// gateway never routes to.
+	MetricsAddr string
 
 	bin string
 	dir string   // working directory (the service folder, so keys/ resolves)

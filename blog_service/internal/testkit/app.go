@@ -84,6 +84,7 @@ func NewApp(t testing.TB, env *testinfra.Env, dbs *RedisDBs, settings Settings) 
 	values := map[string]string{
 		"GO_MODE":              "test",
 		"LOG_LEVEL":            "error",
+		"METRICS_PORT":         "0",
 		"DB_HOST":              env.Store.Host(),
 		"DB_PORT":              strconv.Itoa(env.Store.Port()),
 		"DB_NAME":              dbName,
