@@ -8,7 +8,9 @@
 // Differences from the reference plugin (CONTRACT §2.13):
 //   - a missing or empty key is rejected with 401 without calling auth;
 //   - every HTTP call has a timeout;
-//   - URLs are tried round robin, and a transport error fails over to the next;
+//   - URLs are tried round robin; a transport error, a 5xx or an answer that
+//     is not the verifier's (see retryable) fails over to the next URL, while
+//     a 401/403 is an answer and is never retried;
 //   - a positive answer may be cached for a short TTL (negative ones never are);
 //   - every denial body is the goserve envelope with a numeric status.
 package verify
@@ -38,7 +40,7 @@ const (
 	// DefaultMaxCacheEntries caps the positive cache so that a flood of
 	// distinct valid keys cannot grow the gateway's memory without bound.
 	DefaultMaxCacheEntries = 10_000
-	// failureCooldown is how long a URL that failed at the transport level is
+	// failureCooldown is how long a URL that failed (transport error or 5xx) is
 	// tried only after the others, so a dead replica does not cost every
 	// other request a connect error (or a whole timeout) first.
 	failureCooldown = 5 * time.Second
@@ -218,6 +220,9 @@ func (v *Verifier) Verify(ctx context.Context, apiKey string) Decision {
 	for _, i := range v.attemptOrder() {
 		url := v.urls[i]
 		status, body, err := v.ask(ctx, url, apiKey)
+		if err == nil {
+			err = retryable(status, body)
+		}
 		if err != nil {
 			failures = append(failures, fmt.Errorf("%s: %w", url, err))
 			if ctx.Err() != nil {
@@ -261,6 +266,26 @@ func (v *Verifier) attemptOrder() []int {
 	return append(order, coolingDown...)
 }
 
+// retryable reports why an answer is not the verifier's decision, so the next
+// URL is asked instead; nil when it is one. 200 allows; 401 and 403 deny
+// (whatever the body: auth said no, and asking a replica again would only
+// let a client probe keys faster); another 4xx decides only when it is the
+// platform envelope. A 5xx (a replica failing, a proxy's 502/503/504 in
+// front of a replica that is down), a non-envelope 4xx (a proxy or a wrong
+// URL answering, not auth) or any other status is not an answer.
+func retryable(status int, body []byte) error {
+	switch {
+	case status == http.StatusOK, status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return nil
+	case status >= 400 && status < 500 && isEnvelopeFor(body, status):
+		return nil
+	case status >= 500:
+		return fmt.Errorf("answered %d", status)
+	default:
+		return fmt.Errorf("answered %d, which is not a verification answer", status)
+	}
+}
+
 // ask makes one attempt. An error means the verifier could not be asked
 // (refused, reset, timed out, unreadable answer): the caller fails over.
 func (v *Verifier) ask(ctx context.Context, url, apiKey string) (int, []byte, error) {
@@ -292,19 +317,12 @@ func (v *Verifier) decide(apiKey string, status int, body []byte, url string) De
 			v.cache.add(apiKey, v.now())
 		}
 		return Decision{Allow: true, Status: http.StatusOK}
-	case status >= 400 && status <= 599:
-		if isEnvelopeFor(body, status) {
-			return Decision{Status: status, Body: body}
-		}
-		message := MessageInvalidKey
-		if status >= 500 {
-			message = MessageUnavailable
-		}
-		return deny(status, message, fmt.Errorf("%s answered %d with a body that is not an envelope", url, status))
+	case isEnvelopeFor(body, status):
+		return Decision{Status: status, Body: body}
 	default:
-		// 1xx/2xx other than 200/3xx: the verifier is misbehaving, which for
-		// the client is the same as it being unavailable.
-		return deny(http.StatusServiceUnavailable, MessageUnavailable, fmt.Errorf("%s answered unexpected status %d", url, status))
+		// A 401/403 whose body is not the envelope (retryable let no other
+		// status through): still a denial, in the platform's envelope.
+		return deny(status, MessageInvalidKey, fmt.Errorf("%s answered %d with a body that is not an envelope", url, status))
 	}
 }
 

@@ -180,12 +180,35 @@ func TestVerifyDecisions(t *testing.T) {
 		{name: "envelope whose status disagrees with HTTP is rebuilt",
 			urls: []string{fixedAnswer(t, 401, `{"code":"10001","status":403,"message":"x"}`, &otherCalls)}, key: "k",
 			wantStatus: 401, wantMessage: MessageInvalidKey, wantErr: true},
-		{name: "plain text 500 becomes an envelope",
+		{name: "a plain text 500 is not an answer: 503",
 			urls: []string{fixedAnswer(t, 500, `dial tcp: connection refused`, &otherCalls)}, key: "k",
-			wantStatus: 500, wantMessage: MessageUnavailable, wantErr: true},
-		{name: "verifier's 500 envelope passes through",
-			urls: []string{fixedAnswer(t, 500, `{"code":"10001","status":500,"message":"something went wrong"}`, &otherCalls)}, key: "k",
-			wantStatus: 500, wantMessage: "something went wrong", wantBody: `{"code":"10001","status":500,"message":"something went wrong"}`},
+			wantStatus: 503, wantMessage: MessageUnavailable, wantErr: true},
+		{name: "a 5xx on every URL is 503, even the verifier's own 500 envelope",
+			urls: []string{
+				fixedAnswer(t, 500, `{"code":"10001","status":500,"message":"something went wrong"}`, &otherCalls),
+				fixedAnswer(t, 502, `<html>Bad Gateway</html>`, &otherCalls),
+				fixedAnswer(t, 503, `{"code":"10001","status":503,"message":"not ready"}`, &otherCalls),
+				fixedAnswer(t, 504, ``, &otherCalls),
+			}, key: goodKey,
+			wantStatus: 503, wantMessage: MessageUnavailable, wantErr: true},
+		{name: "a proxy's 502 fails over to the next URL",
+			urls: []string{fixedAnswer(t, 502, `<html>Bad Gateway</html>`, &otherCalls), stub.url()}, key: goodKey,
+			wantAllow: true, wantStatus: 200, wantCalls: 1},
+		{name: "a 503 envelope fails over, and the next URL's 403 decides",
+			urls: []string{fixedAnswer(t, 503, `{"code":"10001","status":503,"message":"not ready"}`, &otherCalls), stub.url()}, key: "nope",
+			wantStatus: 403, wantMessage: MessageInvalidKey, wantCalls: 1},
+		{name: "a 404 that is not the envelope (wrong URL, proxy) fails over",
+			urls: []string{fixedAnswer(t, 404, `404 page not found`, &otherCalls), stub.url()}, key: goodKey,
+			wantAllow: true, wantStatus: 200, wantCalls: 1},
+		{name: "a 401 from the first URL is the answer: the second is not asked",
+			urls: []string{fixedAnswer(t, 401, string(EnvelopeBody(401, MessageMissingKey)), &otherCalls), stub.url()}, key: goodKey,
+			wantStatus: 401, wantMessage: MessageMissingKey, wantBody: string(EnvelopeBody(401, MessageMissingKey)), wantCalls: 0},
+		{name: "a 403 that is not the envelope is still final",
+			urls: []string{fixedAnswer(t, 403, `Forbidden`, &otherCalls), stub.url()}, key: goodKey,
+			wantStatus: 403, wantMessage: MessageInvalidKey, wantCalls: 0, wantErr: true},
+		{name: "another 4xx envelope from the verifier passes through",
+			urls: []string{fixedAnswer(t, 400, string(EnvelopeBody(400, "bad request")), &otherCalls), stub.url()}, key: goodKey,
+			wantStatus: 400, wantMessage: "bad request", wantCalls: 0},
 		{name: "a 204 is not a yes",
 			urls: []string{fixedAnswer(t, 204, ``, &otherCalls)}, key: "k",
 			wantStatus: 503, wantMessage: MessageUnavailable, wantErr: true},
@@ -488,14 +511,28 @@ func TestIsPublicPath(t *testing.T) {
 // While no verifier answers, a key accepted within CacheTTL+StaleTTL is still
 // accepted; past that, or when a verifier answers "invalid", it is not.
 func TestStaleKeyServesThroughAnOutage(t *testing.T) {
+	outages := map[string]func(w http.ResponseWriter){
+		"connection dropped": func(w http.ResponseWriter) {
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		},
+		"a proxy answers 502": func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = w.Write([]byte("<html>502 Bad Gateway</html>"))
+		},
+	}
+	for name, outage := range outages {
+		t.Run(name, func(t *testing.T) { testStaleKeyServesThroughAnOutage(t, outage) })
+	}
+}
+
+func testStaleKeyServesThroughAnOutage(t *testing.T, outage func(http.ResponseWriter)) {
 	var down atomic.Bool
 	var valid atomic.Bool
 	valid.Store(true)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
-			// Simulate a dead replica: drop the connection.
-			conn, _, _ := w.(http.Hijacker).Hijack()
-			conn.Close()
+			outage(w)
 			return
 		}
 		if valid.Load() && r.Header.Get(HeaderName) == "good" {
