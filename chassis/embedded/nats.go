@@ -12,6 +12,15 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// Liveness settings of the embedded server: a client that stops answering
+// pings (a frozen or partitioned replica) is dropped after about
+// NATSPingInterval*(NATSMaxPingsOut+1) ≈ 3 s, and with it its queue
+// subscriptions, so requests stop being routed to it.
+const (
+	NATSPingInterval = time.Second
+	NATSMaxPingsOut  = 2
+)
+
 // natsReadyTimeout bounds how long StartNATS and Restart wait for the server
 // to accept client connections.
 const natsReadyTimeout = 10 * time.Second
@@ -104,7 +113,9 @@ func (n *NATS) serverOptions(port int) *server.Options {
 		NoLog:  n.opts.Logger == nil,
 		// No HTTP monitoring, cluster, leafnode or JetStream: not needed by the
 		// platform, and each would open more ports.
-		ServerName: "embedded-nats",
+		ServerName:   "embedded-nats",
+		PingInterval: NATSPingInterval,
+		MaxPingsOut:  NATSMaxPingsOut,
 	}
 	for _, u := range n.opts.Users {
 		user := &server.User{Username: u.Name, Password: u.Password}

@@ -1,8 +1,12 @@
 package embedded
 
 import (
+	"bufio"
 	"errors"
+	"net"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,5 +246,67 @@ func TestNATSLoggerReceivesServerLogs(t *testing.T) {
 	natsConnect(t, n.ClientURL())
 	if out := buf.String(); !strings.Contains(out, "component=nats") || !strings.Contains(out, "Server is ready") {
 		t.Errorf("server log lines missing:\n%s", out)
+	}
+}
+
+// TestNATSDropsFrozenClient: a client that stops reading (a SIGSTOPped or
+// partitioned replica: its socket stays open, nothing answers) is dropped by
+// the server after a few missed pings, and its queue subscription stops
+// receiving requests, which then all go to the live member.
+func TestNATSDropsFrozenClient(t *testing.T) {
+	n := startNATS(t, NATSOptions{})
+	live := natsConnect(t, n.ClientURL())
+	var liveCalls atomic.Int32
+	if _, err := live.QueueSubscribe("svc.echo", "q", func(m *nats.Msg) {
+		liveCalls.Add(1)
+		_ = m.Respond(m.Data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The frozen member speaks the protocol by hand: CONNECT, SUB in the same
+	// queue group, a PING to learn that both were processed, then silence.
+	conn, err := net.Dial("tcp", net.JoinHostPort(n.Host(), strconv.Itoa(n.Port())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "INFO ") {
+		t.Fatalf("no INFO: %q %v", line, err)
+	}
+	if _, err := conn.Write([]byte("CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"frozen\"}\r\nSUB svc.echo q 1\r\nPING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := r.ReadString('\n'); err != nil || line != "PONG\r\n" {
+		t.Fatalf("no PONG: %q %v", line, err)
+	}
+	if got := n.Server().NumClients(); got != 2 {
+		t.Fatalf("%d clients, want 2 (live and frozen)", got)
+	}
+
+	start := time.Now()
+	limit := NATSPingInterval*time.Duration(NATSMaxPingsOut+1) + time.Second // ≈ 4 s
+	for n.Server().NumClients() > 1 {
+		if time.Since(start) > limit {
+			t.Fatalf("frozen client still connected after %s", time.Since(start).Round(time.Millisecond))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("frozen client dropped after %s", time.Since(start).Round(time.Millisecond))
+
+	// Every request now reaches the live member, at once.
+	requester := natsConnect(t, n.ClientURL())
+	before := liveCalls.Load()
+	for i := range 50 {
+		if _, err := requester.Request("svc.echo", []byte("x"), 500*time.Millisecond); err != nil {
+			t.Fatalf("request %d after the drop: %v", i, err)
+		}
+	}
+	if got := liveCalls.Load() - before; got != 50 {
+		t.Errorf("live member answered %d of 50", got)
 	}
 }

@@ -18,6 +18,7 @@ type Metrics struct {
 	HTTPDuration *prometheus.HistogramVec // route, method, status
 	NATSRequests *prometheus.CounterVec   // subject, role (client|server), outcome
 	NATSDuration *prometheus.HistogramVec // subject, role, outcome
+	NATSAttempts *prometheus.CounterVec   // subject, kind (first|hedge|retry): messages a client sent
 	CacheLookups *prometheus.CounterVec   // cache, result (hit|miss|error)
 	BreakerState *prometheus.GaugeVec     // name; 0 closed, 1 half-open, 2 open
 }
@@ -41,6 +42,9 @@ func New(service string) *Metrics {
 			Name: "nats_request_duration_seconds", Help: "NATS request latency.", ConstLabels: constLabels,
 			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"subject", "side", "outcome"}),
+		NATSAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nats_request_attempts_total", Help: "NATS request messages sent by clients: first, hedge (no reply in time) or retry (no responders).", ConstLabels: constLabels,
+		}, []string{"subject", "kind"}),
 		CacheLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cache_lookups_total", Help: "Cache lookups by cache name and result (hit, miss, error).", ConstLabels: constLabels,
 		}, []string{"cache", "result"}),
@@ -48,7 +52,7 @@ func New(service string) *Metrics {
 			Name: "circuit_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.", ConstLabels: constLabels,
 		}, []string{"name"}),
 	}
-	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.NATSRequests, m.NATSDuration, m.CacheLookups, m.BreakerState,
+	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.NATSRequests, m.NATSDuration, m.NATSAttempts, m.CacheLookups, m.BreakerState,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

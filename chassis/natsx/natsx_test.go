@@ -238,7 +238,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	m := metrics.New("test")
 	client := NewClient(nc, ClientOptions{
 		Timeout: 100 * time.Millisecond, Name: "auth", Metrics: m, Logger: slog.New(slog.DiscardHandler),
-		Breaker: BreakerOptions{ConsecutiveFailures: 3, OpenTimeout: 200 * time.Millisecond},
+		Breaker: BreakerOptions{MinRequests: 3, OpenTimeout: 200 * time.Millisecond, HalfOpenRequests: 2},
 	})
 	var out echoResp
 	for i := 0; i < 3; i++ { // no responders: each fails fast
@@ -255,8 +255,10 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 		t.Fatalf("open breaker let a request through: %v", err)
 	}
 	time.Sleep(250 * time.Millisecond)
-	if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); err != nil {
-		t.Fatalf("half-open trial failed: %v", err)
+	for i := range 2 {
+		if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); err != nil {
+			t.Fatalf("half-open trial %d failed: %v", i, err)
+		}
 	}
 	if client.BreakerState() != "closed" {
 		t.Fatalf("breaker %s after recovery", client.BreakerState())
