@@ -110,7 +110,7 @@ func printBanner(w io.Writer, p *platform.Platform, replicas int) {
 	fmt.Fprintf(&b, "  Try          curl -H 'x-api-key: %s' '%s/blog/list/latest?page=1&limit=10'\n", platform.DevAPIKey, info.GatewayURL)
 	fmt.Fprintf(&b, "               curl %s/auth/health/ready\n\n", info.GatewayURL)
 	for _, r := range p.Replicas() {
-		fmt.Fprintf(&b, "  %-12s %s (pid %d)\n", r.Name, r.Addr, r.Pid())
+		fmt.Fprintf(&b, "  %-12s %s (pid %d, metrics http://%s/metrics)\n", r.Name, r.Addr, r.Pid(), r.MetricsAddr)
 	}
 	fmt.Fprintln(&b)
 	store := info.StoreBackend + ", data in " + info.StoreDir + ", kept across runs"
