@@ -17,7 +17,7 @@ func TestInvalidConfigurationStops(t *testing.T) {
 	if err := os.WriteFile(path, []byte("CACHE_BLOG_TTL=soon\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("BREAKER_FAILURES", "-3") // the environment is read too
+	t.Setenv("BREAKER_MIN_REQUESTS", "-3") // the environment is read too
 	src, err := chassisconfig.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func TestInvalidConfigurationStops(t *testing.T) {
 		t.Fatal("invalid configuration accepted")
 	}
 	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != 2 || !strings.Contains(err.Error(), "BREAKER_FAILURES=") || !strings.Contains(err.Error(), "CACHE_BLOG_TTL=") {
-		t.Errorf("error %q: want one line for each of BREAKER_FAILURES and CACHE_BLOG_TTL", err)
+	if len(lines) != 2 || !strings.Contains(err.Error(), "BREAKER_MIN_REQUESTS=") || !strings.Contains(err.Error(), "CACHE_BLOG_TTL=") {
+		t.Errorf("error %q: want one line for each of BREAKER_MIN_REQUESTS and CACHE_BLOG_TTL", err)
 	}
 }

@@ -15,13 +15,22 @@ import (
 type Config struct {
 	runtime.Base
 
-	// BreakerFailures consecutive unavailable answers from auth_service open
-	// the circuit; while open, protected routes answer 503 at once instead of
-	// waiting for NATS_REQUEST_TIMEOUT each.
-	BreakerFailures int
-	// BreakerOpenTimeout is how long the circuit stays open before one trial
-	// request is let through.
-	BreakerOpenTimeout time.Duration
+	// The circuit breaker of the calls to auth_service opens when at least
+	// BreakerFailureRatio of the requests in the last BreakerWindow were
+	// unavailable, once at least BreakerMinRequests completed in it; while
+	// open, protected routes answer 503 at once instead of waiting for
+	// NATS_REQUEST_TIMEOUT each. After BreakerOpenTimeout it lets
+	// BreakerHalfOpenRequests trial requests through, which close it when
+	// they all succeed.
+	BreakerFailureRatio     float64
+	BreakerMinRequests      int
+	BreakerWindow           time.Duration
+	BreakerOpenTimeout      time.Duration
+	BreakerHalfOpenRequests int
+	// IgnoredBreakerFailures is the value of BREAKER_FAILURES, which no
+	// longer means anything (the breaker counts a ratio, not failures in a
+	// row); it is accepted so an existing .env still starts, and logged.
+	IgnoredBreakerFailures string
 
 	// BlogCacheTTL bounds blog_<id> and blog_<slug> (PublicBlog JSON).
 	BlogCacheTTL time.Duration
@@ -41,8 +50,12 @@ func Load(src *chassisconfig.Source) (Config, error) {
 	c := Config{
 		Base: runtime.LoadBase(src, runtime.Defaults{DBName: "blog-dev-db", ServiceName: "blog", RedisDB: 2}),
 
-		BreakerFailures:    src.Int("BREAKER_FAILURES", 5, 1, 1000),
-		BreakerOpenTimeout: src.Duration("BREAKER_OPEN_TIMEOUT", 5*time.Second, time.Second, 100*time.Millisecond, 10*time.Minute),
+		BreakerFailureRatio:     src.Float("BREAKER_FAILURE_RATIO", 0.5, 0.01, 1),
+		BreakerMinRequests:      src.Int("BREAKER_MIN_REQUESTS", 20, 1, 1_000_000),
+		BreakerWindow:           src.Duration("BREAKER_WINDOW", 10*time.Second, time.Second, 100*time.Millisecond, time.Hour),
+		BreakerOpenTimeout:      src.Duration("BREAKER_OPEN_TIMEOUT", 5*time.Second, time.Second, 100*time.Millisecond, 10*time.Minute),
+		BreakerHalfOpenRequests: src.Int("BREAKER_HALF_OPEN_REQUESTS", 5, 1, 1000),
+		IgnoredBreakerFailures:  src.String("BREAKER_FAILURES", ""),
 
 		// The reference's TTLs: 10 min for blogs, 6 h for similar lists.
 		BlogCacheTTL:       src.Duration("CACHE_BLOG_TTL", 10*time.Minute, time.Second, time.Second, 24*time.Hour),

@@ -52,11 +52,28 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 		return nil, errors.Join(fmt.Errorf("blog indexes: %w", err), rt.Close(context.Background()))
 	}
 
+	if cfg.IgnoredBreakerFailures != "" {
+		rt.Log.Warn("BREAKER_FAILURES is deprecated and ignored: the circuit breaker opens on a failure ratio "+
+			"(BREAKER_FAILURE_RATIO, BREAKER_MIN_REQUESTS, BREAKER_WINDOW)", "value", cfg.IgnoredBreakerFailures)
+	}
 	auth := authclient.New(natsx.NewClient(rt.NATS, natsx.ClientOptions{
 		Timeout: cfg.NATSTimeout,
 		Breaker: natsx.BreakerOptions{
-			ConsecutiveFailures: uint32(cfg.BreakerFailures),
-			OpenTimeout:         cfg.BreakerOpenTimeout,
+			FailureRatio:     cfg.BreakerFailureRatio,
+			MinRequests:      uint32(cfg.BreakerMinRequests),
+			Window:           cfg.BreakerWindow,
+			OpenTimeout:      cfg.BreakerOpenTimeout,
+			HalfOpenRequests: uint32(cfg.BreakerHalfOpenRequests),
+		},
+		Retry: natsx.RetryOptions{
+			// Every auth subject is a read (authentication, authorization,
+			// profile, and any combination of them), so a request may safely
+			// reach auth_service more than once. A subject that changes state
+			// must not be served under "auth." without narrowing this.
+			Idempotent:     []string{"auth.>"},
+			AttemptTimeout: cfg.NATSAttemptTimeout,
+			MaxAttempts:    cfg.NATSMaxAttempts,
+			Budget:         cfg.NATSRetryBudget,
 		},
 		Name: "auth", Logger: rt.Log, Metrics: rt.Metrics, Tracer: rt.Tracer, Propagator: rt.Propagator,
 	}))

@@ -59,11 +59,13 @@ func TestAuthUnavailable(t *testing.T) {
 	}
 }
 
-// TestBreakerOpensAndRecovers: after BREAKER_FAILURES unavailable answers
-// the circuit opens (503 without asking NATS); once auth is back and the
-// open timeout has passed, requests succeed again.
+// TestBreakerOpensAndRecovers: once BREAKER_MIN_REQUESTS requests were
+// unavailable (a failure ratio of 1) the circuit opens (503 without asking
+// NATS); once auth is back and the open timeout has passed, the trial
+// requests succeed and it closes again.
 func TestBreakerOpensAndRecovers(t *testing.T) {
-	app, penv := privateApp(t, testkit.Settings{"BREAKER_FAILURES": "2", "BREAKER_OPEN_TIMEOUT": "200ms"})
+	app, penv := privateApp(t, testkit.Settings{"BREAKER_MIN_REQUESTS": "2", "BREAKER_OPEN_TIMEOUT": "200ms",
+		"BREAKER_HALF_OPEN_REQUESTS": "1"})
 	drafts := "/author/drafts?page=1&limit=10"
 	for i := 0; i < 3; i++ {
 		app.Do(t, http.MethodGet, drafts, testkit.AuthorToken, nil).Want(t, 503, authclient.UnavailableMessage)

@@ -27,6 +27,13 @@ type Base struct {
 	ServiceName    string
 	ServiceVersion string
 	NATSTimeout    time.Duration
+	// NATS request retries (idempotent subjects only): a round of messages
+	// waits NATSAttemptTimeout before the next, larger round; at most
+	// NATSMaxAttempts messages per request; extra messages at most
+	// NATSRetryBudget times the requests of the last 10 s (plus a floor).
+	NATSAttemptTimeout time.Duration
+	NATSMaxAttempts    int
+	NATSRetryBudget    float64
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -98,6 +105,10 @@ func LoadBase(src *config.Source, d Defaults) Base {
 		ServiceName:    src.String("NATS_SERVICE_NAME", d.ServiceName),
 		ServiceVersion: src.String("NATS_SERVICE_VERSION", "1.0.0"),
 		NATSTimeout:    src.Duration("NATS_REQUEST_TIMEOUT", 2*time.Second, time.Millisecond, time.Millisecond, time.Minute),
+		NATSAttemptTimeout: src.Duration("NATS_ATTEMPT_TIMEOUT", 250*time.Millisecond, time.Millisecond,
+			time.Millisecond, time.Minute),
+		NATSMaxAttempts: src.Int("NATS_MAX_ATTEMPTS", 15, 1, 1000),
+		NATSRetryBudget: src.Float("NATS_RETRY_BUDGET", 1.0, 0.01, 100),
 
 		ReadHeaderTimeout: src.Duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second, time.Second, time.Millisecond, time.Hour),
 		ReadTimeout:       src.Duration("HTTP_READ_TIMEOUT", 15*time.Second, time.Second, time.Millisecond, time.Hour),
