@@ -39,7 +39,13 @@ func TestDumpDescribesThePluginToKong(t *testing.T) {
 					Type   string
 					Fields []map[string]struct {
 						Type     string
-						Elements *struct{ Type string }
+						Elements *struct {
+							Type   string
+							Fields []map[string]struct {
+								Type     string
+								Elements *struct{ Type string }
+							}
+						}
 					}
 				}
 			}
@@ -75,9 +81,12 @@ func TestDumpDescribesThePluginToKong(t *testing.T) {
 		"public_paths":      "array",
 		"stale_ttl_seconds": "integer",
 		"bypass":            "boolean",
+		"rate_limits":       "array",
 	}
 	gotFields := map[string]string{}
 	var urlElements string
+	var ruleElements string
+	ruleFields := map[string]string{} // rate_limits element field -> type (+ element type)
 	for _, top := range plugin.Schema.Fields {
 		config, ok := top["config"]
 		if !ok {
@@ -92,6 +101,17 @@ func TestDumpDescribesThePluginToKong(t *testing.T) {
 				if name == "verification_urls" && decl.Elements != nil {
 					urlElements = decl.Elements.Type
 				}
+				if name == "rate_limits" && decl.Elements != nil {
+					ruleElements = decl.Elements.Type
+					for _, rf := range decl.Elements.Fields {
+						for rname, rdecl := range rf {
+							ruleFields[rname] = rdecl.Type
+							if rdecl.Elements != nil {
+								ruleFields[rname] += " of " + rdecl.Elements.Type
+							}
+						}
+					}
+				}
 			}
 		}
 	}
@@ -105,5 +125,11 @@ func TestDumpDescribesThePluginToKong(t *testing.T) {
 	}
 	if urlElements != "string" {
 		t.Errorf("verification_urls elements = %q, want string", urlElements)
+	}
+	// rate_limits: [{paths: [string], per_minute: integer}], the shape the
+	// Kong files and the local gateway use.
+	wantRule := map[string]string{"paths": "array of string", "per_minute": "integer"}
+	if ruleElements != "record" || len(ruleFields) != len(wantRule) || ruleFields["paths"] != wantRule["paths"] || ruleFields["per_minute"] != wantRule["per_minute"] {
+		t.Errorf("rate_limits elements = %q with fields %v, want record with %v", ruleElements, ruleFields, wantRule)
 	}
 }

@@ -3,13 +3,20 @@
 // x-api-key header. Kong names the plugin after the binary, so the binary must
 // be called apikey-auth-plugin.
 //
-// The decision itself lives in package verify, shared with the local gateway,
-// so both gateways answer clients the same way.
+// It also limits requests per client address on configured path prefixes
+// (rate_limits), so that a 429 is the platform's JSON envelope rather than
+// the bundled rate-limiting plugin's body.
+//
+// The decisions themselves live in packages verify and ratelimit, shared with
+// the local gateway, so both gateways answer clients the same way. Every
+// response the plugin itself ends a request with (401, 403, 429, 500, 503)
+// is the platform envelope {"code":"10001","status":<n>,"message":"..."}.
 package main
 
 import (
 	"context"
 	"log"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -17,15 +24,22 @@ import (
 	"github.com/Kong/go-pdk"
 	"github.com/Kong/go-pdk/server"
 
+	"blogplatform/kong/apikey_auth_plugin/ratelimit"
 	"blogplatform/kong/apikey_auth_plugin/verify"
 )
 
 const (
 	// Version is reported to Kong by -dump.
-	Version = "0.2.0"
-	// Priority 1000 runs the key check before bundled plugins such as
-	// rate-limiting (910), like the reference.
+	Version = "0.3.0"
+	// Priority 1000 runs the plugin before bundled ones that act on proxied
+	// requests (rate-limiting is 910), like the reference.
 	Priority = 1000
+
+	// MessageMisconfigured answers every request while rate_limits is
+	// invalid: failing closed makes the mistake visible at once instead of
+	// silently dropping the limit. The local gateway refuses such a file at
+	// start-up; Kong's schema cannot express the rule's constraints.
+	MessageMisconfigured = "gateway configuration error"
 
 	// DefaultTimeoutMs applies when timeout_ms is absent, zero or negative.
 	DefaultTimeoutMs = int(verify.DefaultTimeout / time.Millisecond)
@@ -56,12 +70,20 @@ type Config struct {
 	// instance, so this opens one route while the global instance guards the
 	// rest).
 	Bypass bool `json:"bypass"`
+	// rate_limits: per client address and path prefix budgets, e.g.
+	// [{paths: [/auth/signin/basic, /auth/signup/basic], per_minute: 120}];
+	// see package ratelimit. Checked before anything else.
+	RateLimits []ratelimit.Rule `json:"rate_limits"`
 
-	// go-pdk creates one Config per plugin instance (per configuration) and
-	// calls Access on it from many goroutines; the Verifier, with its
-	// connection pool and cache, is built once, on first use.
-	once     sync.Once
-	verifier *verify.Verifier
+	// go-pdk creates one Config per plugin instance (per configuration: a
+	// changed configuration is a new instance) and calls Access on it from
+	// many goroutines. The Verifier, with its connection pool and cache, and
+	// the Limiter, whose counts must outlive a request, are built once, on
+	// first use.
+	once       sync.Once
+	verifier   *verify.Verifier
+	limiter    *ratelimit.Limiter
+	limiterErr error
 }
 
 // New is the constructor go-pdk calls for each plugin instance.
@@ -69,33 +91,64 @@ func New() interface{} {
 	return &Config{}
 }
 
-func (c *Config) verifyConfig() verify.Config {
+// settings is the configuration in the form shared with the local gateway.
+func (c *Config) settings() verify.Settings {
 	return verify.Settings{
 		VerificationURLs: c.VerificationURLs, TimeoutMS: c.TimeoutMs,
 		CacheTTLSeconds: c.CacheTTLSeconds, StaleTTLSeconds: c.StaleTTLSeconds,
-	}.Config()
+		PublicPaths: c.PublicPaths, Bypass: c.Bypass, RateLimits: c.RateLimits,
+	}
 }
 
-func (c *Config) getVerifier() *verify.Verifier {
+func (c *Config) verifyConfig() verify.Config { return c.settings().Config() }
+
+// build creates the instance's Verifier and Limiter once.
+func (c *Config) build() {
 	c.once.Do(func() {
 		c.verifier = verify.New(c.verifyConfig(), nil)
+		c.limiter, c.limiterErr = c.settings().RateLimiter(ratelimit.Options{})
 	})
-	return c.verifier
 }
 
 // Access runs in Kong's access phase: it either returns (Kong proxies the
-// request unchanged) or ends the request with the verifier's JSON envelope.
+// request unchanged) or ends the request with a JSON envelope. Order:
+//  1. rate limit (before the key check, so that guessing keys, or flooding
+//     sign-in without one, is limited too; bypass and public paths are
+//     limited as well when a rule covers them);
+//  2. bypass and public paths let the request through;
+//  3. the key check.
+//
+// On a limited path the X-RateLimit-* headers go on every response,
+// allowed or not, as with Kong's bundled plugin.
 func (c *Config) Access(kong *pdk.PDK) {
-	if c.Bypass {
+	c.build()
+	if c.limiterErr != nil {
+		_ = kong.Log.Err("apikey-auth-plugin: invalid rate_limits: ", c.limiterErr.Error())
+		exit(kong, http.StatusInternalServerError, verify.EnvelopeBody(http.StatusInternalServerError, MessageMisconfigured), nil)
 		return
 	}
-	if len(c.PublicPaths) > 0 {
-		method, merr := kong.Request.GetMethod()
-		path, perr := kong.Request.GetPath()
-		if merr == nil && perr == nil && verify.IsPublicPath(method, path, c.PublicPaths) {
+	path, err := kong.Request.GetPath()
+	if err != nil {
+		// Kong always has a path; should reading it fail, the request is
+		// not limited but still needs a key (no exemption on a guess).
+		_ = kong.Log.Warn("apikey-auth-plugin: reading the path: ", err.Error())
+	}
+
+	var rateHeader http.Header
+	if err == nil && c.limiter.Covers(path) {
+		limit := verify.CheckRateLimit(c.limiter, clientAddress(kong), path)
+		if !limit.Allow {
+			exit(kong, limit.Status, limit.Body, limit.Header)
 			return
 		}
+		rateHeader = limit.Header
 	}
+
+	if c.Bypass || (err == nil && len(c.PublicPaths) > 0 && c.isPublic(kong, path)) {
+		addHeaders(kong, rateHeader)
+		return
+	}
+
 	apiKey, err := kong.Request.GetHeader(verify.HeaderName)
 	if err != nil {
 		// Kong's bridge reports a missing header as "" rather than an error;
@@ -105,16 +158,55 @@ func (c *Config) Access(kong *pdk.PDK) {
 		apiKey = ""
 	}
 
-	decision := c.getVerifier().Verify(context.Background(), apiKey)
+	decision := c.verifier.Verify(context.Background(), apiKey)
 	if decision.Err != nil {
 		_ = kong.Log.Err("apikey-auth-plugin: ", decision.Err.Error())
 	}
 	if decision.Allow {
+		addHeaders(kong, rateHeader)
 		return
 	}
-	kong.Response.Exit(decision.Status, decision.Body, map[string][]string{
-		"Content-Type": {"application/json"},
-	})
+	exit(kong, decision.Status, decision.Body, rateHeader)
+}
+
+func (c *Config) isPublic(kong *pdk.PDK, path string) bool {
+	method, err := kong.Request.GetMethod()
+	return err == nil && verify.IsPublicPath(method, path, c.PublicPaths)
+}
+
+// clientAddress is the client's address as Kong sees it: with Kong's
+// trusted_ips (none by default) X-Forwarded-For is honoured only from a
+// trusted proxy, so a client cannot choose its own identity.
+func clientAddress(kong *pdk.PDK) string {
+	if ip, err := kong.Client.GetForwardedIp(); err == nil && ip != "" {
+		return ip
+	}
+	ip, err := kong.Client.GetIp()
+	if err != nil {
+		_ = kong.Log.Warn("apikey-auth-plugin: reading the client address: ", err.Error())
+	}
+	return ip
+}
+
+// addHeaders puts headers on the response Kong will send for a request
+// that goes on to the upstream.
+func addHeaders(kong *pdk.PDK, h http.Header) {
+	for name, values := range h {
+		for _, v := range values {
+			if err := kong.Response.SetHeader(name, v); err != nil {
+				_ = kong.Log.Warn("apikey-auth-plugin: setting ", name, ": ", err.Error())
+			}
+		}
+	}
+}
+
+// exit ends the request with a JSON envelope and extra headers.
+func exit(kong *pdk.PDK, status int, body []byte, extra http.Header) {
+	headers := map[string][]string{"Content-Type": {"application/json"}}
+	for name, values := range extra {
+		headers[name] = values
+	}
+	kong.Response.Exit(status, body, headers)
 }
 
 func main() {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -299,5 +301,289 @@ func TestAccessBypassOpensTheRoute(t *testing.T) {
 	env := request(t, cfg, http.Header{})
 	if env.ClientRes.Status != 200 || stub.calls.Load() != 0 {
 		t.Fatalf("bypass: status %d, %d calls", env.ClientRes.Status, stub.calls.Load())
+	}
+}
+
+// fixedVerifier answers every verification with one status and body and
+// counts its calls.
+func fixedVerifier(t *testing.T, status int, body string, calls *atomic.Int64) string {
+	t.Helper()
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(server.Close)
+	return server.URL + "/verify/apikey"
+}
+
+func TestAccessFailsOverOnUpstreamErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		first      func(t *testing.T, calls *atomic.Int64) string // the URL tried first
+		firstCalls int64
+		second     func(t *testing.T, calls *atomic.Int64) string
+		wantStatus int
+		wantCalls  [2]int64 // calls to first and second URL
+	}{
+		{name: "502 on the first URL, 200 on the second: allowed",
+			first: func(t *testing.T, c *atomic.Int64) string {
+				return fixedVerifier(t, 502, "<html>502 Bad Gateway</html>", c)
+			},
+			second: func(t *testing.T, c *atomic.Int64) string {
+				return fixedVerifier(t, 200, `{"code":"10000","status":200,"message":"success"}`, c)
+			},
+			wantStatus: 200, wantCalls: [2]int64{1, 1}},
+		{name: "503 on every URL: 503 envelope",
+			first: func(t *testing.T, c *atomic.Int64) string {
+				return fixedVerifier(t, 503, `{"code":"10001","status":503,"message":"not ready"}`, c)
+			},
+			second: func(t *testing.T, c *atomic.Int64) string {
+				return fixedVerifier(t, 503, "Service Unavailable", c)
+			},
+			wantStatus: 503, wantCalls: [2]int64{1, 1}},
+		{name: "504 then a non-envelope 404 from a proxy: 503 envelope",
+			first: func(t *testing.T, c *atomic.Int64) string { return fixedVerifier(t, 504, "", c) },
+			second: func(t *testing.T, c *atomic.Int64) string {
+				return fixedVerifier(t, 404, "404 page not found", c)
+			},
+			wantStatus: 503, wantCalls: [2]int64{1, 1}},
+		{name: "401 on the first URL is the answer: the second is never called",
+			first: func(t *testing.T, c *atomic.Int64) string {
+				return fixedVerifier(t, 401, string(verify.EnvelopeBody(401, verify.MessageMissingKey)), c)
+			},
+			second: func(t *testing.T, c *atomic.Int64) string {
+				return fixedVerifier(t, 200, `{"code":"10000","status":200,"message":"success"}`, c)
+			},
+			wantStatus: 401, wantCalls: [2]int64{1, 0}},
+		{name: "403 on the first URL is the answer: the second is never called",
+			first: func(t *testing.T, c *atomic.Int64) string { return fixedVerifier(t, 403, "Forbidden", c) },
+			second: func(t *testing.T, c *atomic.Int64) string {
+				return fixedVerifier(t, 200, `{"code":"10000","status":200,"message":"success"}`, c)
+			},
+			wantStatus: 403, wantCalls: [2]int64{1, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls [2]atomic.Int64
+			// A new instance starts its round robin at the first URL.
+			cfg := configFromKong(t, map[string]any{"verification_urls": []string{tc.first(t, &calls[0]), tc.second(t, &calls[1])}})
+			env := request(t, cfg, http.Header{"X-Api-Key": {validKey}})
+			if env.ClientRes.Status != tc.wantStatus {
+				t.Fatalf("status %d, want %d (body %s)", env.ClientRes.Status, tc.wantStatus, env.ClientRes.Body)
+			}
+			if got := [2]int64{calls[0].Load(), calls[1].Load()}; got != tc.wantCalls {
+				t.Errorf("calls to the URLs = %v, want %v", got, tc.wantCalls)
+			}
+			if tc.wantStatus != http.StatusOK {
+				assertEnvelope(t, env, tc.wantStatus)
+			}
+		})
+	}
+}
+
+// assertEnvelope checks the platform envelope: exactly code "10001", a
+// numeric status equal to the HTTP status and a non-empty message, as JSON.
+func assertEnvelope(t *testing.T, env *test.TestEnv, status int) map[string]any {
+	t.Helper()
+	if env.ClientRes.Status != status {
+		t.Fatalf("status %d, want %d (body %s)", env.ClientRes.Status, status, env.ClientRes.Body)
+	}
+	if ct := env.ClientRes.Headers.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(env.ClientRes.Body, &body); err != nil {
+		t.Fatalf("body %q is not JSON: %v", env.ClientRes.Body, err)
+	}
+	message, _ := body["message"].(string)
+	if len(body) != 3 || body["code"] != "10001" || body["status"] != float64(status) || message == "" {
+		t.Errorf("body = %s, want {code:\"10001\", status:%d (a number), message:<non-empty>}", env.ClientRes.Body, status)
+	}
+	return body
+}
+
+func requestTo(t *testing.T, cfg *Config, method, url string, headers http.Header) *test.TestEnv {
+	t.Helper()
+	req := test.Request{Method: method, Url: url, Headers: headers}
+	if method == "POST" {
+		req.Body = []byte(`{"email":"a@b.c","password":"x"}`)
+	}
+	env, err := test.New(t, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.DoHttps(cfg)
+	return env
+}
+
+const signinURL = "http://gateway.test/auth/signin/basic"
+
+func TestEveryPluginResponseIsTheEnvelope(t *testing.T) {
+	stub := newAuthStub(t)
+	var downCalls atomic.Int64
+	down := fixedVerifier(t, 503, "Service Unavailable", &downCalls)
+	limited := []map[string]any{{"paths": []string{"/auth/signin/basic"}, "per_minute": 1}}
+
+	tests := []struct {
+		name    string
+		config  map[string]any
+		prime   int // requests sent first, to spend a budget
+		headers http.Header
+		status  int
+		message string
+	}{
+		{name: "401 missing key", config: map[string]any{"verification_urls": []string{stub.url}},
+			headers: http.Header{}, status: 401, message: verify.MessageMissingKey},
+		{name: "403 invalid key", config: map[string]any{"verification_urls": []string{stub.url}},
+			headers: http.Header{"X-Api-Key": {"wrong"}}, status: 403, message: verify.MessageInvalidKey},
+		{name: "429 over the rate limit", config: map[string]any{"verification_urls": []string{stub.url}, "rate_limits": limited},
+			prime: 1, headers: http.Header{"X-Api-Key": {validKey}}, status: 429, message: verify.MessageTooManyRequests},
+		{name: "503 every verifier answers 5xx", config: map[string]any{"verification_urls": []string{down}},
+			headers: http.Header{"X-Api-Key": {validKey}}, status: 503, message: verify.MessageUnavailable},
+		{name: "503 every verifier unreachable", config: map[string]any{"verification_urls": []string{refusedURL(t)}},
+			headers: http.Header{"X-Api-Key": {validKey}}, status: 503, message: verify.MessageUnavailable},
+		{name: "500 invalid rate_limits", config: map[string]any{"verification_urls": []string{stub.url}, "rate_limits": []map[string]any{{"paths": []string{"/auth/signin/basic"}}}},
+			headers: http.Header{"X-Api-Key": {validKey}}, status: 500, message: MessageMisconfigured},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := configFromKong(t, tc.config)
+			for range tc.prime {
+				if env := requestTo(t, cfg, "POST", signinURL, tc.headers); env.ClientRes.Status != 200 {
+					t.Fatalf("priming request: status %d", env.ClientRes.Status)
+				}
+			}
+			env := requestTo(t, cfg, "POST", signinURL, tc.headers)
+			body := assertEnvelope(t, env, tc.status)
+			if body["message"] != tc.message {
+				t.Errorf("message = %v, want %q", body["message"], tc.message)
+			}
+		})
+	}
+}
+
+func TestAccessRateLimitsPerInstance(t *testing.T) {
+	stub := newAuthStub(t)
+	cfg := configFromKong(t, map[string]any{
+		"verification_urls": []string{stub.url},
+		"rate_limits": []map[string]any{
+			{"paths": []string{"/auth/signin/basic", "/auth/signup/basic"}, "per_minute": 3},
+		},
+	})
+	key := http.Header{"X-Api-Key": {validKey}}
+
+	// Allowed requests of a limited path carry the budget, like Kong's
+	// bundled plugin; the count survives across requests of the instance.
+	for i, remaining := range []string{"2", "1", "0"} {
+		env := requestTo(t, cfg, "POST", signinURL, key)
+		if env.ClientRes.Status != 200 {
+			t.Fatalf("request %d: status %d", i+1, env.ClientRes.Status)
+		}
+		if env.ClientRes.Headers.Get("X-RateLimit-Limit-Minute") != "3" || env.ClientRes.Headers.Get("X-RateLimit-Remaining-Minute") != remaining {
+			t.Errorf("request %d headers: %v, want limit 3, remaining %s", i+1, env.ClientRes.Headers, remaining)
+		}
+	}
+	env := requestTo(t, cfg, "POST", signinURL, key)
+	assertEnvelope(t, env, 429)
+	h := env.ClientRes.Headers
+	if retry, err := strconv.Atoi(h.Get("Retry-After")); err != nil || retry < 1 || retry > 120 {
+		t.Errorf("Retry-After = %q, want whole seconds within the sliding window", h.Get("Retry-After"))
+	}
+	if h.Get("X-RateLimit-Limit-Minute") != "3" || h.Get("X-RateLimit-Remaining-Minute") != "0" {
+		t.Errorf("429 headers = %v", h)
+	}
+	callsAt429 := stub.calls.Load()
+
+	// The limit comes before the key check: a client guessing keys (or
+	// sending none) is limited without auth being asked.
+	for _, headers := range []http.Header{{"X-Api-Key": {"guess"}}, {}} {
+		if env := requestTo(t, cfg, "POST", signinURL, headers); env.ClientRes.Status != 429 {
+			t.Errorf("over the limit with key %q: status %d, want 429", headers.Get("X-Api-Key"), env.ClientRes.Status)
+		}
+	}
+	if stub.calls.Load() != callsAt429 {
+		t.Error("a rate-limited request reached auth")
+	}
+
+	// Sign-up has its own budget; unlimited paths have no budget headers.
+	if env := requestTo(t, cfg, "POST", "http://gateway.test/auth/signup/basic", key); env.ClientRes.Status != 200 || env.ClientRes.Headers.Get("X-RateLimit-Remaining-Minute") != "2" {
+		t.Errorf("sign-up: status %d headers %v, want 200 with its own budget", env.ClientRes.Status, env.ClientRes.Headers)
+	}
+	for range 5 {
+		env := requestTo(t, cfg, "GET", "http://gateway.test/blog/list/latest", key)
+		if env.ClientRes.Status != 200 || env.ClientRes.Headers.Get("X-RateLimit-Limit-Minute") != "" {
+			t.Fatalf("unlimited path: status %d headers %v", env.ClientRes.Status, env.ClientRes.Headers)
+		}
+	}
+
+	// Another configuration is another instance, with its own counts.
+	other := configFromKong(t, map[string]any{
+		"verification_urls": []string{stub.url},
+		"rate_limits":       []map[string]any{{"paths": []string{"/auth/signin/basic"}, "per_minute": 3}},
+	})
+	if env := requestTo(t, other, "POST", signinURL, key); env.ClientRes.Status != 200 {
+		t.Errorf("fresh instance: status %d, want 200", env.ClientRes.Status)
+	}
+}
+
+func TestAccessDenialsCarryTheBudget(t *testing.T) {
+	stub := newAuthStub(t)
+	cfg := configFromKong(t, map[string]any{
+		"verification_urls": []string{stub.url},
+		"rate_limits":       []map[string]any{{"paths": []string{"/auth/signin/basic"}, "per_minute": 5}},
+	})
+	env := requestTo(t, cfg, "POST", signinURL, http.Header{"X-Api-Key": {"wrong"}})
+	assertEnvelope(t, env, 403)
+	if env.ClientRes.Headers.Get("X-RateLimit-Remaining-Minute") != "4" {
+		t.Errorf("403 headers = %v, want the rate-limit budget too", env.ClientRes.Headers)
+	}
+}
+
+func TestAccessRateLimitAppliesToPublicAndBypassedPaths(t *testing.T) {
+	stub := newAuthStub(t)
+	for _, extra := range []map[string]any{
+		{"public_paths": []string{"/auth/health/ready"}},
+		{"bypass": true},
+	} {
+		config := map[string]any{
+			"verification_urls": []string{stub.url},
+			"rate_limits":       []map[string]any{{"paths": []string{"/auth/health/ready"}, "per_minute": 2}},
+		}
+		maps.Copy(config, extra)
+		cfg := configFromKong(t, config)
+		for i, want := range []int{200, 200, 429} {
+			env := requestTo(t, cfg, "GET", "http://gateway.test/auth/health/ready", http.Header{})
+			if env.ClientRes.Status != want {
+				t.Errorf("%v: request %d status %d, want %d", extra, i+1, env.ClientRes.Status, want)
+			}
+		}
+	}
+	if stub.calls.Load() != 0 {
+		t.Errorf("public or bypassed paths called auth %d times", stub.calls.Load())
+	}
+}
+
+func TestAccessRateLimitIsExactUnderConcurrency(t *testing.T) {
+	stub := newAuthStub(t)
+	const limit = 10
+	cfg := configFromKong(t, map[string]any{
+		"verification_urls": []string{stub.url},
+		"cache_ttl_seconds": 60,
+		"rate_limits":       []map[string]any{{"paths": []string{"/auth/signin/basic"}, "per_minute": limit}},
+	})
+	const requests = 30
+	statuses := make(chan int, requests)
+	for range requests {
+		go func() {
+			statuses <- requestTo(t, cfg, "POST", signinURL, http.Header{"X-Api-Key": {validKey}}).ClientRes.Status
+		}()
+	}
+	counts := map[int]int{}
+	for range requests {
+		counts[<-statuses]++
+	}
+	if counts[200] != limit || counts[429] != requests-limit {
+		t.Errorf("statuses = %v, want %d × 200 and %d × 429", counts, limit, requests-limit)
 	}
 }

@@ -219,6 +219,16 @@ func (l *Limiter) Allow(client, reqPath string) Result {
 	return Result{Limited: true, Allowed: true, Limit: limit, Remaining: max(0, int(float64(limit)-used-1))}
 }
 
+// Covers reports whether a rule limits reqPath, so a gateway can skip
+// finding out the client's address (a round trip to Kong) for other paths.
+func (l *Limiter) Covers(reqPath string) bool {
+	if l == nil {
+		return false
+	}
+	_, _, ok := l.match(reqPath)
+	return ok
+}
+
 // match finds the rule and prefix covering reqPath. The path is cleaned
 // first (dot segments, doubled slashes) so that /auth//signin/basic or
 // /auth/./signin/basic, which the upstream may well route like the plain

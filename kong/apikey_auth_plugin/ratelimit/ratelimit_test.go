@@ -210,6 +210,9 @@ func TestBudgetsArePerClientAndPerPrefix(t *testing.T) {
 	if r := l.Allow("a", "/auth/verify/apikey"); !r.Allowed || r.Limit != 5 {
 		t.Fatalf("other /auth/ path: %+v, want the second rule", r)
 	}
+	if !l.Covers("/auth/signup/basic") || !l.Covers("/auth/x") || l.Covers("/blog/list/latest") || l.Covers("/") {
+		t.Error("Covers disagrees with the rules")
+	}
 	// An unlimited path is always allowed and carries no headers.
 	for range 10 {
 		r := l.Allow("a", "/blog/list/latest")
@@ -244,8 +247,8 @@ func TestNilAndEmptyLimitersLimitNothing(t *testing.T) {
 				t.Fatalf("%+v", r)
 			}
 		}
-		if l.Len() != 0 {
-			t.Fatalf("Len = %d", l.Len())
+		if l.Len() != 0 || l.Covers("/auth/signin/basic") {
+			t.Fatalf("Len = %d, Covers %v", l.Len(), l.Covers("/auth/signin/basic"))
 		}
 	}
 }
