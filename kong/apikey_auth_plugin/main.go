@@ -84,11 +84,22 @@ type Config struct {
 	verifier   *verify.Verifier
 	limiter    *ratelimit.Limiter
 	limiterErr error
+	// limiters, when set, shares one Limiter between the instances of equal
+	// rate_limits: Kong starts an instance per nginx worker, and each would
+	// otherwise grant a client the whole budget again.
+	limiters *ratelimit.Registry
 }
 
-// New is the constructor go-pdk calls for each plugin instance.
+// New makes a Config with rate-limit counts of its own (tests, -dump).
 func New() interface{} {
 	return &Config{}
+}
+
+// newShared returns the constructor the plugin server uses: its instances
+// share rate-limit counts per rule set.
+func newShared() func() interface{} {
+	limiters := ratelimit.NewRegistry(ratelimit.Options{}, 0)
+	return func() interface{} { return &Config{limiters: limiters} }
 }
 
 // settings is the configuration in the form shared with the local gateway.
@@ -106,7 +117,11 @@ func (c *Config) verifyConfig() verify.Config { return c.settings().Config() }
 func (c *Config) build() {
 	c.once.Do(func() {
 		c.verifier = verify.New(c.verifyConfig(), nil)
-		c.limiter, c.limiterErr = c.settings().RateLimiter(ratelimit.Options{})
+		if c.limiters != nil {
+			c.limiter, c.limiterErr = c.limiters.Get(c.RateLimits)
+		} else {
+			c.limiter, c.limiterErr = c.settings().RateLimiter(ratelimit.Options{})
+		}
 	})
 }
 
@@ -210,7 +225,7 @@ func exit(kong *pdk.PDK, status int, body []byte, extra http.Header) {
 }
 
 func main() {
-	if err := server.StartServer(New, Version, Priority); err != nil {
+	if err := server.StartServer(newShared(), Version, Priority); err != nil {
 		log.Printf("apikey-auth-plugin: plugin server stopped: %v", err)
 		os.Exit(1)
 	}

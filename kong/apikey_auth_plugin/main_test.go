@@ -587,3 +587,40 @@ func TestAccessRateLimitIsExactUnderConcurrency(t *testing.T) {
 		t.Errorf("statuses = %v, want %d × 200 and %d × 429", counts, limit, requests-limit)
 	}
 }
+
+// Kong starts one plugin instance per nginx worker for the same
+// configuration; the plugin server's instances must count together, or a
+// client would get the budget once per worker.
+func TestInstancesOfOneConfigurationShareTheBudget(t *testing.T) {
+	stub := newAuthStub(t)
+	constructor := newShared()
+	instance := func(perMinute int) *Config {
+		raw, err := json.Marshal(map[string]any{
+			"__seq__": 1, "verification_urls": []string{stub.url},
+			"rate_limits": []map[string]any{{"paths": []string{"/auth/signin/basic"}, "per_minute": perMinute}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := constructor().(*Config)
+		if err := json.Unmarshal(raw, cfg); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	worker1, worker2, otherRules := instance(2), instance(2), instance(5)
+	key := http.Header{"X-Api-Key": {validKey}}
+	for _, cfg := range []*Config{worker1, worker2} {
+		if status := requestTo(t, cfg, "POST", signinURL, key).ClientRes.Status; status != 200 {
+			t.Fatalf("status %d, want 200", status)
+		}
+	}
+	for name, cfg := range map[string]*Config{"worker 1": worker1, "worker 2": worker2} {
+		if status := requestTo(t, cfg, "POST", signinURL, key).ClientRes.Status; status != 429 {
+			t.Errorf("%s: status %d after the shared budget of 2 was spent, want 429", name, status)
+		}
+	}
+	if status := requestTo(t, otherRules, "POST", signinURL, key).ClientRes.Status; status != 200 {
+		t.Errorf("instance with other rules: status %d, want its own budget", status)
+	}
+}
