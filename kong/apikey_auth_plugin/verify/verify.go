@@ -3,9 +3,11 @@
 //
 // It has no Kong types on purpose: the Kong plugin (package main next to this
 // one) and the local Go gateway both call Verify, so the two gateways answer
-// clients identically.
+// clients identically. CheckRateLimit turns a ratelimit.Limiter's verdict
+// into the same kind of Decision, and Settings is the configuration both
+// read from a Kong file.
 //
-// Differences from the reference plugin (CONTRACT §2.13):
+// Differences from the reference plugin:
 //   - a missing or empty key is rejected with 401 without calling auth;
 //   - every HTTP call has a timeout;
 //   - URLs are tried round robin; a transport error, a 5xx or an answer that
@@ -49,7 +51,7 @@ const (
 	maxVerifierBody = 64 << 10
 )
 
-// Client-visible messages (goserve wording, CONTRACT §2.13).
+// Client-visible messages (goserve wording).
 const (
 	MessageMissingKey  = "permission denied: missing x-api-key header"
 	MessageInvalidKey  = "permission denied: invalid x-api-key"
