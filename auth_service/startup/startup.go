@@ -115,7 +115,7 @@ func (a *App) mount() error {
 	userCtl := user.NewController(a.Users, authCtl.Authentication())
 	apikey.NewController(a.APIKeys).MountRoutes(rt.Engine)
 	authCtl.MountRoutes(rt.Engine)
-	userCtl.MountRoutes(rt.Engine.Group("/profile"))
+	userCtl.MountRoutes(rt.Engine.Group("/profile", auth.NoStore))
 	rt.Engine.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
 
 	a.registerNATSMetrics()
@@ -166,16 +166,27 @@ func (a *App) Seed(ctx context.Context) error {
 			return fmt.Errorf("seed api key: %w", err)
 		}
 	}
-	if email := a.Config.SeedAdminEmail; email != "" {
+	if email := model.NormalizeEmail(a.Config.SeedAdminEmail); email != "" {
 		ids := make([]bson.ObjectID, 0, len(roles))
+		var adminID bson.ObjectID
 		for _, r := range roles {
 			ids = append(ids, r.ID)
+			if r.Code == model.RoleAdmin {
+				adminID = r.ID
+			}
 		}
 		hash := func() (string, error) {
 			h, err := bcrypt.GenerateFromPassword([]byte(a.Config.SeedAdminPassword), a.Config.BcryptCost)
 			return string(h), err
 		}
-		if err := a.Users.EnsureUser(ctx, email, "Admin", hash, ids); err != nil {
+		switch err := a.Users.EnsureUser(ctx, email, "Admin", hash, ids, adminID); {
+		case errors.Is(err, user.ErrNotAdmin):
+			// Someone may have signed up with this address first; granting
+			// it every role would make them an administrator. Start anyway:
+			// the service is useful without the bootstrap admin.
+			a.Runtime.Log.Warn("SEED_ADMIN_EMAIL belongs to an existing account without the ADMIN role; no roles granted (grant them by hand if the account is yours, or choose another address)",
+				"email", email)
+		case err != nil:
 			return fmt.Errorf("seed admin: %w", err)
 		}
 	}

@@ -149,9 +149,44 @@ func (s *stack) config(overrides map[string]string) config.Config {
 // replica starts one App of the stack, closed at the end of the test.
 func (s *stack) replica(overrides map[string]string) *replica {
 	s.t.Helper()
+	return s.replicaLoggingTo(io.Discard, overrides)
+}
+
+// loggedReplica is replica with its log (warnings and errors) kept for the
+// test to inspect.
+func (s *stack) loggedReplica(overrides map[string]string) (*replica, *logBuffer) {
+	s.t.Helper()
+	values := map[string]string{"LOG_LEVEL": "warn"}
+	for k, v := range overrides {
+		values[k] = v
+	}
+	buf := &logBuffer{}
+	return s.replicaLoggingTo(buf, values), buf
+}
+
+// logBuffer is a log destination safe for concurrent writers.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (s *stack) replicaLoggingTo(w io.Writer, overrides map[string]string) *replica {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	app, err := startup.New(ctx, s.config(overrides), runtime.Options{LogWriter: io.Discard})
+	app, err := startup.New(ctx, s.config(overrides), runtime.Options{LogWriter: w})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -69,8 +69,9 @@ func TestSeedIsIdempotent(t *testing.T) {
 	expect(t, replicas[1].do("GET", "/verify/apikey", "", "x-api-key", s.apiKey), 200, "success")
 }
 
-// TestSeedRepairsAdminRolesAndKeepsPassword: an existing admin keeps its
-// password and gains missing roles; a disabled seed key stays disabled.
+// TestSeedRepairsAdminRolesAndKeepsPassword: an existing admin (it holds
+// ADMIN) keeps its password and gains missing roles; a disabled seed key
+// stays disabled.
 func TestSeedRepairsAdminRolesAndKeepsPassword(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
@@ -80,7 +81,11 @@ func TestSeedRepairsAdminRolesAndKeepsPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := db.Collection("users").InsertOne(ctx, bson.M{"name": "Admin", "email": "admin@unusualcode.org", "password": string(hash), "roles": bson.A{}, "status": true}); err != nil {
+	adminRole, err := db.Collection("roles").InsertOne(ctx, bson.M{"code": "ADMIN", "status": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Collection("users").InsertOne(ctx, bson.M{"name": "Admin", "email": "admin@unusualcode.org", "password": string(hash), "roles": bson.A{adminRole.InsertedID}, "status": true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Collection("api_keys").InsertOne(ctx, bson.M{"key": s.apiKey, "status": false, "version": 1}); err != nil {

@@ -43,9 +43,9 @@ func (ctl *Controller) Authentication() gin.HandlerFunc {
 }
 
 func (ctl *Controller) MountRoutes(group gin.IRoutes) {
-	group.POST("/signup/basic", ctl.signUpLimiter.Middleware(), ctl.signUp)
-	group.POST("/signin/basic", ctl.signInLimiter.Middleware(), ctl.signIn)
-	group.POST("/token/refresh", ctl.refresh)
+	group.POST("/signup/basic", NoStore, ctl.signUpLimiter.Middleware(), ctl.signUp)
+	group.POST("/signin/basic", NoStore, ctl.signInLimiter.Middleware(), ctl.signIn)
+	group.POST("/token/refresh", NoStore, ctl.refresh)
 	group.DELETE("/signout", ctl.Authentication(), ctl.signOut)
 }
 
@@ -100,6 +100,15 @@ func (ctl *Controller) signOut(c *gin.Context) {
 		return
 	}
 	httpx.OK(c, "signout success")
+}
+
+// NoStore marks a response that carries tokens or profile data as never to be
+// stored by a browser or shared cache: a proxy that cached it would hand one
+// user's tokens or email to the next client. Set before the handler, so error
+// answers of these routes carry it too.
+func NoStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Next()
 }
 
 // AuthenticationEndpoint answers auth.authentication with the user of the header.

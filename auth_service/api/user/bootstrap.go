@@ -2,6 +2,7 @@ package user
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,23 +37,25 @@ func (s *Service) EnsureRoles(ctx context.Context, codes []string) ([]model.Role
 	return roles, nil
 }
 
-// EnsureUser makes sure a user with email exists and holds roleIDs. A new
-// user gets name and the hash from hashPassword (called only then, since
-// hashing is slow); an existing user keeps its password, name and status and
-// only gains missing roles.
-func (s *Service) EnsureUser(ctx context.Context, email, name string, hashPassword func() (string, error), roleIDs []bson.ObjectID) error {
+// ErrNotAdmin: an account with the bootstrap admin's email exists but does
+// not hold the admin role, so the bootstrap leaves it alone.
+var ErrNotAdmin = errors.New("existing account does not hold the admin role")
+
+// EnsureUser makes sure the bootstrap admin with email exists and holds
+// roleIDs. A new user gets name and the hash from hashPassword (called only
+// then, since hashing is slow). An existing user keeps its password, name and
+// status and gains missing roles only when it already holds adminRoleID:
+// anyone may sign up with the configured email before the first start, and
+// handing every role to that account would make them an administrator. Such
+// an account is reported as ErrNotAdmin and not changed.
+func (s *Service) EnsureUser(ctx context.Context, email, name string, hashPassword func() (string, error), roleIDs []bson.ObjectID, adminRoleID bson.ObjectID) error {
 	qctx, cancel := s.db.Ctx(ctx)
 	defer cancel()
-	addRoles := bson.M{"$addToSet": bson.M{"roles": bson.M{"$each": roleIDs}}}
 	var existing model.User
 	err := s.users.FindOne(qctx, bson.M{"email": email}).Decode(&existing)
 	switch {
 	case err == nil:
-		if _, err := s.users.UpdateOne(qctx, bson.M{"email": email}, addRoles); err != nil {
-			return fmt.Errorf("ensure user roles: %w", err)
-		}
-		s.Forget(ctx, existing.ID.Hex())
-		return nil
+		return s.repairAdminRoles(ctx, email, roleIDs, adminRoleID)
 	case !mongox.IsNotFound(err):
 		return fmt.Errorf("find user: %w", err)
 	}
@@ -61,18 +64,36 @@ func (s *Service) EnsureUser(ctx context.Context, email, name string, hashPasswo
 		return err
 	}
 	now := time.Now().UTC()
-	upsert := bson.M{
-		"$setOnInsert": bson.M{"name": name, "password": hash, "verified": false, "status": true, "createdAt": now, "updatedAt": now},
-		"$addToSet":    bson.M{"roles": bson.M{"$each": roleIDs}},
-	}
-	if _, err := s.users.UpdateOne(qctx, bson.M{"email": email}, upsert, options.UpdateOne().SetUpsert(true)); err != nil {
+	// An insert, never an upsert keyed on email: an upsert racing a sign-up
+	// with this email would add the roles to the signed-up account.
+	admin := model.User{Name: name, Email: email, Password: hash, Roles: roleIDs, Verified: false, Status: true, CreatedAt: now, UpdatedAt: now}
+	if _, err := s.users.InsertOne(qctx, admin); err != nil {
 		if !mongox.IsDuplicateKey(err) {
 			return fmt.Errorf("insert user: %w", err)
 		}
-		// Another replica inserted it first: just make sure of the roles.
-		if _, err := s.users.UpdateOne(qctx, bson.M{"email": email}, addRoles); err != nil {
-			return fmt.Errorf("ensure user roles: %w", err)
-		}
+		// Another replica's bootstrap, or a sign-up, inserted it first.
+		return s.repairAdminRoles(ctx, email, roleIDs, adminRoleID)
+	}
+	return nil
+}
+
+// repairAdminRoles adds the missing roles to the account with email only if
+// it holds adminRoleID; the condition is part of the update, so no sign-up
+// can slip in between a check and the write.
+func (s *Service) repairAdminRoles(ctx context.Context, email string, roleIDs []bson.ObjectID, adminRoleID bson.ObjectID) error {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	res, err := s.users.UpdateOne(qctx, bson.M{"email": email, "roles": adminRoleID},
+		bson.M{"$addToSet": bson.M{"roles": bson.M{"$each": roleIDs}}})
+	if err != nil {
+		return fmt.Errorf("ensure user roles: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return ErrNotAdmin
+	}
+	var u model.User
+	if err := s.users.FindOne(qctx, bson.M{"email": email}).Decode(&u); err == nil {
+		s.Forget(ctx, u.ID.Hex())
 	}
 	return nil
 }

@@ -96,8 +96,9 @@ func (s *Service) Forget(ctx context.Context, id string) {
 }
 
 // InfoOf builds the snapshot of u with its role documents, in the user's
-// order; role ids that no longer exist are left out (the reference left null
-// entries).
+// order. Role ids that no longer exist are left out (the reference left null
+// entries), and so are roles whose status is false: a disabled role grants
+// nothing, neither in authorization checks nor in the lists clients see.
 func (s *Service) InfoOf(ctx context.Context, u *model.User) (*dto.InfoPrivateUser, error) {
 	roles, err := s.rolesByID(ctx, u.Roles)
 	if err != nil {
@@ -119,7 +120,7 @@ func (s *Service) rolesByID(ctx context.Context, ids []bson.ObjectID) (map[bson.
 	}
 	qctx, cancel := s.db.Ctx(ctx)
 	defer cancel()
-	cur, err := s.roles.Find(qctx, bson.M{"_id": bson.M{"$in": ids}})
+	cur, err := s.roles.Find(qctx, bson.M{"_id": bson.M{"$in": ids}, "status": true})
 	if err != nil {
 		return nil, fmt.Errorf("find roles: %w", err)
 	}

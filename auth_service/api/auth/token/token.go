@@ -35,6 +35,12 @@ var (
 	ErrClaims = errors.New("token has invalid claims")
 )
 
+// Leeway is how far exp and nbf may be off when they are checked: replicas
+// whose clocks differ by a few seconds then agree on whether a token is
+// valid (one issues a token, another sees its nbf "in the future"). Small
+// against the token lifetimes, so it extends no token meaningfully.
+const Leeway = 30 * time.Second
+
 // Claims are the verified parts of a token that requests need.
 type Claims struct {
 	Subject   string // user id, 24 hex characters
@@ -81,7 +87,7 @@ func NewSigner(private *rsa.PrivateKey, public *rsa.PublicKey, o Options) *Signe
 		private: private,
 		opts:    o,
 		strict: jwt.NewParser(methods, jwt.WithIssuer(o.Issuer), jwt.WithAudience(o.Audience),
-			jwt.WithExpirationRequired()),
+			jwt.WithExpirationRequired(), jwt.WithLeeway(Leeway)),
 		signatureOnly: jwt.NewParser(methods, jwt.WithoutClaimsValidation()),
 		// The key never depends on the token: alg is pinned above, so an
 		// HS256 token "signed" with the public key cannot verify.
@@ -179,13 +185,13 @@ func (s *Signer) validClaims(rc *jwt.RegisteredClaims) (Claims, error) {
 	return Claims{Subject: strings.ToLower(rc.Subject), ID: rc.ID, ExpiresAt: rc.ExpiresAt.Time, NotBefore: rc.NotBefore.Time}, nil
 }
 
-// checkTimes mirrors the library's rules without leeway: valid from nbf
-// inclusive until exp exclusive.
+// checkTimes mirrors the library's rules with the same Leeway: valid from
+// nbf-Leeway inclusive until exp+Leeway exclusive.
 func checkTimes(c Claims, now time.Time) error {
-	if !now.Before(c.ExpiresAt) {
+	if !now.Before(c.ExpiresAt.Add(Leeway)) {
 		return ErrExpired
 	}
-	if now.Before(c.NotBefore) {
+	if now.Before(c.NotBefore.Add(-Leeway)) {
 		return ErrNotValidYet
 	}
 	return nil

@@ -50,13 +50,53 @@ func TestCachedVerificationRechecksTimes(t *testing.T) {
 		want error
 	}{
 		{now.Add(30 * time.Minute), nil},
-		{now.Add(time.Hour), ErrExpired}, // exp is exclusive
-		{now.Add(-2 * time.Second), ErrNotValidYet},
+		{now.Add(time.Hour + Leeway), ErrExpired}, // exp+leeway is exclusive
+		{now.Add(-Leeway - time.Second), ErrNotValidYet},
 	}
 	for _, tt := range tests {
 		if _, err := s.VerifyAccess(pair.AccessToken, tt.at); !errors.Is(err, tt.want) && err != tt.want {
 			t.Errorf("at %v: %v, want %v", tt.at.Sub(now), err, tt.want)
 		}
+	}
+}
+
+// TestClockSkewWithinLeewayIsTolerated: a token whose exp or nbf is off by
+// less than Leeway (a replica with a slightly different clock issued it, or
+// checks it) verifies, on the first (uncached) check and on the refresh path;
+// beyond the leeway it is refused.
+func TestClockSkewWithinLeewayIsTolerated(t *testing.T) {
+	s, k := newTestSigner(t, 100)
+	now := time.Now()
+	sign := func(nbf, exp time.Time) string {
+		raw, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{
+			Issuer: "iss", Subject: subject, Audience: jwt.ClaimStrings{"aud"}, ID: pKey,
+			ExpiresAt: jwt.NewNumericDate(exp), NotBefore: jwt.NewNumericDate(nbf), IssuedAt: jwt.NewNumericDate(nbf),
+		}).SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	tests := []struct {
+		name     string
+		nbf, exp time.Time
+		want     error
+	}{
+		{"expired 10s ago is accepted", now.Add(-time.Hour), now.Add(-10 * time.Second), nil},
+		{"expired 40s ago is refused", now.Add(-time.Hour), now.Add(-40 * time.Second), ErrExpired},
+		{"nbf 20s ahead is accepted", now.Add(20 * time.Second), now.Add(time.Hour), nil},
+		{"nbf 40s ahead is refused", now.Add(40 * time.Second), now.Add(time.Hour), ErrNotValidYet},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := sign(tt.nbf, tt.exp)
+			if _, err := s.VerifyAccess(raw, now); !errors.Is(err, tt.want) && err != tt.want {
+				t.Errorf("access: %v, want %v", err, tt.want)
+			}
+			if _, err := s.VerifyRefresh(raw, now); !errors.Is(err, tt.want) && err != tt.want {
+				t.Errorf("refresh: %v, want %v", err, tt.want)
+			}
+		})
 	}
 }
 

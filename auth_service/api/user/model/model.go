@@ -3,6 +3,7 @@
 package model
 
 import (
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -27,6 +28,13 @@ const (
 
 // AllRoles are the codes the bootstrap ensures, in the reference's order.
 var AllRoles = []string{RoleLearner, RoleAuthor, RoleEditor, RoleAdmin}
+
+// NormalizeEmail is the one form an email is stored and looked up in:
+// surrounding spaces removed and lower case, so "Ada@Example.com " and
+// "ada@example.com" are one account. (The local part is case-sensitive in
+// theory; no mail provider in use treats it so, and two accounts differing
+// only by case are a trap for their owners.)
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 type User struct {
 	ID            bson.ObjectID   `bson:"_id,omitempty"`
