@@ -4,10 +4,14 @@
 // (blogplatform/kong/apikey_auth_plugin/verify).
 //
 // What it implements of Kong, and how:
-//   - routes: path prefix match, longest prefix wins, optional methods;
-//     strip_path and path_handling v0/v1 exactly as Kong's router builds the
-//     upstream path; the query string is kept. No match: Kong's 404
-//     {"message":"no Route matched with those values"}.
+//   - routes: path prefix match with optional methods, in the priority order
+//     of Kong 3's router (see match); strip_path and path_handling v0/v1
+//     exactly as Kong's router builds the upstream path; the query string is
+//     kept. No match: Kong's 404 "no Route matched with those values" in
+//     Kong's error template (see ErrorTemplateJSON).
+//   - services: per-attempt connect_timeout, write_timeout and read_timeout
+//     and up to retries further attempts, with nginx's rules for what may be
+//     retried (see balancingTransport).
 //   - services and upstreams: a service URL whose host names an upstream is
 //     balanced over its targets by smooth weighted round robin; any other host
 //     is a single target. Target and service hosts are mapped to real
@@ -17,10 +21,11 @@
 //     healthchecks.active.http_path, default /health/ready) is polled each
 //     HealthInterval; targets that are not ready get no traffic while another
 //     one is ready (a non-200 answer counts at once, timeouts only twice in a
-//     row). A target that refuses a connection is skipped for DownFor.
-//   - retries: see balancingTransport.
+//     row). Passive checks (healthchecks.passive.unhealthy.tcp_failures and
+//     timeouts) eject a target after that many failed attempts in a row, until
+//     a health probe passes again.
 //   - plugins: apikey-auth-plugin (global or per route; config.bypass: true on
-//     a route skips it) and rate-limiting (policy local, limit_by ip). Other
+//     a route skips it), with its rate_limits, and request-termination. Other
 //     plugins are reported by New as warnings and ignored.
 //   - headers: X-Forwarded-For/-Proto/-Host/-Port/-Path/-Prefix and X-Real-IP
 //     are set from the connection (the gateway is the edge, so a client's own
@@ -47,6 +52,7 @@ import (
 	"time"
 
 	"blogplatform/chassis/httpx"
+	"blogplatform/kong/apikey_auth_plugin/ratelimit"
 	"blogplatform/kong/apikey_auth_plugin/verify"
 	"blogplatform/tools/internal/kongconf"
 )
@@ -59,22 +65,23 @@ const (
 	// DefaultHealthTimeout bounds one readiness probe (the
 	// healthchecks.active.timeout of the repo's Kong file).
 	DefaultHealthTimeout = 2 * time.Second
-	// DefaultDownFor is how long a target that refused a connection is
-	// skipped (unless a health check passes first).
-	DefaultDownFor = 3 * time.Second
 	// DefaultMaxBufferedBody is the largest request body kept in memory so a
 	// retry can resend it: the services' own body limit (CONTRACT §2.14).
 	// Larger bodies are streamed and never retried.
 	DefaultMaxBufferedBody = 1 << 20
 	// defaultHealthPath is probed when the upstream names none.
 	defaultHealthPath = "/health/ready"
-	// upstreamTimeout bounds waiting for an upstream's response headers
-	// (Kong's default read_timeout).
-	upstreamTimeout = 60 * time.Second
-	dialTimeout     = 5 * time.Second
+	// dialTimeout only bounds dials that outlive their attempt (the
+	// transport may finish a dial for its pool); each attempt has the
+	// service's connect_timeout.
+	dialTimeout = 5 * time.Second
 	// directHostWeight is the weight of each endpoint of a service host that
 	// names no upstream: equal shares, Kong's default target weight.
 	directHostWeight = 100
+	// hostPoolFailures is the passive threshold of a service host that names
+	// no upstream (Kong has no health checks there; locally such a host may
+	// stand for several replicas, so they get the repo's upstream setting).
+	hostPoolFailures = 2
 )
 
 // HealthProbeRequestIDPrefix starts the X-Request-ID of the gateway's own
@@ -88,7 +95,16 @@ const (
 	messageNoPeer         = "failure to get a peer from the ring-balancer"
 	messageBadUpstream    = "An invalid response was received from the upstream server"
 	messageUpstreamTimout = "The upstream server is timing out"
+	messageBadRequest     = "Bad request"
 )
+
+// ErrorTemplateJSON is the body of Kong's own errors (no route, no healthy
+// target, upstream failure or timeout): the content of kong/error-template.json,
+// which the repo's Kong images set as error_template_json. Kong fills it with
+// Lua's string.format(template, message, request_id): it cannot carry the
+// numeric status, so the platform envelope's "status" is absent from these
+// (the HTTP status says it).
+const ErrorTemplateJSON = `{"code":"10001","message":"%s","request_id":"%s"}` + "\n"
 
 // Endpoint is a real address for a name used in the Kong file.
 type Endpoint struct {
@@ -110,9 +126,8 @@ type Options struct {
 
 	HealthInterval  time.Duration // <= 0: DefaultHealthInterval
 	HealthTimeout   time.Duration // one probe; <= 0: DefaultHealthTimeout
-	DownFor         time.Duration // <= 0: DefaultDownFor
 	MaxBufferedBody int64         // <= 0: DefaultMaxBufferedBody
-	// Now is the clock for rate limiting and down marks; nil: time.Now.
+	// Now is the rate limiter's clock; nil: time.Now.
 	Now func() time.Time
 }
 
@@ -131,17 +146,31 @@ type Gateway struct {
 }
 
 type route struct {
-	name         string
-	paths        []string
-	methods      map[string]bool // nil: any
+	name    string
+	paths   []string
+	methods map[string]bool // nil: any
+	// weight is the first key of Kong's route priority: how many of the
+	// matching fields (paths, methods) the route sets.
+	weight       int
 	strip        bool
 	pathHandling string
 	servicePath  string
-	pool         *pool
-	keyCheck     *verify.Verifier // nil: no API-key plugin on this route
-	keyBypass    bool             // route-level apikey-auth-plugin with bypass: true
-	publicPaths  []string         // the plugin's public_paths: key-less GET/HEAD
-	rateLimit    *rateLimiter
+	pool         *pool // nil when terminate is set
+	// The service's per-attempt settings.
+	connectTimeout, writeTimeout, readTimeout time.Duration
+	retries                                   int
+	keyCheck                                  *verify.Verifier   // nil: no API-key plugin on this route
+	limiter                                   *ratelimit.Limiter // the plugin's rate_limits (nil: none)
+	keyBypass                                 bool               // route-level apikey-auth-plugin with bypass: true
+	publicPaths                               []string           // the plugin's public_paths: key-less GET/HEAD
+	terminate                                 *termination       // request-termination: answered here
+}
+
+// termination is a request-termination plugin's fixed answer.
+type termination struct {
+	status      int
+	contentType string
+	body        []byte
 }
 
 // New builds a gateway from a resolved Kong file.
@@ -172,17 +201,17 @@ func New(opts Options) (*Gateway, error) {
 	}
 
 	g.transport = &http.Transport{
-		Proxy:                 nil, // replicas are local: never through an HTTP(S)_PROXY
-		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       60 * time.Second,
-		ResponseHeaderTimeout: upstreamTimeout,
+		Proxy:               nil, // replicas are local: never through an HTTP(S)_PROXY
+		DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     60 * time.Second,
+		// No ResponseHeaderTimeout: each attempt has its route's read_timeout.
 	}
 	// Each probe is bounded by its own context (HealthTimeout).
 	g.healthClient = &http.Client{Transport: g.transport}
 
-	b := builder{opts: opts, g: g, pools: map[string]*pool{}, verifiers: map[string]*verify.Verifier{}}
+	b := builder{opts: opts, g: g, pools: map[string]*pool{}, verifiers: map[string]*verify.Verifier{}, limiters: map[string]*ratelimit.Limiter{}}
 	for _, rr := range opts.Kong.Routes {
 		r, err := b.route(rr)
 		if err != nil {
@@ -191,15 +220,7 @@ func New(opts Options) (*Gateway, error) {
 		g.routes = append(g.routes, r)
 	}
 
-	bt := &balancingTransport{
-		base:    g.transport,
-		downFor: positiveOr(opts.DownFor, DefaultDownFor),
-		now:     now,
-		log:     log,
-	}
-	for _, p := range g.pools {
-		bt.maxTries = max(bt.maxTries, len(p.targets))
-	}
+	bt := &balancingTransport{base: g.transport, now: now, log: log}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      bt,
@@ -222,32 +243,48 @@ func positiveOr(d, def time.Duration) time.Duration {
 
 // builder turns resolved Kong routes into gateway routes, sharing one pool
 // per upstream (so balancing and health are per upstream, as in Kong) and
-// one verifier per distinct plugin configuration.
+// one verifier and one rate limiter per distinct plugin configuration (the
+// global plugin's counts are shared by every route, as in Kong).
 type builder struct {
 	opts      Options
 	g         *Gateway
 	pools     map[string]*pool
 	verifiers map[string]*verify.Verifier
+	limiters  map[string]*ratelimit.Limiter
 }
 
 func (b *builder) route(rr kongconf.ResolvedRoute) (*route, error) {
-	p, err := b.pool(rr.Service)
-	if err != nil {
-		return nil, err
-	}
 	r := &route{
-		name:         rr.Name,
-		paths:        rr.Paths,
-		strip:        rr.StripPath,
-		pathHandling: rr.PathHandling,
-		servicePath:  rr.Service.Path,
-		pool:         p,
+		name:           rr.Name,
+		paths:          rr.Paths,
+		weight:         1, // paths: the local gateway routes by path only
+		strip:          rr.StripPath,
+		pathHandling:   rr.PathHandling,
+		servicePath:    rr.Service.Path,
+		connectTimeout: rr.Service.ConnectTimeout,
+		writeTimeout:   rr.Service.WriteTimeout,
+		readTimeout:    rr.Service.ReadTimeout,
+		retries:        rr.Service.Retries,
 	}
 	if len(rr.Methods) > 0 {
+		r.weight++
 		r.methods = map[string]bool{}
 		for _, m := range rr.Methods {
 			r.methods[m] = true
 		}
+	}
+	if plugin, ok := rr.Plugins[kongconf.PluginRequestTermination]; ok {
+		t, err := newTermination(plugin)
+		if err != nil {
+			return nil, err
+		}
+		r.terminate = t
+	} else {
+		p, err := b.pool(rr.Service)
+		if err != nil {
+			return nil, err
+		}
+		r.pool = p
 	}
 	for name, plugin := range rr.Plugins {
 		switch name {
@@ -264,18 +301,14 @@ func (b *builder) route(rr kongconf.ResolvedRoute) (*route, error) {
 			if err != nil {
 				return nil, err
 			}
-			r.keyCheck = v
-			r.publicPaths = c.PublicPaths
-		case kongconf.PluginRateLimit:
-			var c kongconf.RateLimitConfig
-			if err := plugin.DecodeConfig(&c); err != nil {
-				return nil, err
-			}
-			l, err := newRateLimiter(c)
+			l, err := b.limiter(c)
 			if err != nil {
 				return nil, err
 			}
-			r.rateLimit = l
+			r.keyCheck, r.limiter = v, l
+			r.publicPaths = c.PublicPaths
+		case kongconf.PluginRequestTermination:
+			// Handled above.
 		default:
 			b.g.log.Warn("gateway: plugin is not implemented locally and is ignored", "route", rr.Name, "plugin", name)
 		}
@@ -291,11 +324,14 @@ func (b *builder) pool(s kongconf.ResolvedService) (*pool, error) {
 	if p, ok := b.pools[key]; ok {
 		return p, nil
 	}
-	p := &pool{name: s.Host, healthPath: defaultHealthPath}
+	p := &pool{name: s.Host, healthPath: defaultHealthPath, maxTCPFailures: hostPoolFailures, maxTimeouts: hostPoolFailures}
 	if s.Upstream != nil {
-		if hp := s.Upstream.Healthchecks.Active.HTTPPath; hp != "" {
-			p.healthPath = hp
+		hc := s.Upstream.Healthchecks
+		if hc.Active.HTTPPath != "" {
+			p.healthPath = hc.Active.HTTPPath
 		}
+		p.maxTCPFailures = int32(hc.Passive.Unhealthy.TCPFailures)
+		p.maxTimeouts = int32(hc.Passive.Unhealthy.Timeouts)
 		for _, t := range s.Upstream.Targets {
 			host, port, err := t.HostPort()
 			if err != nil {
@@ -366,6 +402,76 @@ func (b *builder) verifier(c kongconf.APIKeyConfig) (*verify.Verifier, error) {
 	return v, nil
 }
 
+// limiter builds (once per distinct rate_limits) the plugin's rate limiter.
+func (b *builder) limiter(c kongconf.APIKeyConfig) (*ratelimit.Limiter, error) {
+	if len(c.RateLimits) == 0 {
+		return nil, nil
+	}
+	raw, err := json.Marshal(c.RateLimits)
+	if err != nil {
+		return nil, err
+	}
+	if l, ok := b.limiters[string(raw)]; ok {
+		return l, nil
+	}
+	l, err := c.RateLimiter(ratelimit.Options{Now: b.g.now})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", kongconf.PluginAPIKey, err)
+	}
+	b.limiters[string(raw)] = l
+	return l, nil
+}
+
+// newTermination reads a request-termination plugin's answer, as Kong 3.9
+// builds it: body with content_type when a body is set, else
+// {"message": message} as JSON, with the plugin's default message for the
+// status when none is set (no body for a status without one).
+func newTermination(plugin kongconf.Plugin) (*termination, error) {
+	var c kongconf.RequestTerminationConfig
+	if err := plugin.DecodeConfig(&c); err != nil {
+		return nil, err
+	}
+	t := &termination{status: c.StatusCode, contentType: c.ContentType}
+	if t.status == 0 {
+		t.status = http.StatusServiceUnavailable
+	}
+	if t.status < 100 || t.status > 599 {
+		return nil, fmt.Errorf("%s: status_code %d, want 100..599", kongconf.PluginRequestTermination, t.status)
+	}
+	if c.Body != "" {
+		t.body = []byte(c.Body)
+		return t, nil
+	}
+	message := c.Message
+	if message == "" {
+		message = terminationMessage(t.status)
+	}
+	if message != "" {
+		t.body, _ = json.Marshal(map[string]string{"message": message})
+		t.contentType = "application/json; charset=utf-8"
+	}
+	return t, nil
+}
+
+// terminationMessage is request-termination's default message for a status.
+func terminationMessage(status int) string {
+	switch status {
+	case 401:
+		return "Unauthorized"
+	case 404:
+		return "Not found"
+	case 405:
+		return "Method not allowed"
+	case 500:
+		return "An unexpected error occurred"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service unavailable"
+	}
+	return ""
+}
+
 // Run polls the targets' health until ctx ends.
 func (g *Gateway) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -385,21 +491,20 @@ type TargetStats struct {
 	Addr     string
 	Weight   int
 	Served   int64 // responses received from it
-	Failures int64 // attempts that failed at the transport level
+	Failures int64 // attempts that failed (connection or timeout)
 	Ready    bool  // last health check
-	Down     bool  // skipped after a connection failure
+	Down     bool  // ejected by the passive health check
 }
 
 // Stats lists every target, sorted by upstream and name.
 func (g *Gateway) Stats() []TargetStats {
-	now := g.now().UnixNano()
 	var out []TargetStats
 	for _, p := range g.pools {
 		for _, t := range p.targets {
 			out = append(out, TargetStats{
 				Upstream: p.name, Name: t.name, Addr: t.addr, Weight: t.weight,
 				Served: t.served.Load(), Failures: t.failures.Load(),
-				Ready: t.ready.Load(), Down: t.downUntil.Load() > now,
+				Ready: t.ready.Load(), Down: t.ejected.Load(),
 			})
 		}
 	}
@@ -423,8 +528,9 @@ type requestState struct {
 type stateKey struct{}
 
 // ServeHTTP routes one client request: request id, route match (or Kong's
-// 404), API-key check (unless the path is one of the plugin's public_paths
-// or the route bypasses it), rate limit, then the proxy with retries.
+// 404), the API-key plugin (its rate limit first, then the key unless the
+// path is one of its public_paths or the route bypasses it), a
+// request-termination answer, then the proxy with retries.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := httpx.SanitizeRequestID(r.Header.Get(requestIDHeader))
 	if id == "" {
@@ -435,50 +541,61 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqPath := escapedPath(r)
 	rt, prefix := g.match(r.Method, reqPath)
 	if rt == nil {
-		writeKongMessage(w, id, http.StatusNotFound, messageNoRoute)
+		writeKongError(w, id, http.StatusNotFound, messageNoRoute)
 		return
 	}
-	upPath := upstreamPath(rt.servicePath, prefix, reqPath, rt.strip, rt.pathHandling)
 
-	if rt.keyCheck != nil && !rt.keyBypass && !verify.IsPublicPath(r.Method, reqPath, rt.publicPaths) {
-		d := rt.keyCheck.Verify(r.Context(), r.Header.Get(verify.HeaderName))
-		if d.Err != nil {
-			g.log.Warn("gateway: api key verification", "route", rt.name, "status", d.Status, "error", d.Err.Error(), "requestId", id)
+	clientIP := remoteIP(r)
+	if rt.keyCheck != nil && !rt.keyBypass {
+		// The plugin's order: the rate limit counts every request to a
+		// limited path, keyed or not; its budget headers go on every answer.
+		d := verify.CheckRateLimit(rt.limiter, clientIP, r.URL.Path)
+		for k, v := range d.Header {
+			w.Header()[k] = v
 		}
 		if !d.Allow {
 			writeJSON(w, id, d.Status, d.Body)
 			return
 		}
-	}
-
-	clientIP := remoteIP(r)
-	if rt.rateLimit != nil {
-		ok, retryAfter := rt.rateLimit.admit(clientIP, g.now(), w.Header())
-		if !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(retryAfter)))
-			body, _ := json.Marshal(verify.Envelope{Code: verify.ErrorCode, Status: rt.rateLimit.status, Message: rt.rateLimit.message})
-			writeJSON(w, id, rt.rateLimit.status, body)
-			return
+		if !verify.IsPublicPath(r.Method, reqPath, rt.publicPaths) {
+			d := rt.keyCheck.Verify(r.Context(), r.Header.Get(verify.HeaderName))
+			if d.Err != nil {
+				g.log.Warn("gateway: api key verification", "route", rt.name, "status", d.Status, "error", d.Err.Error(), "requestId", id)
+			}
+			if !d.Allow {
+				writeJSON(w, id, d.Status, d.Body)
+				return
+			}
 		}
 	}
+	if t := rt.terminate; t != nil {
+		writeBody(w, id, t.status, t.contentType, t.body)
+		return
+	}
 
-	plan := &proxyPlan{pool: rt.pool, replayable: true}
+	plan := &proxyPlan{pool: rt.pool, replayable: true,
+		connectTimeout: rt.connectTimeout, writeTimeout: rt.writeTimeout, readTimeout: rt.readTimeout, retries: rt.retries}
 	if r.Body != nil && r.Body != http.NoBody {
 		buffered, err := g.bufferBody(r)
 		if err != nil {
-			writeKongMessage(w, id, http.StatusBadRequest, "could not read the request body")
+			writeKongError(w, id, http.StatusBadRequest, messageBadRequest)
 			return
 		}
 		plan.replayable = buffered
 	}
+	upPath := upstreamPath(rt.servicePath, prefix, reqPath, rt.strip, rt.pathHandling)
 	st := &requestState{upstreamPath: upPath, prefix: prefix, originalPath: r.URL.Path, clientIP: clientIP}
 	ctx := context.WithValue(withPlan(r.Context(), plan), stateKey{}, st)
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// match finds the route with the longest matching path prefix (Kong's
-// priority for plain prefix paths); ties go to the route defined first. It
-// works on the escaped path, the form strip_path cuts.
+// match picks the route Kong 3's router (traditional_compatible, the
+// default) would: among routes whose methods (if any) include the request's
+// and one of whose paths is a prefix of it, the highest priority, which is
+// first the number of matching fields the route sets (so paths+methods beats
+// paths alone, whatever the path lengths), then the length of the matching
+// path. Equal priorities go to the route defined first. It works on the
+// escaped path, the form strip_path cuts.
 func (g *Gateway) match(method, escaped string) (*route, string) {
 	var best *route
 	bestPrefix := ""
@@ -487,7 +604,10 @@ func (g *Gateway) match(method, escaped string) (*route, string) {
 			continue
 		}
 		for _, p := range rt.paths {
-			if strings.HasPrefix(escaped, p) && len(p) > len(bestPrefix) {
+			if !strings.HasPrefix(escaped, p) {
+				continue
+			}
+			if best == nil || rt.weight > best.weight || (rt.weight == best.weight && len(p) > len(bestPrefix)) {
 				best, bestPrefix = rt, p
 			}
 		}
@@ -562,32 +682,38 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 		// The client is gone; nothing useful can be written.
 		return
 	case errors.Is(err, errNoTarget):
-		writeKongMessage(w, id, http.StatusServiceUnavailable, messageNoPeer)
+		writeKongError(w, id, http.StatusServiceUnavailable, messageNoPeer)
 	case isTimeout(err):
-		writeKongMessage(w, id, http.StatusGatewayTimeout, messageUpstreamTimout)
+		writeKongError(w, id, http.StatusGatewayTimeout, messageUpstreamTimout)
 	default:
-		writeKongMessage(w, id, http.StatusBadGateway, messageBadUpstream)
+		writeKongError(w, id, http.StatusBadGateway, messageBadUpstream)
 	}
 	g.log.Warn("gateway: upstream request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error(), "requestId", id)
 }
 
+// isTimeout reports a deadline error (a net.Error, an attemptError, or
+// anything else that says it timed out).
 func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
-// writeKongMessage writes Kong's own error body, {"message":..,"request_id":..}.
-func writeKongMessage(w http.ResponseWriter, id string, status int, message string) {
-	body, _ := json.Marshal(struct {
-		Message   string `json:"message"`
-		RequestID string `json:"request_id,omitempty"`
-	}{message, id})
-	writeJSON(w, id, status, body)
+// writeKongError writes one of Kong's own errors the way Kong does with the
+// repo's configuration: ErrorTemplateJSON filled like Lua's string.format
+// (no escaping; Kong's messages need none, and the request id is sanitized).
+func writeKongError(w http.ResponseWriter, id string, status int, message string) {
+	writeJSON(w, id, status, []byte(fmt.Sprintf(ErrorTemplateJSON, message, id)))
 }
 
 func writeJSON(w http.ResponseWriter, id string, status int, body []byte) {
+	writeBody(w, id, status, "application/json; charset=utf-8", body)
+}
+
+func writeBody(w http.ResponseWriter, id string, status int, contentType string, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set(requestIDHeader, id)

@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +33,14 @@ type backend struct {
 	slowHealth     atomic.Bool
 	slowEveryOther atomic.Bool
 	probes         atomic.Int64
+	// frozen makes every request (health probes too) hang until it is
+	// cleared or the test ends, like a SIGSTOPped process: the kernel still
+	// accepts connections and requests, nothing answers.
+	frozen  atomic.Bool
+	release chan struct{}
+	// arrivals counts requests (probes excluded) that reached the handler,
+	// frozen or not.
+	arrivals       atomic.Int64
 	mu             sync.Mutex
 	last           *http.Request
 	body           string
@@ -38,10 +49,15 @@ type backend struct {
 
 func newBackend(t *testing.T, name string) *backend {
 	t.Helper()
-	b := &backend{name: name}
+	b := &backend{name: name, release: make(chan struct{})}
 	b.ready.Store(true)
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/health/ready" && r.Header.Get("X-Real-IP") == "" {
+		probe := r.URL.Path == "/health/ready" && r.Header.Get("X-Real-IP") == ""
+		if !probe {
+			b.arrivals.Add(1)
+		}
+		b.waitWhileFrozen()
+		if probe {
 			// The gateway's own readiness poll (a proxied request carries X-Real-IP).
 			n := b.probes.Add(1)
 			if b.slowHealth.Load() || (b.slowEveryOther.Load() && n%2 == 0) {
@@ -67,7 +83,20 @@ func newBackend(t *testing.T, name string) *backend {
 		fmt.Fprintf(w, `{"code":"10000","status":200,"message":%q}`, b.name)
 	}))
 	t.Cleanup(b.srv.Close)
+	// Registered after Close, so it runs first: frozen handlers return and
+	// Close does not wait for them.
+	t.Cleanup(func() { close(b.release) })
 	return b
+}
+
+func (b *backend) waitWhileFrozen() {
+	for b.frozen.Load() {
+		select {
+		case <-b.release:
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 func (b *backend) addr() string { return b.srv.Listener.Addr().String() }
@@ -95,26 +124,37 @@ func verifierBackend(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	return srv, calls
 }
 
-// testKong is a small load-balanced file in the shape of the repo's one.
+// testKong is a small load-balanced file in the shape of the repo's one:
+// read and write services per upstream, passive health checks, the
+// plugin's rate limit on sign-in. Placeholders: {blog1Weight},
+// {readTimeout} and {writeReadTimeout} (ms), {retries}.
 const testKong = `
 _format_version: "3.0"
 services:
-  - name: auth
+  - name: auth-read
     url: http://auth_upstream
+    read_timeout: {readTimeout}
+    retries: {retries}
     routes:
-      - {name: auth, paths: [/auth], strip_path: true}
-  - name: auth-signin
-    url: http://auth_upstream/signin/basic
+      - {name: auth-read, paths: [/auth], methods: [GET, HEAD, OPTIONS], strip_path: true}
+  - name: auth-write
+    url: http://auth_upstream
+    read_timeout: {writeReadTimeout}
+    retries: {retries}
     routes:
-      - name: auth-signin
-        paths: [/auth/signin/basic]
-        plugins:
-          - name: rate-limiting
-            config: {minute: 3, limit_by: ip, error_code: 429, error_message: too many requests}
-  - name: blog
+      - {name: auth-write, paths: [/auth], strip_path: true}
+  - name: blog-read
     url: http://blog_upstream
+    read_timeout: {readTimeout}
+    retries: {retries}
     routes:
-      - {name: blog, paths: [/blog]}
+      - {name: blog-read, paths: [/blog], methods: [GET, HEAD, OPTIONS]}
+  - name: blog-write
+    url: http://blog_upstream
+    read_timeout: {writeReadTimeout}
+    retries: {retries}
+    routes:
+      - {name: blog-write, paths: [/blog]}
   - name: open
     url: http://blog_upstream/public
     routes:
@@ -122,15 +162,25 @@ services:
         paths: [/open]
         plugins:
           - {name: apikey-auth-plugin, config: {bypass: true}}
+routes:
+  - name: not-found
+    paths: [/]
+    plugins:
+      - name: request-termination
+        config: {status_code: 404, content_type: application/json, body: '{"code":"10001","status":404,"message":"nope"}'}
 upstreams:
   - name: auth_upstream
+    healthchecks:
+      passive: {unhealthy: {tcp_failures: 2, timeouts: 2}}
     targets:
       - {target: "auth1:8000", weight: 100}
       - {target: "auth2:8000", weight: 100}
   - name: blog_upstream
-    healthchecks: {active: {http_path: /health/ready}}
+    healthchecks:
+      active: {http_path: /health/ready}
+      passive: {unhealthy: {tcp_failures: 2, timeouts: 2}}
     targets:
-      - {target: "blog1:8000", weight: %d}
+      - {target: "blog1:8000", weight: {blog1Weight}}
       - {target: "blog2:8000", weight: 100}
 plugins:
   - name: apikey-auth-plugin
@@ -139,7 +189,15 @@ plugins:
       timeout_ms: 1000
       cache_ttl_seconds: 0
       public_paths: [/auth/health/ready, /blog/health/live, /blog/health/ready]
+      rate_limits:
+        - {paths: [/auth/signin/basic], per_minute: 3}
 `
+
+// Timeouts of testKong's services unless a test sets its own.
+const (
+	testReadTimeout      = 300 * time.Millisecond
+	testWriteReadTimeout = 600 * time.Millisecond
+)
 
 type fixture struct {
 	gw       *Gateway
@@ -150,6 +208,7 @@ type fixture struct {
 
 type fixtureOptions struct {
 	blog1Weight int
+	retries     int // default 2; -1 means 0
 	now         func() time.Time
 	// dead names targets whose address refuses connections.
 	dead map[string]bool
@@ -180,26 +239,20 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	f.verifies = calls
 	addrs["verifier"] = verifier.Listener.Addr().String()
 
-	cfg, err := kongconf.Parse(fmt.Appendf(nil, testKong, o.blog1Weight))
-	if err != nil {
-		t.Fatal(err)
+	retries := o.retries
+	switch {
+	case retries == 0:
+		retries = 2
+	case retries < 0:
+		retries = 0
 	}
-	gw, err := New(Options{
-		Kong: cfg,
-		Resolve: func(host string, port int) ([]Endpoint, error) {
-			addr, ok := addrs[host]
-			if !ok || port != 8000 {
-				return nil, fmt.Errorf("unknown host %s:%d", host, port)
-			}
-			return []Endpoint{{Name: host, Addr: addr}}, nil
-		},
-		HealthInterval: 50 * time.Millisecond,
-		HealthTimeout:  testHealthTimeout,
-		Now:            o.now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	kong := strings.NewReplacer(
+		"{blog1Weight}", fmt.Sprint(o.blog1Weight),
+		"{readTimeout}", fmt.Sprint(testReadTimeout.Milliseconds()),
+		"{writeReadTimeout}", fmt.Sprint(testWriteReadTimeout.Milliseconds()),
+		"{retries}", fmt.Sprint(retries),
+	).Replace(testKong)
+	gw := newTestGateway(t, kong, addrs, o.now)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -217,6 +270,33 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	})
 	f.gw, f.url = gw, srv.URL
 	return f
+}
+
+// newTestGateway builds a gateway from a Kong file whose hosts are the keys
+// of addrs (all on port 8000).
+func newTestGateway(t *testing.T, kong string, addrs map[string]string, now func() time.Time) *Gateway {
+	t.Helper()
+	cfg, err := kongconf.Parse([]byte(kong))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := New(Options{
+		Kong: cfg,
+		Resolve: func(host string, port int) ([]Endpoint, error) {
+			addr, ok := addrs[host]
+			if !ok || port != 8000 {
+				return nil, fmt.Errorf("unknown host %s:%d", host, port)
+			}
+			return []Endpoint{{Name: host, Addr: addr}}, nil
+		},
+		HealthInterval: 50 * time.Millisecond,
+		HealthTimeout:  testHealthTimeout,
+		Now:            now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gw
 }
 
 // refusingAddr is a loopback address nothing listens on.
@@ -300,7 +380,7 @@ func TestRoutingStripPathAndQuery(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	for _, tc := range []struct{ path, wantUpstream, wantPrefix string }{
 		{"/auth/profile/mine?page=2&limit=1", "/profile/mine?page=2&limit=1", "/auth"},
-		{"/auth/signin/basic", "/signin/basic", "/auth/signin/basic"},
+		{"/auth/signin/basic", "/signin/basic", "/auth"},
 		{"/blog/id/a%2Fb", "/id/a%2Fb", "/blog"},
 		{"/blog", "/", "/blog"},
 	} {
@@ -322,18 +402,71 @@ func TestRoutingStripPathAndQuery(t *testing.T) {
 	}
 }
 
+// Without a catch-all route, Kong itself answers 404 before any plugin
+// runs, in the repo's error template.
 func TestNoRouteIsKongs404WithoutAKeyCheck(t *testing.T) {
-	f := newFixture(t, fixtureOptions{})
-	before := f.verifies.Load()
-	a := f.do(t, http.MethodGet, "/nothing", map[string]string{"x-api-key": ""}, "")
-	if a.status != http.StatusNotFound || a.body["message"] != "no Route matched with those values" {
-		t.Fatalf("got %d %s", a.status, a.raw)
+	verifier, calls := verifierBackend(t)
+	gw := newTestGateway(t, `
+services:
+  - {name: blog, url: "http://blog:8000", routes: [{name: blog, paths: [/blog]}]}
+plugins:
+  - {name: apikey-auth-plugin, config: {verification_urls: ["http://verifier:8000/verify/apikey"]}}
+`, map[string]string{"blog": refusingAddr(t), "verifier": verifier.Listener.Addr().String()}, nil)
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/nothing")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.HasPrefix(a.header.Get("Content-Type"), "application/json") || a.header.Get("X-Request-ID") == "" {
-		t.Errorf("headers %v", a.header)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-ID")
+	if want := fmt.Sprintf(ErrorTemplateJSON, "no Route matched with those values", id); resp.StatusCode != 404 || string(raw) != want || id == "" {
+		t.Fatalf("got %d %q, want 404 %q", resp.StatusCode, raw, want)
 	}
-	if f.verifies.Load() != before {
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("headers %v", resp.Header)
+	}
+	if calls.Load() != 0 {
 		t.Error("the plugin must not run for unmatched paths")
+	}
+}
+
+// The error template the gateway renders is the file the Kong images use.
+func TestErrorTemplateIsKongsFile(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "kong", "error-template.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(raw) != ErrorTemplateJSON {
+		t.Fatalf("kong/error-template.json is %q, the gateway renders %q", raw, ErrorTemplateJSON)
+	}
+	// Two %s, message then request id, as Kong's string.format fills it,
+	// and valid JSON with the envelope's code once filled.
+	var body map[string]any
+	if err := json.Unmarshal(fmt.Appendf(nil, ErrorTemplateJSON, "some message", "0123abcd"), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["code"] != "10001" || body["message"] != "some message" || body["request_id"] != "0123abcd" || len(body) != 3 {
+		t.Errorf("filled template %v", body)
+	}
+}
+
+// A catch-all route with request-termination answers every other path with
+// its configured body, after the global key check like any route.
+func TestRequestTerminationRoute(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	a := f.do(t, http.MethodGet, "/nothing/here", nil, "")
+	if a.status != 404 || a.raw != `{"code":"10001","status":404,"message":"nope"}` || a.header.Get("Content-Type") != "application/json" {
+		t.Errorf("catch-all: %d %q %v", a.status, a.raw, a.header)
+	}
+	if a := f.do(t, http.MethodPost, "/nothing", map[string]string{"x-api-key": ""}, "{}"); a.status != 401 {
+		t.Errorf("catch-all without a key: %d %s", a.status, a.raw)
+	}
+	for _, b := range f.backends {
+		if b.arrivals.Load() != 0 {
+			t.Errorf("%s was reached", b.name)
+		}
 	}
 }
 
@@ -436,10 +569,12 @@ func TestWeightedRoundRobin(t *testing.T) {
 	}
 }
 
-func TestRefusedTargetIsSkippedAndEveryMethodRetried(t *testing.T) {
+// A refused connection reached nothing, so every method is retried on the
+// other target, and the passive check ejects the refusing target after
+// tcp_failures (2) in a row.
+func TestRefusedTargetIsRetriedForEveryMethodAndEjected(t *testing.T) {
 	f := newFixture(t, fixtureOptions{dead: map[string]bool{"auth1": true}, withoutHealthChecks: true})
-	for i := range 6 {
-		method := []string{http.MethodGet, http.MethodPost}[i%2]
+	for i, method := range []string{http.MethodPost, http.MethodGet, http.MethodPatch, http.MethodDelete, http.MethodPut, http.MethodPost} {
 		body := fmt.Sprintf(`{"n":%d}`, i)
 		a := f.do(t, method, "/auth/thing", map[string]string{"Content-Type": "application/json"}, body)
 		if a.status != 200 || a.body["message"] != "auth2" {
@@ -449,12 +584,9 @@ func TestRefusedTargetIsSkippedAndEveryMethodRetried(t *testing.T) {
 			t.Errorf("%s #%d: body %q reached the second target as %q", method, i, body, got)
 		}
 	}
-	for _, s := range f.gw.Stats() {
-		if s.Name == "auth1" {
-			if !s.Down || s.Failures != 1 {
-				t.Errorf("the refusing target should be marked down after one failure: %+v", s)
-			}
-		}
+	s := f.stats("auth1")
+	if !s.Down || s.Failures != 2 {
+		t.Errorf("the refusing target should be ejected after 2 failures and then left alone: %+v", s)
 	}
 }
 
@@ -542,7 +674,8 @@ func TestOneSlowProbeDoesNotTakeATargetOut(t *testing.T) {
 func TestAllTargetsRefusingIs502AndNoRetryStorm(t *testing.T) {
 	f := newFixture(t, fixtureOptions{dead: map[string]bool{"auth1": true, "auth2": true}})
 	a := f.do(t, http.MethodGet, "/auth/x", nil, "")
-	if a.status != http.StatusBadGateway || a.header.Get("X-Request-ID") == "" {
+	id := a.header.Get("X-Request-ID")
+	if a.status != http.StatusBadGateway || id == "" || a.raw != fmt.Sprintf(ErrorTemplateJSON, "An invalid response was received from the upstream server", id) {
 		t.Fatalf("%d %s", a.status, a.raw)
 	}
 	var failures int64
@@ -554,31 +687,262 @@ func TestAllTargetsRefusingIs502AndNoRetryStorm(t *testing.T) {
 	}
 }
 
+// A frozen target (it accepts the connection and the request, then says
+// nothing) costs a read one read_timeout: the GET is answered by the other
+// target, and after timeouts (2) in a row the passive check ejects the
+// frozen one, so later requests never wait for it.
+func TestFrozenTargetGETIsRetriedAndTargetEjected(t *testing.T) {
+	f := newFixture(t, fixtureOptions{withoutHealthChecks: true})
+	frozen := f.backends["blog1"]
+	frozen.frozen.Store(true)
+	slow := 0
+	for i := range 12 {
+		start := time.Now()
+		a := f.do(t, http.MethodGet, fmt.Sprintf("/blog/id/%d", i), nil, "")
+		took := time.Since(start)
+		if a.status != 200 || a.body["message"] != "blog2" {
+			t.Fatalf("GET #%d: %d %s", i, a.status, a.raw)
+		}
+		if took > testReadTimeout+250*time.Millisecond {
+			t.Errorf("GET #%d took %v, want at most read_timeout %v plus a margin", i, took, testReadTimeout)
+		}
+		if took >= testReadTimeout {
+			slow++
+		}
+	}
+	if got := frozen.arrivals.Load(); got != 2 || slow != 2 {
+		t.Errorf("the frozen target got %d requests (%d clients waited a read_timeout), want 2: ejected after 2 timeouts", got, slow)
+	}
+	if s := f.stats("blog1"); !s.Down || s.Failures != 2 {
+		t.Errorf("blog1 %+v, want ejected after 2 failures", s)
+	}
+}
+
+// A POST whose attempt timed out after it was sent is not sent again: the
+// client gets the 504 at once, after the write service's read_timeout. A
+// GET in the same situation is tried on every target (retries allowing).
+func TestFrozenTargetsPOSTIsSentOnceThen504(t *testing.T) {
+	f := newFixture(t, fixtureOptions{withoutHealthChecks: true})
+	f.backends["blog1"].frozen.Store(true)
+	f.backends["blog2"].frozen.Store(true)
+	arrivals := func() int64 { return f.backends["blog1"].arrivals.Load() + f.backends["blog2"].arrivals.Load() }
+
+	for _, tc := range []struct {
+		method       string
+		wantArrivals int64
+		wantTook     time.Duration
+	}{
+		{http.MethodPost, 1, testWriteReadTimeout},
+		{http.MethodPatch, 1, testWriteReadTimeout},
+		{http.MethodGet, 2, 2 * testReadTimeout},
+	} {
+		before := arrivals()
+		start := time.Now()
+		a := f.do(t, tc.method, "/blog/write", nil, `{"title":"x"}`)
+		took := time.Since(start)
+		id := a.header.Get("X-Request-ID")
+		if a.status != http.StatusGatewayTimeout || a.raw != fmt.Sprintf(ErrorTemplateJSON, "The upstream server is timing out", id) {
+			t.Errorf("%s: %d %s, want Kong's 504", tc.method, a.status, a.raw)
+		}
+		if took < tc.wantTook || took > tc.wantTook+250*time.Millisecond {
+			t.Errorf("%s answered after %v, want %v", tc.method, took, tc.wantTook)
+		}
+		if got := arrivals() - before; got != tc.wantArrivals {
+			t.Errorf("%s reached the targets %d times, want %d", tc.method, got, tc.wantArrivals)
+		}
+	}
+}
+
+// An ejected target comes back when an active health probe passes again.
+func TestEjectedTargetReturnsAfterAPassingProbe(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	b := f.backends["blog1"]
+	b.frozen.Store(true)
+	// Concurrent reads reach blog1 before its health probes time out; two
+	// of them time out there and eject it.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, f.url+"/blog/x", nil)
+			req.Header.Set("x-api-key", goodKey)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if s := f.stats("blog1"); !s.Down {
+		t.Fatalf("blog1 not ejected: %+v", s)
+	}
+	b.frozen.Store(false) // SIGCONT
+	waitFor(t, func() bool { s := f.stats("blog1"); return !s.Down && s.Ready })
+	before := b.hits.Load()
+	for range 4 {
+		f.do(t, http.MethodGet, "/blog/x", nil, "")
+	}
+	if b.hits.Load() == before {
+		t.Error("the target that is healthy again gets no traffic")
+	}
+}
+
+// A target that stops in the middle of a response body is cut off after
+// read_timeout instead of holding the client.
+func TestStalledBodyIsCutAfterReadTimeout(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	for _, name := range []string{"blog1", "blog2"} {
+		b := f.backends[name]
+		b.answer = func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(200)
+			fmt.Fprint(w, "partial")
+			w.(http.Flusher).Flush()
+			select {
+			case <-b.release:
+			case <-r.Context().Done():
+			}
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/blog/x", nil)
+	req.Header.Set("x-api-key", goodKey)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		// The headers may or may not have reached the client before the
+		// cut; the body never completes.
+		var body []byte
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Errorf("body %q read in full; want it cut off", body)
+		}
+	}
+	took := time.Since(start)
+	if took < testReadTimeout || took > testReadTimeout+250*time.Millisecond {
+		t.Errorf("cut off after %v, want read_timeout %v", took, testReadTimeout)
+	}
+}
+
+// retries bounds the attempts: 1 + retries, each on a different target.
+func TestRetriesAreBounded(t *testing.T) {
+	for _, tc := range []struct {
+		retries      int
+		wantAttempts int64
+	}{{0, 1}, {1, 2}, {2, 3}, {5, 3}} {
+		t.Run(fmt.Sprint(tc.retries), func(t *testing.T) {
+			addrs := map[string]string{"t1": refusingAddr(t), "t2": refusingAddr(t), "t3": refusingAddr(t)}
+			gw := newTestGateway(t, fmt.Sprintf(`
+services:
+  - {name: s, url: "http://up", retries: %d, routes: [{name: r, paths: [/]}]}
+upstreams:
+  - name: up
+    targets: [{target: "t1:8000"}, {target: "t2:8000"}, {target: "t3:8000"}]
+`, tc.retries), addrs, nil)
+			srv := httptest.NewServer(gw)
+			t.Cleanup(srv.Close)
+			resp, err := http.Post(srv.URL+"/x", "application/json", strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			var attempts int64
+			for _, s := range gw.Stats() {
+				attempts += s.Failures
+			}
+			if resp.StatusCode != http.StatusBadGateway || attempts != tc.wantAttempts {
+				t.Errorf("status %d after %d attempts, want 502 after %d", resp.StatusCode, attempts, tc.wantAttempts)
+			}
+		})
+	}
+}
+
+// Kong 3's router: a route that sets methods outranks one that does not,
+// whatever the path lengths; among equals the longest path wins; ties go to
+// the route defined first.
+func TestRoutePriorityFollowsKong(t *testing.T) {
+	gw := newTestGateway(t, `
+services:
+  - name: s
+    url: "http://h:8000"
+    routes:
+      - {name: long-any, paths: [/blog/admin]}
+      - {name: read, paths: [/blog], methods: [GET, HEAD]}
+      - {name: write, paths: [/blog]}
+      - {name: write-twin, paths: [/blog]}
+      - {name: root, paths: [/]}
+      - {name: root-get, paths: [/], methods: [GET]}
+`, map[string]string{"h": refusingAddr(t)}, nil)
+	for _, tc := range []struct{ method, path, want string }{
+		{"GET", "/blog/x", "read"},
+		{"HEAD", "/blog", "read"},
+		{"POST", "/blog/x", "write"},
+		{"DELETE", "/blog/admin/x", "long-any"},
+		{"GET", "/blog/admin/x", "read"}, // methods beat a longer path
+		{"POST", "/other", "root"},
+		{"GET", "/other", "root-get"},
+		{"GET", "/blogger", "read"}, // plain prefix, as in Kong
+	} {
+		rt, _ := gw.match(tc.method, tc.path)
+		if rt == nil || rt.name != tc.want {
+			got := "<none>"
+			if rt != nil {
+				got = rt.name
+			}
+			t.Errorf("%s %s -> %s, want %s", tc.method, tc.path, got, tc.want)
+		}
+	}
+}
+
+// The plugin's rate limit: counted before the key check, its budget headers
+// on every answer of a limited path, 429 in the envelope with Retry-After.
 func TestRateLimitOnSignIn(t *testing.T) {
 	now := time.Date(2025, 1, 1, 10, 0, 15, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	f := newFixture(t, fixtureOptions{now: clock})
 	for i := 1; i <= 3; i++ {
-		a := f.do(t, http.MethodPost, "/auth/signin/basic", nil, "{}")
-		if a.status != 200 || a.header.Get("X-RateLimit-Remaining-Minute") != fmt.Sprint(3-i) {
-			t.Fatalf("request %d: %d remaining %q", i, a.status, a.header.Get("X-RateLimit-Remaining-Minute"))
+		header := map[string]string(nil)
+		if i == 2 {
+			header = map[string]string{"x-api-key": ""} // denied by the key check, still counted
+		}
+		a := f.do(t, http.MethodPost, "/auth/signin/basic", header, "{}")
+		wantStatus := 200
+		if i == 2 {
+			wantStatus = 401
+		}
+		if a.status != wantStatus || a.header.Get("X-RateLimit-Limit-Minute") != "3" || a.header.Get("X-RateLimit-Remaining-Minute") != fmt.Sprint(3-i) {
+			t.Fatalf("request %d: %d limit %q remaining %q", i, a.status, a.header.Get("X-RateLimit-Limit-Minute"), a.header.Get("X-RateLimit-Remaining-Minute"))
 		}
 	}
+	hits := f.backends["auth1"].hits.Load() + f.backends["auth2"].hits.Load()
 	a := f.do(t, http.MethodPost, "/auth/signin/basic", nil, "{}")
-	if a.status != 429 || a.body["message"] != "too many requests" || a.body["status"] != float64(429) || a.header.Get("Retry-After") != "45" {
-		t.Fatalf("4th: %d %s Retry-After %q", a.status, a.raw, a.header.Get("Retry-After"))
+	retryAfter, _ := strconv.Atoi(a.header.Get("Retry-After"))
+	if a.status != 429 || a.raw != `{"code":"10001","status":429,"message":"too many requests"}` || retryAfter < 1 || retryAfter > 120 ||
+		a.header.Get("X-RateLimit-Remaining-Minute") != "0" || a.header.Get("X-Request-ID") == "" {
+		t.Fatalf("4th: %d %s headers %v", a.status, a.raw, a.header)
 	}
-	// Other routes are not limited.
-	if a := f.do(t, http.MethodPost, "/auth/signup/basic", nil, "{}"); a.status != 200 {
-		t.Errorf("unlimited route: %d", a.status)
+	if got := f.backends["auth1"].hits.Load() + f.backends["auth2"].hits.Load(); got != hits {
+		t.Error("a limited request reached the service")
+	}
+	// Other paths are not limited and carry no budget headers.
+	if a := f.do(t, http.MethodPost, "/auth/signup/basic", nil, "{}"); a.status != 200 || a.header.Get("X-RateLimit-Limit-Minute") != "" {
+		t.Errorf("unlimited path: %d %v", a.status, a.header)
 	}
 	mu.Lock()
-	now = now.Add(45 * time.Second) // the next minute window
+	now = now.Add(time.Duration(retryAfter) * time.Second)
 	mu.Unlock()
 	if a := f.do(t, http.MethodPost, "/auth/signin/basic", nil, "{}"); a.status != 200 {
-		t.Errorf("next window: %d", a.status)
+		t.Errorf("after Retry-After: %d %s", a.status, a.raw)
 	}
+}
+
+func (f *fixture) stats(name string) TargetStats {
+	for _, s := range f.gw.Stats() {
+		if s.Name == name {
+			return s
+		}
+	}
+	return TargetStats{}
 }
 
 func (f *fixture) targetReady(name string) bool {

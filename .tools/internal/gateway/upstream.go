@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,9 +22,14 @@ type target struct {
 	// ready is the last active health check's verdict (true until the first
 	// check, so a gateway started next to running replicas routes at once).
 	ready atomic.Bool
-	// downUntil (unix nanos) is set when a connection to the target failed:
-	// the target is skipped until then, or until a health check passes.
-	downUntil atomic.Int64
+	// ejected is the passive health check's verdict: set after too many
+	// connection failures or timeouts in a row, cleared only by an active
+	// health check that passes (as in Kong, traffic cannot bring a target
+	// back, since an ejected target gets none).
+	ejected atomic.Bool
+	// Consecutive failures of proxied requests, reset by an answer.
+	tcpFailures atomic.Int32
+	timeouts    atomic.Int32
 
 	// probeTimeouts counts consecutive health probes that timed out.
 	probeTimeouts atomic.Int32
@@ -42,6 +48,10 @@ type pool struct {
 	name       string
 	healthPath string
 	targets    []*target
+	// Passive health thresholds (Kong's healthchecks.passive.unhealthy
+	// tcp_failures and timeouts): that many in a row eject a target; 0
+	// never does.
+	maxTCPFailures, maxTimeouts int32
 
 	mu sync.Mutex // guards the targets' currentWeight
 }
@@ -49,25 +59,25 @@ type pool struct {
 // eligibility levels, tried in order by pick: the first level with a
 // candidate wins.
 const (
-	pickReadyAndUp = iota // passes health checks, no recent connection failure
+	pickReadyAndUp = iota // passes active checks and not ejected by passive ones
 	pickUp                // ignore readiness: a replica that is "not ready"
 	// because, say, NATS is down still serves public reads, which is better
 	// than the gateway refusing everything
-	pickAny // every target is marked down: try anyway, one may be back
+	pickAny // every target is ejected: try anyway, one may be back
 )
 
 // pick chooses the next target by smooth weighted round robin (nginx's
 // algorithm: even spreading, no bursts to one target), skipping targets in
 // tried and preferring healthy ones. It returns nil when no untried target
 // with a positive weight is left.
-func (p *pool) pick(tried map[*target]bool, now time.Time) *target {
+func (p *pool) pick(tried []*target) *target {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for level := pickReadyAndUp; level <= pickAny; level++ {
 		var best *target
 		total := 0
 		for _, t := range p.targets {
-			if t.weight <= 0 || tried[t] || !t.eligible(level, now) {
+			if t.weight <= 0 || slices.Contains(tried, t) || !t.eligible(level) {
 				continue
 			}
 			t.currentWeight += t.weight
@@ -84,20 +94,48 @@ func (p *pool) pick(tried map[*target]bool, now time.Time) *target {
 	return nil
 }
 
-func (t *target) eligible(level int, now time.Time) bool {
-	up := t.downUntil.Load() <= now.UnixNano()
+func (t *target) eligible(level int) bool {
 	switch level {
 	case pickReadyAndUp:
-		return up && t.ready.Load()
+		return !t.ejected.Load() && t.ready.Load()
 	case pickUp:
-		return up
+		return !t.ejected.Load()
 	default:
 		return true
 	}
 }
 
-func (t *target) markDown(now time.Time, d time.Duration) {
-	t.downUntil.Store(now.Add(d).UnixNano())
+// reportStatus is the passive check's view of an answer. Like Kong (which
+// reports a 504 as a timeout), a 504 counts as a timeout; any other answer
+// below 400 (Kong's passive healthy statuses) resets the failure counts. 5xx
+// answers otherwise count for nothing: http_failures is 0 in the repo's
+// files, because a 503 a service chose says nothing about that replica.
+func (p *pool) reportStatus(t *target, status int, log *slog.Logger) {
+	switch {
+	case status == http.StatusGatewayTimeout:
+		p.reportFailure(t, true, log)
+	case status < 400:
+		// Loads first: the common case writes nothing shared.
+		if t.tcpFailures.Load() != 0 {
+			t.tcpFailures.Store(0)
+		}
+		if t.timeouts.Load() != 0 {
+			t.timeouts.Store(0)
+		}
+	}
+}
+
+// reportFailure counts a failed attempt (a timeout, or a connection that
+// could not be made or broke) and ejects the target at the threshold.
+func (p *pool) reportFailure(t *target, timeout bool, log *slog.Logger) {
+	counter, limit, kind := &t.tcpFailures, p.maxTCPFailures, "tcp_failures"
+	if timeout {
+		counter, limit, kind = &t.timeouts, p.maxTimeouts, "timeouts"
+	}
+	if n := counter.Add(1); limit > 0 && n >= limit && !t.ejected.Swap(true) {
+		log.Warn("gateway: target ejected by the passive health check",
+			"upstream", p.name, "target", t.name, "addr", t.addr, kind, n)
+	}
 }
 
 // Active health check tuning. A target's own "not ready" answer (any status
@@ -109,7 +147,8 @@ func (t *target) markDown(now time.Time, d time.Duration) {
 const probeTimeoutsToFail = 2
 
 // checkHealth polls every target's health path each interval until ctx ends.
-// A 200 marks the target ready (and clears a connection-failure mark).
+// A 200 marks the target ready and brings back a target the passive check
+// ejected.
 func (p *pool) checkHealth(ctx context.Context, client *http.Client, interval, timeout time.Duration, log *slog.Logger) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -158,6 +197,10 @@ func (p *pool) probe(parent context.Context, client *http.Client, t *target, tim
 		log.Info("gateway: target readiness changed", "upstream", p.name, "target", t.name, "addr", t.addr, "ready", ready)
 	}
 	if ready {
-		t.downUntil.Store(0)
+		t.tcpFailures.Store(0)
+		t.timeouts.Store(0)
+		if t.ejected.Swap(false) {
+			log.Info("gateway: ejected target is healthy again", "upstream", p.name, "target", t.name, "addr", t.addr)
+		}
 	}
 }

@@ -1,9 +1,10 @@
 // Package kongconf reads the subset of a Kong 3 DB-less declarative file that
-// the local gateway implements: services, routes (paths, methods, strip_path,
-// path_handling), upstreams (targets, weights, the active health check path)
-// and plugins (global, service and route scoped). It resolves each route to its
-// service and upstream and to its effective plugins, with Kong's precedence
-// (route over service over global).
+// the local gateway implements: services (URL, timeouts, retries), routes
+// (paths, methods, strip_path, path_handling; a route without a service when
+// a plugin answers every request), upstreams (targets, weights, active and
+// passive health checks) and plugins (global, service and route scoped). It
+// resolves each route to its service and upstream and to its effective
+// plugins, with Kong's precedence (route over service over global).
 //
 // Anything the local gateway cannot honour faithfully (regex paths, protocols
 // other than http, a reference to a missing entity) is an error rather than a
@@ -21,6 +22,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -29,8 +31,8 @@ import (
 
 // Plugin names the local gateway understands.
 const (
-	PluginAPIKey    = "apikey-auth-plugin"
-	PluginRateLimit = "rate-limiting"
+	PluginAPIKey             = "apikey-auth-plugin"
+	PluginRequestTermination = "request-termination"
 )
 
 // Kong defaults for fields the file may leave out.
@@ -40,6 +42,16 @@ const (
 	defaultHTTPPort     = 80
 	pathHandlingV0      = "v0"
 	pathHandlingV1      = "v1"
+
+	// DefaultTimeoutMS is Kong's default for a service's connect_timeout,
+	// write_timeout and read_timeout (milliseconds).
+	DefaultTimeoutMS = 60000
+	// DefaultRetries is Kong's default for a service's retries.
+	DefaultRetries = 5
+	// maxTimeoutMS and maxRetries are the bounds of Kong 3.9's services
+	// schema (timeouts 1..2^31-2, retries 0..32767).
+	maxTimeoutMS = 1<<31 - 2
+	maxRetries   = 32767
 )
 
 // File is the declarative file as written.
@@ -53,14 +65,21 @@ type File struct {
 
 // Service is a Kong service: where matched requests go.
 type Service struct {
-	Name     string   `yaml:"name"`
-	URL      string   `yaml:"url"`
-	Protocol string   `yaml:"protocol"`
-	Host     string   `yaml:"host"`
-	Port     int      `yaml:"port"`
-	Path     string   `yaml:"path"`
-	Routes   []Route  `yaml:"routes"`
-	Plugins  []Plugin `yaml:"plugins"`
+	Name     string `yaml:"name"`
+	URL      string `yaml:"url"`
+	Protocol string `yaml:"protocol"`
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Path     string `yaml:"path"`
+	// Timeouts in milliseconds, per attempt (nginx's proxy_connect_timeout,
+	// proxy_send_timeout, proxy_read_timeout); nil: Kong's 60000.
+	ConnectTimeout *int `yaml:"connect_timeout"`
+	WriteTimeout   *int `yaml:"write_timeout"`
+	ReadTimeout    *int `yaml:"read_timeout"`
+	// Retries is how many more attempts a failed one may get; nil: Kong's 5.
+	Retries *int     `yaml:"retries"`
+	Routes  []Route  `yaml:"routes"`
+	Plugins []Plugin `yaml:"plugins"`
 }
 
 // Route is a Kong route: which requests go to its service.
@@ -84,11 +103,50 @@ type Upstream struct {
 	Targets      []Target     `yaml:"targets"`
 }
 
-// Healthchecks keeps what the local gateway reuses of Kong's health checks.
+// Healthchecks is an upstream's healthchecks record (Kong 3.9 field names;
+// absent numbers are Kong's defaults, 0: that check is off).
 type Healthchecks struct {
-	Active struct {
-		HTTPPath string `yaml:"http_path"`
-	} `yaml:"active"`
+	Active    ActiveHealthcheck  `yaml:"active"`
+	Passive   PassiveHealthcheck `yaml:"passive"`
+	Threshold float64            `yaml:"threshold"`
+}
+
+// ActiveHealthcheck probes every target on its own schedule.
+type ActiveHealthcheck struct {
+	Type        string  `yaml:"type"`
+	HTTPPath    string  `yaml:"http_path"`
+	Timeout     float64 `yaml:"timeout"` // seconds
+	Concurrency int     `yaml:"concurrency"`
+	Healthy     struct {
+		Interval     float64 `yaml:"interval"` // seconds between probes of a healthy target
+		Successes    int     `yaml:"successes"`
+		HTTPStatuses []int   `yaml:"http_statuses"`
+	} `yaml:"healthy"`
+	Unhealthy struct {
+		Interval     float64 `yaml:"interval"` // seconds between probes of an unhealthy target
+		HTTPFailures int     `yaml:"http_failures"`
+		TCPFailures  int     `yaml:"tcp_failures"`
+		Timeouts     int     `yaml:"timeouts"`
+		HTTPStatuses []int   `yaml:"http_statuses"`
+	} `yaml:"unhealthy"`
+}
+
+// PassiveHealthcheck judges targets by the proxied traffic itself: a target
+// with Unhealthy.TCPFailures connection failures or Unhealthy.Timeouts
+// timeouts in a row is taken out of the rotation until an active check
+// finds it healthy again.
+type PassiveHealthcheck struct {
+	Type    string `yaml:"type"`
+	Healthy struct {
+		Successes    int   `yaml:"successes"`
+		HTTPStatuses []int `yaml:"http_statuses"`
+	} `yaml:"healthy"`
+	Unhealthy struct {
+		HTTPFailures int   `yaml:"http_failures"`
+		TCPFailures  int   `yaml:"tcp_failures"`
+		Timeouts     int   `yaml:"timeouts"`
+		HTTPStatuses []int `yaml:"http_statuses"`
+	} `yaml:"unhealthy"`
 }
 
 // Target is one upstream target, "host:port" with a weight.
@@ -191,7 +249,9 @@ type ResolvedRoute struct {
 	Methods      []string // empty: any method
 	StripPath    bool
 	PathHandling string // v0 or v1
-	Service      ResolvedService
+	// Service is the zero value (Name "") for a route without a service,
+	// which the file allows only when request-termination answers it.
+	Service ResolvedService
 	// Plugins maps plugin name to the instance that applies to this route.
 	Plugins map[string]Plugin
 }
@@ -204,6 +264,9 @@ type ResolvedService struct {
 	Path string // "" or an absolute path
 	// Upstream is set when Host names an upstream of the file.
 	Upstream *Upstream
+	// Per-attempt timeouts and retries, Kong's defaults filled in.
+	ConnectTimeout, WriteTimeout, ReadTimeout time.Duration
+	Retries                                   int
 }
 
 // Resolve links routes, services, upstreams and plugins and validates them.
@@ -264,10 +327,8 @@ func (f *File) Resolve() (*Config, error) {
 		}
 	}
 	for _, r := range f.Routes {
-		if r.Service.Name == "" {
-			fail("route %q names no service", r.Name)
-			continue
-		}
+		// A route without a service is valid in Kong when a plugin answers
+		// every request (checked below, once its plugins are known).
 		owned = append(owned, routeOwner{r, r.Service.Name})
 	}
 
@@ -324,7 +385,7 @@ func (f *File) Resolve() (*Config, error) {
 			name = fmt.Sprintf("#%d", i+1)
 		}
 		svc, ok := resolvedServices[o.service]
-		if !ok {
+		if !ok && o.service != "" {
 			if services[o.service] == nil {
 				fail("route %s: unknown service %q", name, o.service)
 			}
@@ -373,9 +434,19 @@ func (f *File) Resolve() (*Config, error) {
 				plugins[n] = p
 			}
 		}
+		if o.service == "" {
+			if _, ok := plugins[PluginRequestTermination]; !ok {
+				fail("route %s names no service (only a route answered by %s may)", name, PluginRequestTermination)
+				continue
+			}
+		}
 		methods := make([]string, len(r.Methods))
 		for k, m := range r.Methods {
-			methods[k] = strings.ToUpper(m)
+			// Kong's schema takes upper-case method names only.
+			if m == "" || strings.ToUpper(m) != m {
+				fail("route %s: method %q must be upper case", name, m)
+			}
+			methods[k] = m
 		}
 		cfg.Routes = append(cfg.Routes, ResolvedRoute{
 			Name:         name,
@@ -426,7 +497,37 @@ func resolveService(s *Service, upstreams map[string]*Upstream) (ResolvedService
 		return rs, fmt.Errorf("path %q must start with /", rs.Path)
 	}
 	rs.Upstream = upstreams[rs.Host]
+
+	var err error
+	if rs.ConnectTimeout, err = timeoutMS("connect_timeout", s.ConnectTimeout); err != nil {
+		return rs, err
+	}
+	if rs.WriteTimeout, err = timeoutMS("write_timeout", s.WriteTimeout); err != nil {
+		return rs, err
+	}
+	if rs.ReadTimeout, err = timeoutMS("read_timeout", s.ReadTimeout); err != nil {
+		return rs, err
+	}
+	rs.Retries = DefaultRetries
+	if s.Retries != nil {
+		if *s.Retries < 0 || *s.Retries > maxRetries {
+			return rs, fmt.Errorf("retries %d, want 0..%d", *s.Retries, maxRetries)
+		}
+		rs.Retries = *s.Retries
+	}
 	return rs, nil
+}
+
+// timeoutMS reads one of a service's timeouts with Kong's default and bounds.
+func timeoutMS(field string, v *int) (time.Duration, error) {
+	ms := DefaultTimeoutMS
+	if v != nil {
+		ms = *v
+	}
+	if ms < 1 || ms > maxTimeoutMS {
+		return 0, fmt.Errorf("%s %d, want 1..%d milliseconds", field, ms, maxTimeoutMS)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // HostPort splits the target into host and port (Kong's default port 8000).
@@ -458,16 +559,11 @@ func (t Target) EffectiveWeight() int {
 // reads it.
 type APIKeyConfig = verify.Settings
 
-// RateLimitConfig is the part of Kong's bundled rate-limiting plugin schema
-// the local gateway honours (policy local, fixed windows).
-type RateLimitConfig struct {
-	Second            float64 `json:"second"`
-	Minute            float64 `json:"minute"`
-	Hour              float64 `json:"hour"`
-	Day               float64 `json:"day"`
-	LimitBy           string  `json:"limit_by"`
-	Policy            string  `json:"policy"`
-	ErrorCode         int     `json:"error_code"`
-	ErrorMessage      string  `json:"error_message"`
-	HideClientHeaders bool    `json:"hide_client_headers"`
+// RequestTerminationConfig is Kong's bundled request-termination plugin: the
+// route is answered by the gateway itself, never proxied.
+type RequestTerminationConfig struct {
+	StatusCode  int    `json:"status_code"` // absent: 503
+	Message     string `json:"message"`     // sent as {"message": ...} when Body is empty
+	Body        string `json:"body"`        // sent as is, with ContentType
+	ContentType string `json:"content_type"`
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The real files of the repository, which the local gateway must be able to run.
@@ -20,37 +21,41 @@ func TestLoadBalancedFileOfTheRepo(t *testing.T) {
 		byName[r.Name] = r
 	}
 	for _, name := range []string{"auth", "blog"} {
-		r, ok := byName[name]
-		if !ok {
-			t.Fatalf("route %s missing; routes: %v", name, cfg.Routes)
-		}
-		if !r.StripPath || !slices.Contains(r.Paths, "/"+name) {
-			t.Errorf("route %s: paths %v strip %v", name, r.Paths, r.StripPath)
-		}
-		up := r.Service.Upstream
-		if up == nil || up.Name != name+"_upstream" {
-			t.Fatalf("route %s: upstream %+v", name, up)
-		}
-		var targets []string
-		for _, tg := range up.Targets {
-			host, port, err := tg.HostPort()
-			if err != nil {
-				t.Fatal(err)
+		for _, kind := range []string{"read", "write"} {
+			r, ok := byName[name+"-"+kind]
+			if !ok {
+				t.Fatalf("route %s-%s missing; routes: %v", name, kind, cfg.Routes)
 			}
-			if port != 8000 || tg.EffectiveWeight() != 100 {
-				t.Errorf("target %s: port %d weight %d", tg.Target, port, tg.EffectiveWeight())
+			if !r.StripPath || !slices.Equal(r.Paths, []string{"/" + name}) {
+				t.Errorf("route %s: paths %v strip %v", r.Name, r.Paths, r.StripPath)
 			}
-			targets = append(targets, host)
-		}
-		if want := []string{name + "1", name + "2"}; !slices.Equal(targets, want) {
-			t.Errorf("upstream %s targets %v, want %v", up.Name, targets, want)
-		}
-		if up.Healthchecks.Active.HTTPPath != "/health/ready" {
-			t.Errorf("upstream %s health path %q", up.Name, up.Healthchecks.Active.HTTPPath)
+			up := r.Service.Upstream
+			if up == nil || up.Name != name+"_upstream" {
+				t.Fatalf("route %s: upstream %+v", r.Name, up)
+			}
+			var targets []string
+			for _, tg := range up.Targets {
+				host, port, err := tg.HostPort()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if port != 8000 || tg.EffectiveWeight() != 100 {
+					t.Errorf("target %s: port %d weight %d", tg.Target, port, tg.EffectiveWeight())
+				}
+				targets = append(targets, host)
+			}
+			if want := []string{name + "1", name + "2"}; !slices.Equal(targets, want) {
+				t.Errorf("upstream %s targets %v, want %v", up.Name, targets, want)
+			}
+			hc := up.Healthchecks
+			if hc.Active.HTTPPath != "/health/ready" || hc.Passive.Unhealthy.TCPFailures != 2 || hc.Passive.Unhealthy.Timeouts != 2 || hc.Passive.Unhealthy.HTTPFailures != 0 {
+				t.Errorf("upstream %s health checks %+v", up.Name, hc)
+			}
 		}
 	}
 
-	// Every route runs the global API-key plugin with both verifiers.
+	// Every route runs the global API-key plugin with both verifiers and
+	// the sign-in/sign-up rate limit.
 	for _, r := range cfg.Routes {
 		p, ok := r.Plugins[PluginAPIKey]
 		if !ok {
@@ -64,35 +69,45 @@ func TestLoadBalancedFileOfTheRepo(t *testing.T) {
 		if !slices.Equal(c.VerificationURLs, want) || c.TimeoutMS <= 0 {
 			t.Errorf("route %s: api key config %+v", r.Name, c)
 		}
+		if len(c.RateLimits) != 1 || c.RateLimits[0].PerMinute != 120 ||
+			!slices.Equal(c.RateLimits[0].Paths, []string{"/auth/signin/basic", "/auth/signup/basic"}) {
+			t.Errorf("route %s: rate limits %+v", r.Name, c.RateLimits)
+		}
 	}
+	nf, ok := byName["not-found"]
+	if !ok || nf.Service.Name != "" || !slices.Equal(nf.Paths, []string{"/"}) {
+		t.Errorf("not-found route %+v", nf)
+	}
+}
 
-	// Sign-in and sign-up are rate limited per address, 120 a minute, and go
-	// to the auth upstream's exact endpoint.
-	for _, tc := range []struct{ route, path string }{
-		{"auth-signin", "/signin/basic"},
-		{"auth-signup", "/signup/basic"},
-	} {
-		r, ok := byName[tc.route]
-		if !ok {
-			t.Fatalf("route %s missing", tc.route)
-		}
-		if r.Service.Path != tc.path || r.Service.Upstream == nil || r.Service.Upstream.Name != "auth_upstream" {
-			t.Errorf("route %s: service %+v", tc.route, r.Service)
-		}
-		p, ok := r.Plugins[PluginRateLimit]
-		if !ok {
-			t.Fatalf("route %s: no rate limit", tc.route)
-		}
-		var c RateLimitConfig
-		if err := p.DecodeConfig(&c); err != nil {
-			t.Fatal(err)
-		}
-		if c.Minute != 120 || c.LimitBy != "ip" {
-			t.Errorf("route %s: rate limit %+v", tc.route, c)
-		}
+// Services carry Kong's timeouts and retries, with Kong's defaults and
+// bounds.
+func TestServiceTimeoutsAndRetries(t *testing.T) {
+	cfg, err := Parse([]byte(`
+services:
+  - name: tuned
+    url: http://h
+    connect_timeout: 250
+    write_timeout: 1500
+    read_timeout: 800
+    retries: 0
+    routes: [{name: tuned, paths: [/t]}]
+  - name: plain
+    url: http://h
+    routes: [{name: plain, paths: [/p]}]
+`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := byName["auth"].Plugins[PluginRateLimit]; ok {
-		t.Error("the general auth route must not be rate limited")
+	got := map[string]ResolvedService{}
+	for _, r := range cfg.Routes {
+		got[r.Name] = r.Service
+	}
+	if s := got["tuned"]; s.ConnectTimeout != 250*time.Millisecond || s.WriteTimeout != 1500*time.Millisecond || s.ReadTimeout != 800*time.Millisecond || s.Retries != 0 {
+		t.Errorf("tuned %+v", s)
+	}
+	if s := got["plain"]; s.ConnectTimeout != time.Minute || s.WriteTimeout != time.Minute || s.ReadTimeout != time.Minute || s.Retries != 5 {
+		t.Errorf("Kong's defaults: %+v", s)
 	}
 }
 
@@ -113,8 +128,8 @@ services:
   - name: svc
     url: http://backend:9000/base
     plugins:
-      - name: rate-limiting
-        config: {minute: 5}
+      - name: request-termination
+        config: {status_code: 418}
     routes:
       - name: open
         paths: [/open]
@@ -128,17 +143,17 @@ routes:
   - name: top
     service: {name: svc}
     paths: [/top]
-    methods: [get]
+    methods: [GET]
 plugins:
   - name: apikey-auth-plugin
     config: {verification_urls: [http://auth:8000/verify/apikey]}
-  - name: rate-limiting
+  - name: request-termination
     route: top
-    config: {minute: 1}
-  - name: rate-limiting
+    config: {status_code: 419}
+  - name: request-termination
     service: svc
     enabled: false
-    config: {minute: 99}
+    config: {status_code: 420}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -154,18 +169,18 @@ plugins:
 		}
 		return c
 	}
-	limit := func(route string) float64 {
-		var c RateLimitConfig
-		if err := routes[route].Plugins[PluginRateLimit].DecodeConfig(&c); err != nil {
+	limit := func(route string) int {
+		var c RequestTerminationConfig
+		if err := routes[route].Plugins[PluginRequestTermination].DecodeConfig(&c); err != nil {
 			t.Fatal(err)
 		}
-		return c.Minute
+		return c.StatusCode
 	}
 	if !keyConfig("open").Bypass || keyConfig("closed").Bypass {
 		t.Error("route-level plugin must override the global one, only on its route")
 	}
-	if limit("closed") != 5 || limit("top") != 1 {
-		t.Errorf("limits: closed %v (service level), top %v (route level); a disabled instance must override nothing", limit("closed"), limit("top"))
+	if limit("closed") != 418 || limit("top") != 419 {
+		t.Errorf("status: closed %v (service level), top %v (route level); a disabled instance must override nothing", limit("closed"), limit("top"))
 	}
 	if routes["open"].StripPath || !routes["closed"].StripPath {
 		t.Error("strip_path: explicit false kept, default true")
@@ -199,8 +214,27 @@ services:
     url: http://h
     routes: [{name: r, paths: [/x]}]
 plugins:
-  - {name: rate-limiting, route: other}`, `unknown route "other"`},
+  - {name: request-termination, route: other}`, `unknown route "other"`},
 		"no routes": {`services: []`, "no routes"},
+		"route without a service": {`
+routes: [{name: r, paths: [/x]}]`, "names no service"},
+		"lower-case method": {`
+services:
+  - name: s
+    url: http://h
+    routes: [{name: r, paths: [/x], methods: [get]}]`, "upper case"},
+		"timeout zero": {`
+services:
+  - name: s
+    url: http://h
+    read_timeout: 0
+    routes: [{name: r, paths: [/x]}]`, "read_timeout 0"},
+		"retries out of range": {`
+services:
+  - name: s
+    url: http://h
+    retries: 40000
+    routes: [{name: r, paths: [/x]}]`, "retries 40000"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
