@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -229,15 +230,22 @@ func (l *Limiter) Covers(reqPath string) bool {
 	return ok
 }
 
-// match finds the rule and prefix covering reqPath. The path is cleaned
-// first (dot segments, doubled slashes) so that /auth//signin/basic or
-// /auth/./signin/basic, which the upstream may well route like the plain
-// path, cannot slip past a prefix.
+// match finds the rule and prefix covering reqPath. The path is also
+// percent-decoded and cleaned (dot segments, doubled slashes) so that
+// /auth//signin/basic, /auth/./signin/basic or /auth/%73ignin/basic, which
+// a router or the upstream may well treat like the plain path, cannot slip
+// past a prefix.
 func (l *Limiter) match(reqPath string) (rule, prefix int, ok bool) {
 	if reqPath == "" {
 		reqPath = "/"
 	}
-	cleaned := path.Clean("/" + reqPath)
+	decoded := reqPath
+	if strings.Contains(reqPath, "%") {
+		if d, err := url.PathUnescape(reqPath); err == nil {
+			decoded = d
+		}
+	}
+	cleaned := path.Clean("/" + decoded)
 	for ri, r := range l.rules {
 		for pi, p := range r.prefixes {
 			if strings.HasPrefix(reqPath, p) || strings.HasPrefix(cleaned, r.cleaned[pi]) {
