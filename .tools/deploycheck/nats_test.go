@@ -2,6 +2,7 @@ package deploycheck
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,13 +19,47 @@ const (
 	natsBlogPassword = "nats-blog-test-pwd"
 )
 
+// natsContainerEnv returns the NATS_* passwords as compose hands them to the
+// nats container (wrapping included) for the given root .env passwords.
+func natsContainerEnv(t *testing.T, authPassword, blogPassword string) map[string]string {
+	t.Helper()
+	project := mustLoadComposeWith(t, "docker-compose.yml", map[string]string{
+		"NATS_AUTH_PASSWORD": authPassword, "NATS_BLOG_PASSWORD": blogPassword,
+	})
+	env := envOf(project.Services["nats"])
+	out := map[string]string{}
+	for _, key := range []string{"NATS_AUTH_PASSWORD", "NATS_BLOG_PASSWORD"} {
+		v, ok := env[key]
+		if !ok {
+			t.Fatalf("compose does not pass %s to the nats container", key)
+		}
+		out[key] = v
+	}
+	return out
+}
+
+// processNATSConfig parses .extra/nats/nats-server.conf the way nats-server
+// does at start-up, with the given container environment. A panic inside the
+// parser (a value of the wrong type) is reported as an error.
+func processNATSConfig(t *testing.T, env map[string]string) (opts *server.Options, err error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			opts, err = nil, fmt.Errorf("nats-server config parser panicked: %v", r)
+		}
+	}()
+	return server.ProcessConfigFile(filepath.Join(repoRoot(t), ".extra/nats/nats-server.conf"))
+}
+
 // startConfiguredNATS runs nats-server in-process with .extra/nats/nats-server.conf,
-// the file compose mounts, on random ports.
+// the file compose mounts, with the environment compose gives its container,
+// on random ports.
 func startConfiguredNATS(t *testing.T) *server.Server {
 	t.Helper()
-	t.Setenv("NATS_AUTH_PASSWORD", natsAuthPassword)
-	t.Setenv("NATS_BLOG_PASSWORD", natsBlogPassword)
-	opts, err := server.ProcessConfigFile(filepath.Join(repoRoot(t), ".extra/nats/nats-server.conf"))
+	opts, err := processNATSConfig(t, natsContainerEnv(t, natsAuthPassword, natsBlogPassword))
 	if err != nil {
 		t.Fatalf("nats-server.conf: %v", err)
 	}
@@ -45,6 +80,58 @@ func startConfiguredNATS(t *testing.T) *server.Server {
 	}
 	t.Cleanup(srv.Shutdown)
 	return srv
+}
+
+// Any password an operator puts in .env reaches nats-server unchanged,
+// including values its configuration syntax would otherwise read as a
+// number, a boolean, a size or a date.
+func TestNATSConfigAcceptsAnyPassword(t *testing.T) {
+	passwords := []string{
+		"123456", "007", "1.5", "true", "no", "1k", "2MB", "2026-11-29T10:00:00Z",
+		"with space", "has#hash", "semi;colon", "comma,pass", `dq"uote`, `back\slash`,
+		"$dollar", "{brace}", "[bracket]", "=equals", "-leading-dash", "Zx9_p@ss-Word!",
+	}
+	for _, password := range passwords {
+		t.Run(password, func(t *testing.T) {
+			opts, err := processNATSConfig(t, natsContainerEnv(t, password, "blog-"+password))
+			if err != nil {
+				t.Fatalf("nats-server refuses the configuration: %v", err)
+			}
+			got := map[string]string{}
+			for _, u := range opts.Users {
+				got[u.Username] = u.Password
+			}
+			if got["auth"] != password || got["blog"] != "blog-"+password {
+				t.Errorf("users %q, want auth=%q blog=%q", got, password, "blog-"+password)
+			}
+		})
+	}
+}
+
+// A password nats-server cannot take as a string must stop it with an error
+// rather than start it with a different password.
+func TestNATSConfigRejectsASingleQuoteLoudly(t *testing.T) {
+	opts, err := processNATSConfig(t, natsContainerEnv(t, "it's", natsBlogPassword))
+	t.Logf("nats-server: %v", err)
+	if err == nil {
+		for _, u := range opts.Users {
+			if u.Username == "auth" && u.Password != "it's" {
+				t.Fatalf("a password with a single quote became %q silently", u.Password)
+			}
+		}
+	}
+}
+
+// The server drops a frozen or partitioned client within about 3 s, so its
+// queue subscriptions stop receiving requests.
+func TestNATSConfigPingSettings(t *testing.T) {
+	opts, err := processNATSConfig(t, natsContainerEnv(t, natsAuthPassword, natsBlogPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.PingInterval != time.Second || opts.MaxPingsOut != 2 {
+		t.Errorf("ping_interval %s, ping_max %d; want 1s and 2", opts.PingInterval, opts.MaxPingsOut)
+	}
 }
 
 // connect returns the connection and a channel of its asynchronous errors
@@ -96,8 +183,10 @@ func TestNATSConfigRequiresTheServicesCredentials(t *testing.T) {
 func TestNATSConfigFailsWithoutPasswords(t *testing.T) {
 	for _, missing := range []string{"NATS_AUTH_PASSWORD", "NATS_BLOG_PASSWORD"} {
 		t.Run(missing, func(t *testing.T) {
-			t.Setenv("NATS_AUTH_PASSWORD", natsAuthPassword)
-			t.Setenv("NATS_BLOG_PASSWORD", natsBlogPassword)
+			env := natsContainerEnv(t, natsAuthPassword, natsBlogPassword)
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
 			// t.Setenv restores the variable afterwards; unset it for this test.
 			if err := os.Unsetenv(missing); err != nil {
 				t.Fatal(err)
