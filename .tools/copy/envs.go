@@ -1,14 +1,30 @@
 // Command envs creates every .env and .test.env from its .env.example /
 // .test.env.example (the root one included), never overwriting an existing
 // file. Run it from the repo root: go run .tools/copy/envs.go
+//
+// The root .env it creates holds the public example secrets and
+// ALLOW_EXAMPLE_SECRETS=true, so the compose stacks start at once on the
+// operator's own machine; it warns that they must be replaced before the
+// stack is exposed.
 package main
 
 import (
 	"fmt"
 	"os"
+	"strings"
 
+	"blogplatform/chassis/config"
 	"blogplatform/tools/internal/envfiles"
 )
+
+// rootEnv is the file docker compose reads for interpolation.
+const rootEnv = ".env"
+
+// exampleSecretsWarning follows the first line of a warning.
+const exampleSecretsWarning = `envs: The example secrets are public. Before exposing the stack (GATEWAY_BIND other
+envs: than 127.0.0.1, or a host others can reach), replace every password and
+envs: SEED_API_KEY in .env and set ALLOW_EXAMPLE_SECRETS=false.
+`
 
 func main() {
 	failed := false
@@ -16,8 +32,14 @@ func main() {
 		switch r.Outcome {
 		case envfiles.Created:
 			fmt.Printf("envs: created %s\n", r.Target)
+			if r.Target == rootEnv {
+				fmt.Fprint(os.Stderr, "envs: WARNING: .env holds the example secrets of .env.example and ALLOW_EXAMPLE_SECRETS=true.\n"+exampleSecretsWarning)
+			}
 		case envfiles.KeptExisting:
 			fmt.Printf("envs: kept existing %s\n", r.Target)
+			if r.Target == rootEnv && allowsExampleSecrets(rootEnv) {
+				fmt.Fprint(os.Stderr, "envs: WARNING: .env sets ALLOW_EXAMPLE_SECRETS=true.\n"+exampleSecretsWarning)
+			}
 		default:
 			fmt.Fprintf(os.Stderr, "envs: %s -> %s: %v\n", r.Example, r.Target, r.Err)
 			failed = true
@@ -26,4 +48,14 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// allowsExampleSecrets reports whether the dotenv file at path sets
+// ALLOW_EXAMPLE_SECRETS=true (an unreadable file says nothing).
+func allowsExampleSecrets(path string) bool {
+	values, err := config.ParseDotenvFile(path)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(strings.TrimSpace(values["ALLOW_EXAMPLE_SECRETS"]), "true")
 }

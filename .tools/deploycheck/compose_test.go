@@ -2,10 +2,10 @@ package deploycheck
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,14 +15,21 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// composeEnv is what the root .env provides for interpolation. Distinct,
-// recognisable values let the tests see where each one ends up.
+// composeEnv is what the root .env provides for interpolation: every
+// variable compose refuses to start without. Distinct, recognisable values
+// (none of them an .env.example value) let the tests see where each one ends
+// up.
 var composeEnv = map[string]string{
-	"DB_ADMIN":           "test-admin",
-	"DB_ADMIN_PWD":       "test-admin-pwd",
-	"REDIS_PASSWORD":     "test-redis-pwd",
-	"NATS_AUTH_PASSWORD": "test-nats-auth-pwd",
-	"NATS_BLOG_PASSWORD": "test-nats-blog-pwd",
+	"DB_ADMIN":            "test-admin",
+	"DB_ADMIN_PWD":        "test-admin-pwd",
+	"AUTH_DB_USER_PWD":    "test-auth-db-pwd",
+	"BLOG_DB_USER_PWD":    "test-blog-db-pwd",
+	"REDIS_PASSWORD":      "test-redis-pwd",
+	"NATS_AUTH_PASSWORD":  "test-nats-auth-pwd",
+	"NATS_BLOG_PASSWORD":  "test-nats-blog-pwd",
+	"SEED_API_KEY":        "test-seed-api-key",
+	"SEED_ADMIN_EMAIL":    "ops@example.org",
+	"SEED_ADMIN_PASSWORD": "test-admin-password",
 }
 
 type composeFile struct {
@@ -43,21 +50,35 @@ func (f composeFile) appServices() []string {
 	return append(slices.Clone(f.authReplicas), f.blogReplicas...)
 }
 
+// kind is "auth" or "blog" for an application service, "" otherwise.
+func (f composeFile) kind(service string) string {
+	switch {
+	case slices.Contains(f.authReplicas, service):
+		return "auth"
+	case slices.Contains(f.blogReplicas, service):
+		return "blog"
+	}
+	return ""
+}
+
 // loadCompose loads a compose file the way `docker compose` does, but with
 // only env for interpolation: neither the process environment nor a root
-// .env file in the checkout can change the outcome.
-func loadCompose(t *testing.T, name string, env map[string]string) (*types.Project, error) {
+// .env file in the checkout can change the outcome. The services' optional
+// env_file entries are not read, so the project shows what compose itself
+// passes to each container (the stack must work without those files).
+func loadCompose(t *testing.T, name string, env map[string]string, extra ...cli.ProjectOptionsFn) (*types.Project, error) {
 	t.Helper()
 	root := repoRoot(t)
 	var pairs []string
 	for k, v := range env {
 		pairs = append(pairs, k+"="+v)
 	}
-	options, err := cli.NewProjectOptions(
-		[]string{filepath.Join(root, name)},
+	opts := append([]cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(root),
 		cli.WithEnv(pairs),
-	)
+		cli.WithoutEnvironmentResolution,
+	}, extra...)
+	options, err := cli.NewProjectOptions([]string{filepath.Join(root, name)}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +87,30 @@ func loadCompose(t *testing.T, name string, env map[string]string) (*types.Proje
 
 func mustLoadCompose(t *testing.T, name string) *types.Project {
 	t.Helper()
-	project, err := loadCompose(t, name, composeEnv)
+	return mustLoadComposeWith(t, name, nil)
+}
+
+// mustLoadComposeWith loads with composeEnv plus overrides.
+func mustLoadComposeWith(t *testing.T, name string, overrides map[string]string) *types.Project {
+	t.Helper()
+	env := maps.Clone(composeEnv)
+	maps.Copy(env, overrides)
+	project, err := loadCompose(t, name, env)
 	if err != nil {
 		t.Fatalf("loading %s: %v", name, err)
 	}
 	return project
+}
+
+// envOf returns a service's environment as plain strings (unset = absent).
+func envOf(svc types.ServiceConfig) map[string]string {
+	out := map[string]string{}
+	for k, v := range svc.Environment {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out
 }
 
 func TestComposeServices(t *testing.T) {
@@ -87,17 +127,14 @@ func TestComposeServices(t *testing.T) {
 }
 
 // Secrets have no defaults: a missing one must stop `docker compose` with a
-// message naming it, rather than start Redis or NATS with an empty password.
+// message naming it, rather than start a container with an empty password
+// (or Mongo's service users without one).
 func TestComposeRequiresSecrets(t *testing.T) {
 	for _, f := range composeFiles {
 		for missing := range composeEnv {
 			t.Run(f.name+"/without "+missing, func(t *testing.T) {
-				env := map[string]string{}
-				for k, v := range composeEnv {
-					if k != missing {
-						env[k] = v
-					}
-				}
+				env := maps.Clone(composeEnv)
+				delete(env, missing)
 				_, err := loadCompose(t, f.name, env)
 				if err == nil || !strings.Contains(err.Error(), missing) {
 					t.Errorf("loading without %s: err = %v, want an error naming it", missing, err)
@@ -149,7 +186,7 @@ func TestComposeHealthchecksAndRestart(t *testing.T) {
 				if !strings.Contains(cmd, "$REDIS_PASSWORD") || strings.Contains(cmd, composeEnv["REDIS_PASSWORD"]) {
 					t.Errorf("redis healthcheck %q should expand $REDIS_PASSWORD inside the container", cmd)
 				}
-				if got := redis.Environment["REDIS_PASSWORD"]; got == nil || *got != composeEnv["REDIS_PASSWORD"] {
+				if got := envOf(redis)["REDIS_PASSWORD"]; got != composeEnv["REDIS_PASSWORD"] {
 					t.Errorf("redis container lacks REDIS_PASSWORD for its healthcheck")
 				}
 			}
@@ -191,92 +228,173 @@ func TestComposeDependsOnHealthyServices(t *testing.T) {
 	}
 }
 
-var pinnedTag = regexp.MustCompile(`^[a-z0-9./_-]+:[0-9]+\.[0-9]+(\.[0-9]+)?([-.][a-z0-9.]+)?$`)
-
-func TestComposeImagesArePinned(t *testing.T) {
-	for _, f := range composeFiles {
-		t.Run(f.name, func(t *testing.T) {
-			project := mustLoadCompose(t, f.name)
-			wantImages := map[string]string{
-				"mongo": "mongo:7.0.12",
-				"redis": "redis:7.2.5",
-				"nats":  "nats:2.10.17-alpine",
-			}
-			for name, svc := range project.Services {
-				if svc.Build != nil {
-					continue // pinned through its Dockerfile (TestDockerfileBaseImagesArePinned)
-				}
-				if !pinnedTag.MatchString(svc.Image) || strings.Contains(svc.Image, "latest") {
-					t.Errorf("%s: image %q is not pinned to a version", name, svc.Image)
-				}
-				if want, ok := wantImages[name]; ok && svc.Image != want {
-					t.Errorf("%s: image %q, want %q", name, svc.Image, want)
-				}
-			}
-		})
-	}
-}
-
-func TestComposeBuilds(t *testing.T) {
+// One image per service, built once: every replica runs the same image name;
+// exactly one service builds it (from the repository, pull_policy build, so
+// compose never fetches a registry image of that name), the other replicas
+// run it as is (pull_policy never).
+func TestComposeOneImagePerService(t *testing.T) {
 	for _, f := range composeFiles {
 		t.Run(f.name, func(t *testing.T) {
 			root := repoRoot(t)
 			project := mustLoadCompose(t, f.name)
-			want := map[string][2]string{ // service -> context, dockerfile
-				"kong": {filepath.Join(root, "kong"), f.kongDockerfile},
+			groups := []struct {
+				replicas            []string
+				context, dockerfile string
+			}{
+				{[]string{"kong"}, filepath.Join(root, "kong"), f.kongDockerfile},
+				{f.authReplicas, root, "auth_service/Dockerfile"},
+				{f.blogReplicas, root, "blog_service/Dockerfile"},
 			}
-			for _, a := range f.authReplicas {
-				want[a] = [2]string{root, "auth_service/Dockerfile"}
-			}
-			for _, b := range f.blogReplicas {
-				want[b] = [2]string{root, "blog_service/Dockerfile"}
+			images := map[string]string{} // image -> group's first replica
+			for _, g := range groups {
+				image := project.Services[g.replicas[0]].Image
+				if image == "" || !strings.HasPrefix(image, "blogplatform/") {
+					t.Errorf("%s: image %q, want a local blogplatform/... name", g.replicas[0], image)
+				}
+				if other, dup := images[image]; dup {
+					t.Errorf("%s and %s share image %q but are built from different Dockerfiles", other, g.replicas[0], image)
+				}
+				images[image] = g.replicas[0]
+				var builders []string
+				for _, name := range g.replicas {
+					svc := project.Services[name]
+					if svc.Image != image {
+						t.Errorf("%s: image %q, want %q like %s", name, svc.Image, image, g.replicas[0])
+					}
+					if svc.Build == nil {
+						if svc.PullPolicy != types.PullPolicyNever {
+							t.Errorf("%s: pull_policy %q, want never (the image is built by %s, not pulled)", name, svc.PullPolicy, g.replicas[0])
+						}
+						continue
+					}
+					builders = append(builders, name)
+					if svc.PullPolicy != types.PullPolicyBuild {
+						t.Errorf("%s: pull_policy %q, want build (never pull a registry image of this name)", name, svc.PullPolicy)
+					}
+					if svc.Build.Context != g.context || svc.Build.Dockerfile != g.dockerfile {
+						t.Errorf("%s: build %s with %s, want %s with %s (services need the repository root for ../chassis)",
+							name, svc.Build.Context, svc.Build.Dockerfile, g.context, g.dockerfile)
+					}
+				}
+				if len(builders) != 1 {
+					t.Errorf("%v: built by %v, want exactly one builder", g.replicas, builders)
+				}
 			}
 			for name, svc := range project.Services {
-				w, built := want[name]
-				if !built {
-					if svc.Build != nil {
-						t.Errorf("%s is built; only kong and the services are", name)
-					}
-					continue
-				}
-				if svc.Build == nil {
-					t.Errorf("%s: not built from this repository", name)
-					continue
-				}
-				if svc.Build.Context != w[0] || svc.Build.Dockerfile != w[1] {
-					t.Errorf("%s: build %s with %s, want %s with %s (services need the repository root for ../chassis)", name, svc.Build.Context, svc.Build.Dockerfile, w[0], w[1])
+				if svc.Build != nil && !slices.Contains(slices.Collect(maps.Values(images)), name) &&
+					!slices.Contains(f.appServices(), name) {
+					t.Errorf("%s is built; only kong and the services are", name)
 				}
 			}
 		})
 	}
 }
 
-func TestComposeOnlyKongPublishesPorts(t *testing.T) {
+// The gateway is published on loopback unless the operator opens it with
+// GATEWAY_BIND; nothing else is published (metrics, Mongo, Redis, NATS stay
+// on the compose network; Prometheus and Jaeger UIs are loopback only).
+func TestComposePublishedPorts(t *testing.T) {
+	for _, f := range composeFiles {
+		for _, tc := range []struct {
+			name   string
+			env    map[string]string
+			wantIP string
+		}{
+			{"default", nil, "127.0.0.1"},
+			{"GATEWAY_BIND=0.0.0.0", map[string]string{"GATEWAY_BIND": "0.0.0.0"}, "0.0.0.0"},
+			{"GATEWAY_BIND=192.0.2.7", map[string]string{"GATEWAY_BIND": "192.0.2.7"}, "192.0.2.7"},
+		} {
+			t.Run(f.name+"/"+tc.name, func(t *testing.T) {
+				project := mustLoadComposeWith(t, f.name, tc.env)
+				for name, svc := range project.Services {
+					if name != "kong" && len(svc.Ports) > 0 {
+						t.Errorf("%s publishes %v; only Kong is reachable from outside", name, svc.Ports)
+					}
+				}
+				var published []string
+				for _, p := range project.Services["kong"].Ports {
+					published = append(published, p.HostIP+":"+p.Published+":"+strconv.FormatUint(uint64(p.Target), 10))
+				}
+				want := []string{tc.wantIP + ":8000:8000", tc.wantIP + ":8443:8443"}
+				if !slices.Equal(sorted(published), want) {
+					t.Errorf("kong publishes %v, want %v", published, want)
+				}
+			})
+		}
+	}
+}
+
+// The services are configured entirely by compose: every variable their
+// configuration needs in release mode is set in each service's environment,
+// from the root .env, and the services' own configuration code accepts it.
+func TestComposeServicesHaveTheirReleaseConfiguration(t *testing.T) {
+	read := configKeys(t)
 	for _, f := range composeFiles {
 		t.Run(f.name, func(t *testing.T) {
 			project := mustLoadCompose(t, f.name)
-			for name, svc := range project.Services {
-				if name == "kong" {
-					continue
-				}
-				if len(svc.Ports) > 0 {
-					t.Errorf("%s publishes %v; only Kong is reachable from outside", name, svc.Ports)
-				}
-			}
-			var published []string
-			for _, p := range project.Services["kong"].Ports {
-				if p.Target == 8001 || p.Target == 8444 {
-					if p.HostIP != "127.0.0.1" {
-						t.Errorf("kong admin port %d is published on %q; at most 127.0.0.1", p.Target, p.HostIP)
+			for _, name := range f.appServices() {
+				kind := f.kind(name)
+				env := envOf(project.Services[name])
+				for _, key := range releaseRequired[kind] {
+					if env[key] == "" {
+						t.Errorf("%s: %s is not set; the service needs it in release mode", name, key)
 					}
-					continue
 				}
-				published = append(published, p.Published+":"+strconv.FormatUint(uint64(p.Target), 10))
-			}
-			if want := []string{"8000:8000", "8443:8443"}; !slices.Equal(sorted(published), want) {
-				t.Errorf("kong publishes %v, want %v", published, want)
+				// Every variable compose sets is one the service reads: a typo
+				// would otherwise be silently ignored.
+				for key := range env {
+					if !read[kind][key] {
+						t.Errorf("%s: compose sets %s, which %s_service's configuration never reads", name, key, kind)
+					}
+				}
+				if env["GO_MODE"] != "release" {
+					t.Errorf("%s: GO_MODE %q, want release", name, env["GO_MODE"])
+				}
+				// The real configuration loader accepts what compose passes.
+				if _, err := loadServiceConfig(kind, env); err != nil {
+					t.Errorf("%s: the service would refuse to start with this environment:\n%v", name, err)
+				}
 			}
 		})
+	}
+}
+
+// Mongo runs with authentication, and its init scripts create each service's
+// user from the same variables the service logs in with.
+func TestComposeMongoUsersMatchTheServices(t *testing.T) {
+	for _, f := range composeFiles {
+		for _, tc := range []struct {
+			name string
+			env  map[string]string
+		}{
+			{"defaults", nil},
+			{"custom names", map[string]string{"AUTH_DB_NAME": "a-db", "AUTH_DB_USER": "a-user", "BLOG_DB_NAME": "b-db", "BLOG_DB_USER": "b-user"}},
+		} {
+			t.Run(f.name+"/"+tc.name, func(t *testing.T) {
+				project := mustLoadComposeWith(t, f.name, tc.env)
+				mongo := envOf(project.Services["mongo"])
+				if mongo["MONGO_INITDB_ROOT_USERNAME"] != composeEnv["DB_ADMIN"] || mongo["MONGO_INITDB_ROOT_PASSWORD"] != composeEnv["DB_ADMIN_PWD"] {
+					t.Errorf("mongo root user not set from DB_ADMIN / DB_ADMIN_PWD: %v", mongo)
+				}
+				for _, name := range f.appServices() {
+					prefix := strings.ToUpper(f.kind(name)) + "_"
+					env := envOf(project.Services[name])
+					pairs := map[string]string{"DB_NAME": prefix + "DB_NAME", "DB_USER": prefix + "DB_USER", "DB_USER_PWD": prefix + "DB_USER_PWD"}
+					for serviceKey, mongoKey := range pairs {
+						if env[serviceKey] == "" || env[serviceKey] != mongo[mongoKey] {
+							t.Errorf("%s: %s = %q but mongo's %s = %q; the init script must create the user the service logs in as",
+								name, serviceKey, env[serviceKey], mongoKey, mongo[mongoKey])
+						}
+					}
+					if env["DB_USER_PWD"] != composeEnv[prefix+"DB_USER_PWD"] {
+						t.Errorf("%s: DB_USER_PWD %q, want the root .env's %s", name, env["DB_USER_PWD"], prefix+"DB_USER_PWD")
+					}
+					if want, ok := tc.env[prefix+"DB_NAME"]; ok && env["DB_NAME"] != want {
+						t.Errorf("%s: DB_NAME %q, want %q from %sDB_NAME", name, env["DB_NAME"], want, prefix)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -284,30 +402,17 @@ func TestComposeServiceEnvironment(t *testing.T) {
 	for _, f := range composeFiles {
 		t.Run(f.name, func(t *testing.T) {
 			project := mustLoadCompose(t, f.name)
-			natsUser := map[string]string{}
-			for _, a := range f.authReplicas {
-				natsUser[a] = "auth"
-			}
-			for _, b := range f.blogReplicas {
-				natsUser[b] = "blog"
-			}
 			natsPassword := map[string]string{"auth": composeEnv["NATS_AUTH_PASSWORD"], "blog": composeEnv["NATS_BLOG_PASSWORD"]}
-
 			for name, svc := range project.Services {
-				env := func(key string) string {
-					if v := svc.Environment[key]; v != nil {
-						return *v
-					}
-					return ""
-				}
+				env := envOf(svc)
+				kind := f.kind(name)
 				// Every NATS client logs in with its own user.
-				if env("NATS_URL") != "" || natsUser[name] != "" {
-					user := natsUser[name]
-					if env("NATS_URL") != "nats://nats:4222" || env("NATS_USER") != user || user == "" || env("NATS_PASSWORD") != natsPassword[user] {
-						t.Errorf("%s: NATS_URL %q NATS_USER %q NATS_PASSWORD %q, want nats://nats:4222 as %q with its password", name, env("NATS_URL"), env("NATS_USER"), env("NATS_PASSWORD"), user)
+				if env["NATS_URL"] != "" || kind != "" {
+					if env["NATS_URL"] != "nats://nats:4222" || env["NATS_USER"] != kind || kind == "" || env["NATS_PASSWORD"] != natsPassword[kind] {
+						t.Errorf("%s: NATS_URL %q NATS_USER %q NATS_PASSWORD %q, want nats://nats:4222 as %q with its password", name, env["NATS_URL"], env["NATS_USER"], env["NATS_PASSWORD"], kind)
 					}
 				}
-				if natsUser[name] == "" {
+				if kind == "" {
 					continue
 				}
 				want := map[string]string{
@@ -315,26 +420,38 @@ func TestComposeServiceEnvironment(t *testing.T) {
 					"DB_HOST":        "mongo",
 					"REDIS_HOST":     "redis",
 					"REDIS_PASSWORD": composeEnv["REDIS_PASSWORD"],
+					// Not set in the root .env: the safe default.
+					"ALLOW_EXAMPLE_SECRETS": "false",
 				}
-				if natsUser[name] == "auth" {
+				if kind == "auth" {
 					want["RSA_PRIVATE_KEY_PATH"] = "/keys/private.pem"
 					want["RSA_PUBLIC_KEY_PATH"] = "/keys/public.pem"
-				}
-				for key, value := range want {
-					if env(key) != value {
-						t.Errorf("%s: %s = %q, want %q", name, key, env(key), value)
+					for _, key := range []string{"SEED_API_KEY", "SEED_ADMIN_EMAIL", "SEED_ADMIN_PASSWORD"} {
+						want[key] = composeEnv[key]
 					}
 				}
-				// The service .env files are optional (defaults in code), so a
-				// fresh checkout can start without them.
+				for key, value := range want {
+					if env[key] != value {
+						t.Errorf("%s: %s = %q, want %q", name, key, env[key], value)
+					}
+				}
+				// The service .env files are optional tuning overrides
+				// (`required: false`, Compose v2.24+).
 				for _, ef := range svc.EnvFiles {
 					if ef.Required {
 						t.Errorf("%s: env_file %s is required; make it required: false", name, ef.Path)
 					}
 				}
-				wantEnvFile := filepath.Join(repoRoot(t), natsUser[name]+"_service", ".env")
+				wantEnvFile := filepath.Join(repoRoot(t), kind+"_service", ".env")
 				if len(svc.EnvFiles) != 1 || svc.EnvFiles[0].Path != wantEnvFile {
 					t.Errorf("%s: env_file %v, want %s", name, svc.EnvFiles, wantEnvFile)
+				}
+			}
+			// The operator's explicit choice passes through.
+			allowed := mustLoadComposeWith(t, f.name, map[string]string{"ALLOW_EXAMPLE_SECRETS": "true"})
+			for _, name := range f.appServices() {
+				if got := envOf(allowed.Services[name])["ALLOW_EXAMPLE_SECRETS"]; got != "true" {
+					t.Errorf("%s: ALLOW_EXAMPLE_SECRETS=%q with true in .env", name, got)
 				}
 			}
 		})
@@ -360,8 +477,7 @@ func TestComposeVolumes(t *testing.T) {
 			want := map[string][]mount{
 				"mongo": {
 					{"dbdata", "/data/db", false},
-					{filepath.Join(root, ".extra/setup/auth-init-mongo.js"), "/docker-entrypoint-initdb.d/auth-init-mongo.js", true},
-					{filepath.Join(root, ".extra/setup/blog-init-mongo.js"), "/docker-entrypoint-initdb.d/blog-init-mongo.js", true},
+					{filepath.Join(root, ".extra/setup/services-init-mongo.js"), "/docker-entrypoint-initdb.d/services-init-mongo.js", true},
 				},
 				// /data is where the redis image writes (the reference used /data/cache).
 				"redis": {{"cache", "/data", false}},
@@ -403,30 +519,34 @@ func TestComposeRedisAndNatsCommands(t *testing.T) {
 			if cmd := strings.Join(nats.Command, " "); cmd != "nats-server --config /etc/nats/nats-server.conf" {
 				t.Errorf("nats command %q does not load the mounted configuration", cmd)
 			}
+			// nats_test.go checks that these values parse as the passwords.
 			for _, key := range []string{"NATS_AUTH_PASSWORD", "NATS_BLOG_PASSWORD"} {
-				if v := nats.Environment[key]; v == nil || *v != composeEnv[key] {
-					t.Errorf("nats container lacks %s, which nats-server.conf reads", key)
-				}
-			}
-			mongo := project.Services["mongo"]
-			for key, want := range map[string]string{"MONGO_INITDB_ROOT_USERNAME": composeEnv["DB_ADMIN"], "MONGO_INITDB_ROOT_PASSWORD": composeEnv["DB_ADMIN_PWD"]} {
-				if v := mongo.Environment[key]; v == nil || *v != want {
-					t.Errorf("mongo %s not set from the root .env", key)
+				if v := envOf(nats)[key]; !strings.Contains(v, composeEnv[key]) {
+					t.Errorf("nats container lacks %s, which nats-server.conf reads (got %q)", key, v)
 				}
 			}
 		})
 	}
 }
 
-// The replicas of one service must be configured identically: Kong and the
-// NATS queue group treat them as interchangeable.
+// The replicas of one service must be configured identically to the single
+// stack's service: Kong and the NATS queue group treat them as
+// interchangeable. Allowed differences: which replica builds the shared image,
+// and the drain settings that only matter behind a load balancer.
 func TestComposeReplicasAreIdentical(t *testing.T) {
 	project := mustLoadCompose(t, "docker-compose-load-balanced.yml")
 	single := mustLoadCompose(t, "docker-compose.yml")
+	lbOnly := []string{"SHUTDOWN_DRAIN_DELAY", "SHUTDOWN_GRACE_PERIOD"}
 	for replica, original := range map[string]string{"auth1": "auth", "auth2": "auth", "blog1": "blog", "blog2": "blog"} {
 		got, want := project.Services[replica], single.Services[original]
-		got.Name, want.Name = "", ""
-		got.ContainerName, want.ContainerName = "", ""
+		for _, svc := range []*types.ServiceConfig{&got, &want} {
+			svc.Name, svc.ContainerName = "", ""
+			svc.Build, svc.PullPolicy, svc.StopGracePeriod = nil, "", nil
+			svc.Environment = maps.Clone(svc.Environment)
+			for _, key := range lbOnly {
+				delete(svc.Environment, key)
+			}
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s differs from %s in docker-compose.yml:\n%+v\nvs\n%+v", replica, original, got, want)
 		}
@@ -439,22 +559,12 @@ func sorted(s []string) []string {
 	return out
 }
 
-// The observability profile adds Prometheus (scraping every replica) and
-// Jaeger, each with a health check, a pinned image and ports on loopback only.
+// The observability profile adds Prometheus and Jaeger, each with a health
+// check, a pinned image and ports on loopback only.
 func TestComposeObservabilityProfile(t *testing.T) {
 	for _, f := range composeFiles {
 		t.Run(f.name, func(t *testing.T) {
-			root := repoRoot(t)
-			var pairs []string
-			for k, v := range composeEnv {
-				pairs = append(pairs, k+"="+v)
-			}
-			options, err := cli.NewProjectOptions([]string{filepath.Join(root, f.name)},
-				cli.WithWorkingDirectory(root), cli.WithEnv(pairs), cli.WithProfiles([]string{"observability"}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			project, err := options.LoadProject(context.Background())
+			project, err := loadCompose(t, f.name, composeEnv, cli.WithProfiles([]string{"observability"}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -466,36 +576,39 @@ func TestComposeObservabilityProfile(t *testing.T) {
 				if svc.HealthCheck == nil || len(svc.HealthCheck.Test) == 0 {
 					t.Errorf("%s has no healthcheck", name)
 				}
-				if strings.HasSuffix(svc.Image, ":latest") || !strings.Contains(svc.Image, ":") {
-					t.Errorf("%s image %q is not pinned", name, svc.Image)
-				}
 				for _, p := range svc.Ports {
 					if p.HostIP != "127.0.0.1" {
 						t.Errorf("%s publishes %d on %q; loopback only", name, p.Target, p.HostIP)
 					}
 				}
 			}
-			promConfig := ""
-			for _, v := range project.Services["prometheus"].Volumes {
-				if v.Target == "/etc/prometheus/prometheus.yml" {
-					promConfig = v.Source
-				}
-			}
-			raw, err := os.ReadFile(promConfig)
-			if err != nil {
-				t.Fatalf("prometheus config: %v", err)
-			}
-			for _, replica := range f.appServices() {
-				if !strings.Contains(string(raw), `"`+replica+`:8000"`) {
-					t.Errorf("prometheus does not scrape %s", replica)
-				}
-			}
-			for _, replica := range f.appServices() {
-				env := project.Services[replica].Environment
-				if v := env["TRUSTED_PROXIES"]; v == nil || *v == "" {
-					t.Errorf("%s: TRUSTED_PROXIES unset: every client would share Kong's rate-limit budget", replica)
-				}
-			}
 		})
 	}
+}
+
+// prometheusConfigOf returns the host path of the file the observability
+// profile mounts as Prometheus' configuration.
+func prometheusConfigOf(t *testing.T, f composeFile) string {
+	t.Helper()
+	project, err := loadCompose(t, f.name, composeEnv, cli.WithProfiles([]string{"observability"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range project.Services["prometheus"].Volumes {
+		if v.Target == "/etc/prometheus/prometheus.yml" {
+			return v.Source
+		}
+	}
+	t.Fatalf("%s: prometheus mounts no /etc/prometheus/prometheus.yml", f.name)
+	return ""
+}
+
+// readHostFile reads a file by the absolute path compose resolved.
+func readHostFile(t *testing.T, path string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
