@@ -345,9 +345,21 @@ func TestVerifyRoundRobinSpreadsLoad(t *testing.T) {
 }
 
 func TestVerifyTriesAFailedReplicaLastDuringCooldown(t *testing.T) {
+	failures := map[string]func(t *testing.T, calls *atomic.Int64) string{
+		"connection dropped": hangUpURL,
+		"answers 503": func(t *testing.T, calls *atomic.Int64) string {
+			return fixedAnswer(t, http.StatusServiceUnavailable, "Service Unavailable", calls)
+		},
+	}
+	for name, failing := range failures {
+		t.Run(name, func(t *testing.T) { testFailedReplicaCooldown(t, failing) })
+	}
+}
+
+func testFailedReplicaCooldown(t *testing.T, failing func(t *testing.T, calls *atomic.Int64) string) {
 	var hangUps atomic.Int64
 	stub := newVerifierStub(t)
-	v := New(Config{VerificationURLs: []string{hangUpURL(t, &hangUps), stub.url()}}, nil)
+	v := New(Config{VerificationURLs: []string{failing(t, &hangUps), stub.url()}}, nil)
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	v.now = clock.Now
 
