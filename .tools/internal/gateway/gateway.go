@@ -159,7 +159,8 @@ type route struct {
 	// The service's per-attempt settings.
 	connectTimeout, writeTimeout, readTimeout time.Duration
 	retries                                   int
-	keyCheck                                  *verify.Verifier   // nil: no API-key plugin on this route
+	keyPlugin                                 bool               // apikey-auth-plugin applies to this route
+	keyCheck                                  *verify.Verifier   // nil: no key check (no plugin, or bypass)
 	limiter                                   *ratelimit.Limiter // the plugin's rate_limits (nil: none)
 	keyBypass                                 bool               // route-level apikey-auth-plugin with bypass: true
 	publicPaths                               []string           // the plugin's public_paths: key-less GET/HEAD
@@ -293,6 +294,11 @@ func (b *builder) route(rr kongconf.ResolvedRoute) (*route, error) {
 			if err := plugin.DecodeConfig(&c); err != nil {
 				return nil, err
 			}
+			l, err := b.limiter(c)
+			if err != nil {
+				return nil, err
+			}
+			r.keyPlugin, r.limiter = true, l
 			if c.Bypass {
 				r.keyBypass = true
 				continue
@@ -301,11 +307,7 @@ func (b *builder) route(rr kongconf.ResolvedRoute) (*route, error) {
 			if err != nil {
 				return nil, err
 			}
-			l, err := b.limiter(c)
-			if err != nil {
-				return nil, err
-			}
-			r.keyCheck, r.limiter = v, l
+			r.keyCheck = v
 			r.publicPaths = c.PublicPaths
 		case kongconf.PluginRequestTermination:
 			// Handled above.
@@ -546,9 +548,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	clientIP := remoteIP(r)
-	if rt.keyCheck != nil && !rt.keyBypass {
+	if rt.keyPlugin {
 		// The plugin's order: the rate limit counts every request to a
-		// limited path, keyed or not; its budget headers go on every answer.
+		// limited path, keyed or not, bypass and public paths included; its
+		// budget headers go on every answer.
 		d := verify.CheckRateLimit(rt.limiter, clientIP, r.URL.Path)
 		for k, v := range d.Header {
 			w.Header()[k] = v
@@ -557,7 +560,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, id, d.Status, d.Body)
 			return
 		}
-		if !verify.IsPublicPath(r.Method, reqPath, rt.publicPaths) {
+		if !rt.keyBypass && !verify.IsPublicPath(r.Method, reqPath, rt.publicPaths) {
 			d := rt.keyCheck.Verify(r.Context(), r.Header.Get(verify.HeaderName))
 			if d.Err != nil {
 				g.log.Warn("gateway: api key verification", "route", rt.name, "status", d.Status, "error", d.Err.Error(), "requestId", id)

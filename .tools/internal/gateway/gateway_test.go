@@ -40,11 +40,11 @@ type backend struct {
 	release chan struct{}
 	// arrivals counts requests (probes excluded) that reached the handler,
 	// frozen or not.
-	arrivals       atomic.Int64
-	mu             sync.Mutex
-	last           *http.Request
-	body           string
-	answer         func(w http.ResponseWriter, r *http.Request) // nil: 200 envelope naming the backend
+	arrivals atomic.Int64
+	mu       sync.Mutex
+	last     *http.Request
+	body     string
+	answer   func(w http.ResponseWriter, r *http.Request) // nil: 200 envelope naming the backend
 }
 
 func newBackend(t *testing.T, name string) *backend {
