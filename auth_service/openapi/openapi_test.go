@@ -49,6 +49,9 @@ func with(h http.Header, kv ...string) http.Header {
 	return h
 }
 
+// noStore is the header set of an answer carrying tokens or profile data.
+func noStore() http.Header { return with(jsonHeader(), "Cache-Control", "no-store") }
+
 func fail(status int, msg string) string {
 	return `{"code":"10001","status":` + strconv.Itoa(status) + `,"message":"` + msg + `"}`
 }
@@ -82,27 +85,34 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 		// Sign-up and sign-in (items 7-16)
 		{name: "signup empty", method: "POST", path: "/auth/signup/basic", status: 400, body: fail(400, "email is required, password is required, name is required")},
 		{name: "signup EOF", method: "POST", path: "/auth/signup/basic", status: 400, body: fail(400, "EOF")},
-		{name: "signup ok", method: "POST", path: "/auth/signup/basic", status: 200, body: ok(`{"user":` + learner + `,"tokens":` + tokens + `}`)},
+		{name: "signup ok", method: "POST", path: "/auth/signup/basic", status: 200, header: noStore(), body: ok(`{"user":` + learner + `,"tokens":` + tokens + `}`)},
 		{name: "signup again", method: "POST", path: "/signup/basic", status: 400, body: fail(400, "user already registered")},
 		{name: "signup rate limited", method: "POST", path: "/auth/signup/basic", status: 429,
 			header: with(jsonHeader(), "Retry-After", "1"), body: fail(429, "too many requests")},
 		{name: "signup too large", method: "POST", path: "/auth/signup/basic", status: 413, body: fail(413, "request body too large")},
 		{name: "signin unknown", method: "POST", path: "/auth/signin/basic", status: 404, body: fail(404, "user not registered")},
 		{name: "signin wrong password", method: "POST", path: "/auth/signin/basic", status: 401, body: fail(401, "wrong password")},
-		{name: "signin admin", method: "POST", path: "/auth/signin/basic", status: 200, body: ok(`{"user":` + admin + `,"tokens":` + tokens + `}`)},
+		{name: "signin uniform failure", method: "POST", path: "/auth/signin/basic", status: 401, body: fail(401, "invalid email or password")},
+		{name: "signin ambiguous email", method: "POST", path: "/auth/signin/basic", status: 403,
+			body: fail(403, "several accounts use this email in different letter case; ask an administrator")},
+		{name: "signin account throttled", method: "POST", path: "/auth/signin/basic", status: 429,
+			header: with(jsonHeader(), "Retry-After", "840"), body: fail(429, "too many failed sign-ins, try again later")},
+		{name: "signin admin", method: "POST", path: "/auth/signin/basic", status: 200, header: noStore(), body: ok(`{"user":` + admin + `,"tokens":` + tokens + `}`)},
 
 		// Profile (items 17-19)
 		{name: "mine no auth", method: "GET", path: "/auth/profile/mine", status: 401, body: fail(401, "permission denied: missing Authorization")},
-		{name: "mine ok", method: "GET", path: "/auth/profile/mine", status: 200, body: ok(learner)},
-		{name: "public ok", method: "GET", path: "/auth/profile/id/" + oid1, status: 200, body: ok(`{"_id":"` + oid1 + `","name":"Ada Lovelace"}`)},
+		{name: "mine ok", method: "GET", path: "/auth/profile/mine", status: 200, header: noStore(), body: ok(learner)},
+		{name: "public ok", method: "GET", path: "/auth/profile/id/" + oid1, status: 200, header: noStore(), body: ok(`{"_id":"` + oid1 + `","name":"Ada Lovelace"}`)},
 		{name: "public bad id", method: "GET", path: "/auth/profile/id/abc", status: 400, body: fail(400, "id must be of length 24")},
 		{name: "public missing", method: "GET", path: "/auth/profile/id/000000000000000000000001", status: 404, body: fail(404, "user does not exist")},
 
 		// Refresh and sign-out (items 20-23)
 		{name: "refresh no token", method: "POST", path: "/auth/token/refresh", status: 400, body: fail(400, "refreshToken is required")},
-		{name: "refresh ok", method: "POST", path: "/auth/token/refresh", status: 200, body: ok(tokens)},
+		{name: "refresh ok", method: "POST", path: "/auth/token/refresh", status: 200, header: noStore(), body: ok(tokens)},
 		{name: "refresh reused", method: "POST", path: "/auth/token/refresh", status: 401, body: fail(401, "permission denied: claims ids")},
 		{name: "signout ok (slash)", method: "DELETE", path: "/auth/signout/", status: 200, body: `{"code":"10000","status":200,"message":"signout success"}`},
+		{name: "signout not published", method: "DELETE", path: "/auth/signout", status: 503, body: fail(503, "session revocation unavailable, try again later")},
+		{name: "refresh not published", method: "POST", path: "/auth/token/refresh", status: 503, body: fail(503, "session revocation unavailable, try again later")},
 		{name: "signout internal", method: "DELETE", path: "/auth/signout", status: 500, body: fail(500, "something went wrong")},
 
 		// Operations
@@ -115,7 +125,7 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 			header: with(jsonHeader(), "Content-Type", "application/yaml"), body: string(openapi.Spec)},
 
 		// Drift is caught.
-		{name: "DRIFT password leaks", method: "POST", path: "/auth/signup/basic", status: 200,
+		{name: "DRIFT password leaks", method: "POST", path: "/auth/signup/basic", status: 200, header: noStore(),
 			body:    ok(`{"user":` + strings.Replace(learner, `"name"`, `"password":"$2a$10$x","name"`, 1) + `,"tokens":` + tokens + `}`),
 			wantErr: "doesn't match schema"},
 		{name: "DRIFT status as string", method: "GET", path: "/auth/verify/apikey", status: 200,
@@ -124,11 +134,11 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 			body: `{"status":401,"message":"permission denied: missing Authorization"}`, wantErr: "doesn't match schema"},
 		{name: "DRIFT code as number", method: "GET", path: "/auth/profile/mine", status: 401,
 			body: `{"code":10001,"status":401,"message":"x"}`, wantErr: "doesn't match schema"},
-		{name: "DRIFT public profile shows email", method: "GET", path: "/auth/profile/id/" + oid1, status: 200,
+		{name: "DRIFT public profile shows email", method: "GET", path: "/auth/profile/id/" + oid1, status: 200, header: noStore(),
 			body: ok(`{"_id":"` + oid1 + `","name":"Ada","email":"ada@example.com"}`), wantErr: "doesn't match schema"},
-		{name: "DRIFT role code unknown", method: "GET", path: "/auth/profile/mine", status: 200,
+		{name: "DRIFT role code unknown", method: "GET", path: "/auth/profile/mine", status: 200, header: noStore(),
 			body: ok(strings.Replace(learner, "LEARNER", "learner", 1)), wantErr: "doesn't match schema"},
-		{name: "DRIFT tokens not JWTs", method: "POST", path: "/auth/token/refresh", status: 200,
+		{name: "DRIFT tokens not JWTs", method: "POST", path: "/auth/token/refresh", status: 200, header: noStore(),
 			body: ok(`{"accessToken":"abc","refreshToken":"def"}`), wantErr: "doesn't match schema"},
 		{name: "DRIFT internal text in 500", method: "DELETE", path: "/auth/signout", status: 500,
 			body: fail(500, "mongo: no documents in result"), wantErr: "doesn't match schema"},
@@ -150,6 +160,12 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 			body: fail(404, "url not found"), wantErr: "not among the documented answers"},
 		{name: "DRIFT 429 without Retry-After", method: "POST", path: "/auth/signin/basic", status: 429,
 			body: fail(429, "too many requests"), wantErr: `"Retry-After" missing`},
+		{name: "DRIFT tokens without no-store", method: "POST", path: "/auth/signin/basic", status: 200,
+			body: ok(`{"user":` + admin + `,"tokens":` + tokens + `}`), wantErr: `"Cache-Control" missing`},
+		{name: "DRIFT refreshed tokens cacheable", method: "POST", path: "/auth/token/refresh", status: 200,
+			header: with(jsonHeader(), "Cache-Control", "max-age=60"), body: ok(tokens), wantErr: "Cache-Control"},
+		{name: "DRIFT profile without no-store", method: "GET", path: "/auth/profile/mine", status: 200,
+			body: ok(learner), wantErr: `"Cache-Control" missing`},
 		{name: "DRIFT success message", method: "DELETE", path: "/auth/signout", status: 200,
 			body: ok(""), wantErr: "doesn't match schema"},
 		{name: "DRIFT readiness field", method: "GET", path: "/health/ready", status: 200,

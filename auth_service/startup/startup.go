@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 		AccessValidity: cfg.AccessTokenValidity, RefreshValidity: cfg.RefreshTokenValidity,
 		CacheSize: cfg.TokenCacheSize,
 	})
-	if a.Auth, err = auth.NewService(a.Users, a.Keystores, a.Signer, c, auth.Options{BcryptCost: cfg.BcryptCost}); err != nil {
+	if a.Auth, err = auth.NewService(a.Users, a.Keystores, a.Signer, c, auth.Options{BcryptCost: cfg.BcryptCost, Log: rt.Log}); err != nil {
 		return nil, err
 	}
 	if err = a.Seed(ctx); err != nil {

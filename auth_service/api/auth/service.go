@@ -6,6 +6,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ var (
 	errPasswordTooLong       = apperr.BadRequest("password must be at most 72 bytes")
 	errNotRegistered         = apperr.Missing("user not registered")
 	errWrongPassword         = apperr.Unauthorized("wrong password")
+	// The revocation could not be made visible to every replica, so it was
+	// not done: the client keeps a working session and may retry.
+	errRevocationUnavailable = apperr.New(apperr.Unavailable, "session revocation unavailable, try again later")
 )
 
 const bearerPrefix = "Bearer "
@@ -50,6 +54,7 @@ const bearerPrefix = "Bearer "
 // Options configure a Service.
 type Options struct {
 	BcryptCost int
+	Log        *slog.Logger
 }
 
 type Service struct {
@@ -57,6 +62,7 @@ type Service struct {
 	keystores *keystore.Service
 	signer    *token.Signer
 	cache     *cache.Cache
+	log       *slog.Logger
 	cost      int
 	// dummyHash is compared against for unknown emails and users without a
 	// password, so a sign-in costs one bcrypt comparison whatever happens.
@@ -68,7 +74,10 @@ func NewService(users *user.Service, keystores *keystore.Service, signer *token.
 	if err != nil {
 		return nil, err
 	}
-	return &Service{users: users, keystores: keystores, signer: signer, cache: c, cost: o.BcryptCost, dummyHash: dummy}, nil
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Service{users: users, keystores: keystores, signer: signer, cache: c, log: o.Log, cost: o.BcryptCost, dummyHash: dummy}, nil
 }
 
 // Session is an authenticated request's user and token.
@@ -103,7 +112,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Session, er
 		}
 		return nil, apperr.InternalErr(err)
 	}
-	sess, err := s.keystores.Session(ctx, client, claims.ID, cached[0], claims.ExpiresAt)
+	sess, err := s.keystores.Session(ctx, client, claims.ID, cached[0], claims.ExpiresAt.Add(token.Leeway))
 	if err != nil {
 		if errors.Is(err, keystore.ErrNotFound) {
 			return nil, errInvalidAccessToken
@@ -221,29 +230,43 @@ func (s *Service) SignIn(ctx context.Context, req dto.SignInBasic) (*dto.UserAut
 }
 
 func (s *Service) issue(ctx context.Context, userID bson.ObjectID, info *userdto.InfoPrivateUser) (*dto.UserAuth, error) {
-	pair, err := s.newPair(ctx, userID)
+	pair, _, err := s.newPair(ctx, userID, "")
 	if err != nil {
 		return nil, err
 	}
 	return &dto.UserAuth{User: info, Tokens: pair}, nil
 }
 
-func (s *Service) newPair(ctx context.Context, userID bson.ObjectID) (token.Pair, error) {
-	ks, err := s.keystores.Create(ctx, userID)
+// newPair opens a keystore in family ("" for a new session) and signs its pair.
+func (s *Service) newPair(ctx context.Context, userID bson.ObjectID, family string) (token.Pair, *keystore.Keystore, error) {
+	ks, err := s.keystores.Create(ctx, userID, family)
 	if err != nil {
-		return token.Pair{}, apperr.InternalErr(err)
+		return token.Pair{}, nil, apperr.InternalErr(err)
 	}
 	pair, err := s.signer.Sign(userID.Hex(), ks.PKey, ks.SKey, time.Now())
 	if err != nil {
-		return token.Pair{}, apperr.InternalErr(err)
+		return token.Pair{}, nil, apperr.InternalErr(err)
 	}
-	return pair, nil
+	return pair, ks, nil
+}
+
+// revocationError turns a failed revocation into the client's answer.
+func revocationError(err error) error {
+	if errors.Is(err, keystore.ErrRevocationUnavailable) {
+		return errRevocationUnavailable
+	}
+	return apperr.InternalErr(err)
 }
 
 // Refresh exchanges a token pair for a new one, once (§4.6). The access
 // token must carry our signature but may have expired; the refresh token is
 // checked fully. Of concurrent refreshes of one pair exactly one succeeds:
 // the keystore delete decides (see keystore.Service.Revoke).
+//
+// A refresh token that was already consumed, presented again (or by several
+// refreshes at once), means someone else may hold a copy: the whole session
+// (every keystore of its family, so the new pair too) is revoked, as the
+// OAuth 2.0 security best current practice asks for rotated refresh tokens.
 func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (token.Pair, error) {
 	raw, err := bearerToken(header)
 	if err != nil {
@@ -273,25 +296,75 @@ func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (tok
 	ks, err := s.keystores.FindPair(ctx, client, access.ID, refresh.ID)
 	if err != nil {
 		if errors.Is(err, keystore.ErrNotFound) {
-			return token.Pair{}, errClaimsIDs
+			return token.Pair{}, s.refusedPair(ctx, client, refresh.ID)
 		}
 		return token.Pair{}, apperr.InternalErr(err)
 	}
-	won, err := s.keystores.Revoke(ctx, ks.ID, ks.PKey, access.ExpiresAt)
-	if err != nil {
+	// Recorded before the keystore goes, so whoever finds no keystore for
+	// this refresh token from now on also finds it consumed. A record left
+	// by a refresh that then fails is harmless: it is consulted only once
+	// the keystore is gone, and then the token may no longer be used anyway.
+	if err := s.keystores.RecordRotation(ctx, ks); err != nil {
 		return token.Pair{}, apperr.InternalErr(err)
 	}
-	if !won {
-		return token.Pair{}, errClaimsIDs // a concurrent refresh of this pair won
+	won, err := s.keystores.Revoke(ctx, ks.ID, ks.PKey, access.ExpiresAt.Add(token.Leeway))
+	if err != nil {
+		return token.Pair{}, revocationError(err)
 	}
-	return s.newPair(ctx, client)
+	family := ks.FamilyOf()
+	if !won {
+		// A concurrent refresh of this pair won: the token was presented twice.
+		return token.Pair{}, s.reused(ctx, client, family)
+	}
+	pair, next, err := s.newPair(ctx, client, family)
+	if err != nil {
+		return token.Pair{}, err
+	}
+	// A reuse detected while the new keystore was being created revoked the
+	// family; the new pair must not outlive it (see keystore.RevokeFamily).
+	switch revoked, err := s.keystores.FamilyRevoked(ctx, family); {
+	case err != nil:
+		return token.Pair{}, apperr.InternalErr(err)
+	case revoked:
+		if _, err := s.keystores.Revoke(ctx, next.ID, next.PKey, time.Now().Add(s.signer.AccessValidity()+token.Leeway)); err != nil {
+			return token.Pair{}, revocationError(err)
+		}
+		return token.Pair{}, errClaimsIDs
+	}
+	return pair, nil
 }
 
-// SignOut ends the session: the keystore is deleted and the token refused on
-// every replica from now on.
-func (s *Service) SignOut(ctx context.Context, sess *Session) error {
-	if _, err := s.keystores.Revoke(ctx, sess.KeystoreID, sess.PKey, sess.ExpiresAt); err != nil {
+// refusedPair answers a refresh whose pair has no keystore: unknown, signed
+// out, or already refreshed. In the last case the refresh token is being
+// reused and its session ends.
+func (s *Service) refusedPair(ctx context.Context, client bson.ObjectID, refreshID string) error {
+	family, consumed, err := s.keystores.ConsumedFamily(ctx, client, refreshID)
+	switch {
+	case err != nil:
 		return apperr.InternalErr(err)
+	case !consumed:
+		return errClaimsIDs
+	}
+	return s.reused(ctx, client, family)
+}
+
+// reused revokes the session of a reused refresh token. The client gets the
+// same 401 as for any refused pair; the log says what happened.
+func (s *Service) reused(ctx context.Context, client bson.ObjectID, family string) error {
+	s.log.Warn("refresh token reused; revoking its whole session", "user", client.Hex(), "family", family)
+	if err := s.keystores.RevokeFamily(ctx, family); err != nil {
+		return revocationError(err)
+	}
+	return errClaimsIDs
+}
+
+// SignOut ends the session: the token is refused on every replica from now
+// on and the keystore is deleted. If that cannot be guaranteed (the shared
+// revocation marker cannot be written) the session stays valid and the
+// answer is a 503, never a success that some replicas would not honour.
+func (s *Service) SignOut(ctx context.Context, sess *Session) error {
+	if _, err := s.keystores.Revoke(ctx, sess.KeystoreID, sess.PKey, sess.ExpiresAt.Add(token.Leeway)); err != nil {
+		return revocationError(err)
 	}
 	return nil
 }

@@ -96,6 +96,9 @@ func NewSigner(private *rsa.PrivateKey, public *rsa.PublicKey, o Options) *Signe
 	}
 }
 
+// AccessValidity is how long an access token of this signer lives.
+func (s *Signer) AccessValidity() time.Duration { return s.opts.AccessValidity }
+
 // Sign issues the access and refresh token of one keystore.
 func (s *Signer) Sign(userID, pKey, sKey string, now time.Time) (Pair, error) {
 	access, err := s.sign(userID, pKey, now, s.opts.AccessValidity)
