@@ -388,6 +388,15 @@ func withoutRateLimits(path string) (string, error) {
 			route["plugins"] = kept
 		}
 	}
+	// The API-key plugin's own per-address limits (rate_limits).
+	plugins, _ := doc["plugins"].([]any)
+	for _, p := range plugins {
+		if pm, _ := p.(map[string]any); pm["name"] == "apikey-auth-plugin" {
+			if config, ok := pm["config"].(map[string]any); ok {
+				delete(config, "rate_limits")
+			}
+		}
+	}
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return "", err
