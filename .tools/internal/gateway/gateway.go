@@ -221,7 +221,7 @@ func New(opts Options) (*Gateway, error) {
 		g.routes = append(g.routes, r)
 	}
 
-	bt := &balancingTransport{base: g.transport, now: now, log: log}
+	bt := &balancingTransport{base: g.transport, log: log}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
 		Transport:      bt,

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -962,5 +963,79 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 5s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// blackholeAddr is a loopback address whose SYNs go unanswered: a listener
+// with a full accept queue that never accepts, so a connection attempt
+// hangs like one to a lost node.
+func blackholeAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the accept queue; later SYNs are dropped.
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+		if i > 16 {
+			t.Fatal("the accept queue does not fill up")
+		}
+	}
+	return addr
+}
+
+// A connection that cannot be made within connect_timeout reached nothing:
+// every method is retried on the other target, and the target is ejected
+// after timeouts (2) in a row.
+func TestConnectTimeoutIsRetriedForEveryMethod(t *testing.T) {
+	healthy := newBackend(t, "t2")
+	gw := newTestGateway(t, `
+services:
+  - {name: s, url: "http://up", connect_timeout: 100, read_timeout: 2000, retries: 1, routes: [{name: r, paths: [/]}]}
+upstreams:
+  - name: up
+    # Only timeouts count here: ejection proves the attempts were timeouts.
+    healthchecks: {passive: {unhealthy: {tcp_failures: 0, timeouts: 2}}}
+    targets: [{target: "t1:8000"}, {target: "t2:8000"}]
+`, map[string]string{"t1": blackholeAddr(t), "t2": healthy.addr()}, nil)
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	for _, method := range []string{http.MethodPost, http.MethodPatch, http.MethodGet, http.MethodPost} {
+		start := time.Now()
+		req, _ := http.NewRequest(method, srv.URL+"/x", strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if took := time.Since(start); resp.StatusCode != 200 || took > time.Second {
+			t.Errorf("%s: %d after %v, want 200 from t2 after at most one connect_timeout", method, resp.StatusCode, took)
+		}
+	}
+	var t1 TargetStats
+	for _, s := range gw.Stats() {
+		if s.Name == "t1" {
+			t1 = s
+		}
+	}
+	if t1.Failures != 2 || !t1.Down || healthy.arrivals.Load() != 4 {
+		t.Errorf("t1 %+v, t2 got %d requests: want t1 ejected after 2 connect timeouts and every request on t2", t1, healthy.arrivals.Load())
 	}
 }

@@ -74,7 +74,6 @@ func withPlan(ctx context.Context, p *proxyPlan) context.Context {
 // headers arrived, like nginx's proxy_read_timeout; the body is then cut off.
 type balancingTransport struct {
 	base http.RoundTripper
-	now  func() time.Time
 	log  *slog.Logger
 }
 
@@ -159,6 +158,12 @@ func (bt *balancingTransport) attempt(req *http.Request, body io.ReadCloser, t *
 		out.Body = body
 	}
 	resp, err := bt.base.RoundTrip(out)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection (WebSocket) belongs to the two ends now:
+		// no read timeout, and its body must stay the raw connection.
+		w.stop()
+		return resp, nil
+	}
 	if err == nil {
 		// The headers are in; read_timeout now bounds each body read.
 		w.arm(plan.readTimeout, errReadTimeout)
@@ -262,6 +267,16 @@ func (b *watchedBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.w.finish()
 	return err
+}
+
+// stop disarms the watchdog without ending the attempt's context.
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 }
 
 func (w *watchdog) peek() (error, bool) {
