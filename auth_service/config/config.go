@@ -53,6 +53,11 @@ type Config struct {
 	AuthCacheTTL time.Duration
 	// APIKeyCacheTTL is the same bound for API key verdicts.
 	APIKeyCacheTTL time.Duration
+	// APIKeyRejectedTTL and APIKeyRejectedSize bound the in-process memory
+	// of keys the store does not know: how long a key created out of band
+	// (not through this service) may still be refused, and how many.
+	APIKeyRejectedTTL  time.Duration
+	APIKeyRejectedSize int
 	// TokenCacheSize bounds the in-process cache of verified token signatures.
 	TokenCacheSize int
 }
@@ -84,6 +89,8 @@ func Load(src *chassisconfig.Source) (Config, error) {
 		AuthCacheTTL:          src.Duration("AUTH_CACHE_TTL", time.Minute, time.Second, time.Second, 24*time.Hour),
 		APIKeyCacheTTL:        src.Duration("APIKEY_CACHE_TTL", 30*time.Second, time.Second, time.Second, 24*time.Hour),
 		TokenCacheSize:        src.Int("TOKEN_CACHE_SIZE", 10000, 16, 10_000_000),
+		APIKeyRejectedTTL:     src.Duration("APIKEY_REJECTED_CACHE_TTL", 5*time.Second, time.Second, 0, time.Minute),
+		APIKeyRejectedSize:    src.Int("APIKEY_REJECTED_CACHE_SIZE", 10000, 1, 1_000_000),
 	}
 	if c.RequireRealSecrets() {
 		// The seeded key and admin password are published in .env.example:

@@ -89,7 +89,9 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 	c := cache.New(rt.Redis, "auth", rt.Log, rt.Metrics)
 	a.Users = user.NewService(rt.DB, c, cfg.AuthCacheTTL)
 	a.Keystores = keystore.NewService(rt.DB, c, rt.Log, cfg.AuthCacheTTL)
-	a.APIKeys = apikey.NewService(rt.DB, c, cfg.APIKeyCacheTTL)
+	a.APIKeys = apikey.NewService(rt.DB, c, apikey.Options{
+		CacheTTL: cfg.APIKeyCacheTTL, RejectedTTL: cfg.APIKeyRejectedTTL, RejectedSize: cfg.APIKeyRejectedSize,
+	})
 	a.Signer = token.NewSigner(private, public, token.Options{
 		Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience,
 		AccessValidity: cfg.AccessTokenValidity, RefreshValidity: cfg.RefreshTokenValidity,

@@ -2,7 +2,10 @@
 // manages api_keys. Every gateway request asks for a verdict, so verdicts are
 // cached in Redis, shared by all replicas: a change made through this
 // service overwrites the shared verdict at once, and the TTL bounds how long
-// an out-of-band database edit can go unnoticed.
+// an out-of-band database edit can go unnoticed. Keys the store does not
+// know are remembered only in process, briefly and in bounded number (see
+// rejectedCache); a key created through any replica overrides that at once,
+// because the shared verdict is read first.
 package apikey
 
 import (
@@ -36,32 +39,55 @@ func CacheKey(key string) string {
 }
 
 type Service struct {
-	db    *mongox.DB
-	coll  *mongo.Collection
-	cache *cache.Cache
-	ttl   time.Duration
+	db       *mongox.DB
+	coll     *mongo.Collection
+	cache    *cache.Cache
+	ttl      time.Duration
+	rejected *rejectedCache
 }
 
-func NewService(db *mongox.DB, c *cache.Cache, ttl time.Duration) *Service {
-	return &Service{db: db, coll: db.Database.Collection(Collection), cache: c, ttl: ttl}
+// Options configure a Service.
+type Options struct {
+	// CacheTTL bounds a shared verdict's life in Redis.
+	CacheTTL time.Duration
+	// RejectedTTL and RejectedSize bound the in-process memory of unknown
+	// keys (0 TTL disables it).
+	RejectedTTL  time.Duration
+	RejectedSize int
+}
+
+func NewService(db *mongox.DB, c *cache.Cache, o Options) *Service {
+	return &Service{db: db, coll: db.Database.Collection(Collection), cache: c, ttl: o.CacheTTL,
+		rejected: newRejectedCache(o.RejectedTTL, o.RejectedSize, nil)}
 }
 
 // IsActive reports whether key exists with status true.
 //
+// The shared verdict comes first, so a key created or disabled through any
+// replica counts at once. Then the in-process memory of unknown keys: a key
+// sent again within its TTL costs neither a store query nor a Redis write.
 // A verdict read from the store is cached with SETNX: a concurrent Create or
 // Disable writes its verdict with SET, which a slower reader therefore cannot
-// overwrite with what it read before the change.
+// overwrite with what it read before the change. Unknown keys are not
+// written to Redis: anyone can invent them, without bound.
 func (s *Service) IsActive(ctx context.Context, key string) (bool, error) {
 	ck := CacheKey(key)
 	if cached, ok := s.cache.GetRaw(ctx, ck); ok {
 		return bytes.Equal(cached, activeVerdict), nil
 	}
+	if s.rejected.has(ck) {
+		return false, nil
+	}
 	found, err := s.find(ctx, key)
 	if err != nil {
 		return false, err
 	}
-	s.cache.SetNXJSON(ctx, ck, found != nil, s.ttl)
-	return found != nil, nil
+	if found == nil {
+		s.rejected.add(ck)
+		return false, nil
+	}
+	s.cache.SetNXJSON(ctx, ck, true, s.ttl)
+	return true, nil
 }
 
 func (s *Service) find(ctx context.Context, key string) (*ApiKey, error) {
@@ -91,6 +117,7 @@ func (s *Service) Create(ctx context.Context, key string, comments []string) (*A
 		return nil, fmt.Errorf("insert api key: %w", err)
 	}
 	k.ID, _ = res.InsertedID.(bson.ObjectID)
+	s.rejected.remove(CacheKey(key))
 	s.cache.SetJSON(ctx, CacheKey(key), true, s.ttl)
 	return k, nil
 }
@@ -127,6 +154,7 @@ func (s *Service) Ensure(ctx context.Context, key string, comments []string) err
 	if err != nil {
 		return err
 	}
+	s.rejected.remove(CacheKey(key))
 	s.cache.SetJSON(ctx, CacheKey(key), found != nil, s.ttl)
 	return nil
 }
