@@ -1,0 +1,421 @@
+package natsx
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"blogplatform/chassis/embedded"
+	"blogplatform/chassis/metrics"
+)
+
+// These tests run against the embedded nats-server the platform uses, with
+// responders in queue group "q" like auth_service's.
+
+const subj = "auth.echo"
+
+func startEmbedded(t *testing.T) *embedded.NATS {
+	t.Helper()
+	n, err := embedded.StartNATS(embedded.NATSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Shutdown)
+	return n
+}
+
+// responder is one queue member of subj on its own connection.
+type responder struct {
+	nc    *nats.Conn
+	sub   *nats.Subscription
+	calls atomic.Int32
+}
+
+// addResponder subscribes a member that answers {"data":{"echo":"ok"}} after
+// delay, each message in its own goroutine (a live member answers
+// concurrently). With frozen set it never answers: the subscription's
+// handler blocks until the test ends, like a SIGSTOPped process whose socket
+// the server still writes to.
+func addResponder(t *testing.T, url string, delay time.Duration, frozen bool) *responder {
+	t.Helper()
+	r := &responder{nc: connect(t, url)}
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var err error
+	r.sub, err = r.nc.QueueSubscribe(subj, "q", func(m *nats.Msg) {
+		r.calls.Add(1)
+		if frozen {
+			<-release
+			return
+		}
+		go func() {
+			time.Sleep(delay)
+			_ = m.Respond([]byte(`{"data":{"echo":"ok"}}`))
+		}()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func retryingClient(t *testing.T, url string, m *metrics.Metrics, o ClientOptions) *Client {
+	t.Helper()
+	o.Logger = slog.New(slog.DiscardHandler)
+	o.Metrics = m
+	o.Name = "auth"
+	if o.Retry.Idempotent == nil {
+		o.Retry.Idempotent = []string{"auth.>"}
+	}
+	return NewClient(connect(t, url), o)
+}
+
+func attemptsOf(m *metrics.Metrics, kind string) float64 {
+	return testutil.ToFloat64(m.NATSAttempts.WithLabelValues(subj, kind))
+}
+
+// run sends n requests from workers goroutines and returns every error and
+// the slowest request.
+func run(c *Client, n, workers int) (errs []error, slowest time.Duration) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := atomic.Int32{}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for int(next.Add(1)) <= n {
+				start := time.Now()
+				var out echoResp
+				err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out)
+				if err == nil && out.Echo != "ok" {
+					err = errors.New("wrong reply " + out.Echo)
+				}
+				d := time.Since(start)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				}
+				slowest = max(slowest, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs, slowest
+}
+
+// TestFrozenMemberCostsOneAttemptTimeout: one of two members never answers.
+// Every request still succeeds, hedged to the live member, none takes more
+// than a few attempt timeouts, and the breaker stays closed.
+func TestFrozenMemberCostsOneAttemptTimeout(t *testing.T) {
+	n := startEmbedded(t)
+	live := addResponder(t, n.ClientURL(), 0, false)
+	frozen := addResponder(t, n.ClientURL(), 0, true)
+	m := metrics.New("test")
+	const attempt = 200 * time.Millisecond
+	c := retryingClient(t, n.ClientURL(), m, ClientOptions{Retry: RetryOptions{AttemptTimeout: attempt}})
+
+	const requests = 500
+	errs, slowest := run(c, requests, 32)
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d requests failed, first: %v (%v hedges)", len(errs), requests, errs[0], attemptsOf(m, "hedge"))
+	}
+	// Rounds go out at 0, 1, 2 and 3 attempt timeouts; one more for the
+	// scheduling noise of a busy test machine.
+	if slowest > 5*attempt {
+		t.Errorf("slowest request took %s, want at most %s", slowest, 5*attempt)
+	}
+	if c.BreakerState() != "closed" {
+		t.Errorf("breaker %s", c.BreakerState())
+	}
+	// The frozen member's handler is stuck in its first message, so only the
+	// live member's count tells where the other messages went.
+	hedges := attemptsOf(m, "hedge")
+	if frozen.calls.Load() == 0 || hedges == 0 {
+		t.Errorf("frozen member got %d messages, %v hedges: the test did not exercise hedging", frozen.calls.Load(), hedges)
+	}
+	if got := attemptsOf(m, "first"); got != requests {
+		t.Errorf("%v first messages, want %d", got, requests)
+	}
+	if ok := testutil.ToFloat64(m.NATSRequests.WithLabelValues(subj, "client", "ok")); ok != requests {
+		t.Errorf("%v requests counted ok, want %d", ok, requests)
+	}
+	t.Logf("slowest %s; %d requests, %v hedges, %d answered by the live member", slowest, requests, hedges, live.calls.Load())
+}
+
+// TestSlowMemberStillAnswers: the only member answers after 300 ms, later
+// than the attempt timeout. Hedges go out, but the reply to the first
+// message, which comes first, is taken: a live but slow member is not
+// abandoned.
+func TestSlowMemberStillAnswers(t *testing.T) {
+	n := startEmbedded(t)
+	slow := addResponder(t, n.ClientURL(), 300*time.Millisecond, false)
+	m := metrics.New("test")
+	c := retryingClient(t, n.ClientURL(), m, ClientOptions{})
+	for i := range 3 {
+		start := time.Now()
+		var out echoResp
+		if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		// The hedges sent at 250 ms would answer at 550 ms at the earliest.
+		if d := time.Since(start); d < 300*time.Millisecond || d >= 500*time.Millisecond {
+			t.Errorf("request %d took %s: not the first message's reply", i, d)
+		}
+	}
+	if got := attemptsOf(m, "hedge"); got != 3*2 {
+		t.Errorf("%v hedge messages, want one round of 2 per request", got)
+	}
+	if got := slow.calls.Load(); got != 3*3 {
+		t.Errorf("member got %d messages, want 3 per request", got)
+	}
+}
+
+// TestNoRespondersIsRetried: "no responders" is retried after a short pause
+// until a member appears, within the deadline.
+func TestNoRespondersIsRetried(t *testing.T) {
+	n := startEmbedded(t)
+	m := metrics.New("test")
+	c := retryingClient(t, n.ClientURL(), m, ClientOptions{Retry: RetryOptions{MaxAttempts: 100}})
+	done := make(chan error, 1)
+	go func() {
+		var out echoResp
+		done <- c.Request(context.Background(), subj, echoReq{Value: "v"}, &out)
+	}()
+	time.Sleep(150 * time.Millisecond)
+	addResponder(t, n.ClientURL(), 0, false)
+	if err := <-done; err != nil {
+		t.Fatalf("request failed although a member appeared: %v", err)
+	}
+	// Pauses are 25 to 50 ms: a few retries, not a spin.
+	if got := attemptsOf(m, "retry"); got < 2 || got > 8 {
+		t.Errorf("%v retries in 150 ms", got)
+	}
+}
+
+// TestNonIdempotentSentOnce: a subject not listed as idempotent is sent
+// exactly once, whatever happens to it.
+func TestNonIdempotentSentOnce(t *testing.T) {
+	n := startEmbedded(t)
+	frozen := addResponder(t, n.ClientURL(), 0, true)
+	m := metrics.New("test")
+	c := retryingClient(t, n.ClientURL(), m, ClientOptions{
+		Timeout: 600 * time.Millisecond,
+		Retry:   RetryOptions{Idempotent: []string{"auth.profile.>"}, AttemptTimeout: 50 * time.Millisecond},
+	})
+	var out echoResp
+	if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("want ErrUnavailable from a frozen member, got %v", err)
+	}
+	if got := frozen.calls.Load(); got != 1 {
+		t.Errorf("non-idempotent request delivered %d times", got)
+	}
+	if _ = frozen.sub.Unsubscribe(); frozen.nc.Flush() != nil {
+		t.Fatal("flush")
+	}
+	start := time.Now()
+	if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) ||
+		time.Since(start) > 100*time.Millisecond {
+		t.Errorf("no responders: %v after %s, want ErrUnavailable at once", err, time.Since(start))
+	}
+	if got := attemptsOf(m, "hedge") + attemptsOf(m, "retry"); got != 0 {
+		t.Errorf("%v extra messages for a non-idempotent subject", got)
+	}
+}
+
+// TestAllMembersGone: with nobody answering, requests fail with
+// ErrUnavailable within the deadline; the breaker opens only once the
+// failure ratio over at least MinRequests is reached, then half-open trial
+// requests close it when the members are back.
+func TestAllMembersGone(t *testing.T) {
+	n := startEmbedded(t)
+	m := metrics.New("test")
+	c := retryingClient(t, n.ClientURL(), m, ClientOptions{
+		Timeout: 300 * time.Millisecond,
+		Breaker: BreakerOptions{MinRequests: 10, FailureRatio: 0.5, Window: 5 * time.Second, OpenTimeout: 300 * time.Millisecond, HalfOpenRequests: 3},
+		Retry:   RetryOptions{AttemptTimeout: 50 * time.Millisecond, MaxAttempts: 3},
+	})
+	var out echoResp
+	request := func() error { return c.Request(context.Background(), subj, echoReq{Value: "v"}, &out) }
+
+	// Six successes, then failures: the ratio reaches 50 % at the 6th failure
+	// (12 requests), not before.
+	live := addResponder(t, n.ClientURL(), 0, false)
+	for i := range 6 {
+		if err := request(); err != nil {
+			t.Fatalf("success %d: %v", i, err)
+		}
+	}
+	_ = live.sub.Unsubscribe()
+	if err := live.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	frozen := addResponder(t, n.ClientURL(), 0, true) // half the failures are timeouts
+	for i := range 6 {
+		if i == 3 {
+			_ = frozen.sub.Unsubscribe() // and half "no responders"
+			_ = frozen.nc.Flush()
+		}
+		if c.BreakerState() != "closed" {
+			t.Fatalf("breaker %s after %d failures of %d requests", c.BreakerState(), i, 6+i)
+		}
+		start := time.Now()
+		if err := request(); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+		if d := time.Since(start); d > 300*time.Millisecond+100*time.Millisecond {
+			t.Errorf("failure %d took %s, past the 300 ms deadline", i, d)
+		}
+	}
+	if c.BreakerState() != "open" {
+		t.Fatalf("breaker %s after 6 failures of 12", c.BreakerState())
+	}
+	if err := request(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("open breaker: %v", err)
+	}
+	if got := testutil.ToFloat64(m.NATSRequests.WithLabelValues(subj, "client", "breaker_open")); got != 1 {
+		t.Errorf("%v breaker_open outcomes", got)
+	}
+	if got := testutil.ToFloat64(m.BreakerState.WithLabelValues("auth")); got != 2 {
+		t.Errorf("breaker gauge %v, want 2 (open)", got)
+	}
+
+	addResponder(t, n.ClientURL(), 0, false)
+	time.Sleep(350 * time.Millisecond)
+	for i := range 3 {
+		if err := request(); err != nil {
+			t.Fatalf("half-open trial %d: %v", i, err)
+		}
+		want := "half-open"
+		if i == 2 {
+			want = "closed"
+		}
+		if c.BreakerState() != want {
+			t.Fatalf("breaker %s after %d trials, want %s", c.BreakerState(), i+1, want)
+		}
+	}
+}
+
+// TestOneMembersFailuresDoNotOpenBreaker: a burst of failures smaller than
+// the ratio (a member's in-flight requests lost at once) leaves the breaker
+// closed while the other member answers.
+func TestOneMembersFailuresDoNotOpenBreaker(t *testing.T) {
+	n := startEmbedded(t)
+	addResponder(t, n.ClientURL(), 0, false)
+	m := metrics.New("test")
+	c := retryingClient(t, n.ClientURL(), m, ClientOptions{Timeout: time.Second, Retry: RetryOptions{MaxAttempts: 2}})
+	for range 30 {
+		if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Twenty requests in a row fail (a subject nobody serves stands in for
+	// the lost member): 20 of 50 is under half.
+	for range 20 {
+		if err := c.Request(context.Background(), "auth.gone", echoReq{Value: "v"}, nil); !errors.Is(err, ErrUnavailable) {
+			t.Fatal(err)
+		}
+	}
+	if c.BreakerState() != "closed" {
+		t.Fatalf("breaker %s after 20 failures among 50 requests", c.BreakerState())
+	}
+}
+
+// TestCallerCancelStopsEverything: cancelling the caller's context ends the
+// request at once, hedges included, and is not a failure for the breaker.
+func TestCallerCancelStopsEverything(t *testing.T) {
+	n := startEmbedded(t)
+	frozen := addResponder(t, n.ClientURL(), 0, true)
+	m := metrics.New("test")
+	c := retryingClient(t, n.ClientURL(), m, ClientOptions{
+		Timeout: 10 * time.Second,
+		Breaker: BreakerOptions{MinRequests: 1},
+		Retry:   RetryOptions{AttemptTimeout: 20 * time.Millisecond},
+	})
+	for i := range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		err := c.Request(ctx, subj, echoReq{Value: "v"}, nil)
+		if d := time.Since(start); !errors.Is(err, ErrUnavailable) || d > 200*time.Millisecond {
+			t.Fatalf("request %d: %v after %s, want ErrUnavailable soon after the cancel", i, err, d)
+		}
+	}
+	sent := frozen.calls.Load()
+	time.Sleep(100 * time.Millisecond)
+	if later := frozen.calls.Load(); later != sent {
+		t.Errorf("%d messages sent after the caller went away", later-sent)
+	}
+	if c.BreakerState() != "closed" {
+		t.Errorf("cancelled requests opened the breaker")
+	}
+	if got := testutil.ToFloat64(m.NATSRequests.WithLabelValues(subj, "client", "cancelled")); got != 3 {
+		t.Errorf("%v cancelled outcomes, want 3", got)
+	}
+}
+
+func TestSubjectMatches(t *testing.T) {
+	tests := []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"auth.>", "auth.authentication", true},
+		{"auth.>", "auth.profile.user", true},
+		{"auth.>", "auth", false},
+		{"auth.>", "blog.auth", false},
+		{"auth.*", "auth.authorization", true},
+		{"auth.*", "auth.profile.user", false},
+		{"auth.*.user", "auth.profile.user", true},
+		{"auth.authentication", "auth.authentication", true},
+		{"auth.authentication", "auth.authenticationx", false},
+		{"auth.authentication", "auth", false},
+		{"auth", "auth.authentication", false},
+		{">", "anything.at.all", true},
+		{"auth.>", "", false},
+	}
+	for _, tt := range tests {
+		if got := subjectMatches(tt.pattern, tt.subject); got != tt.want {
+			t.Errorf("subjectMatches(%q, %q) = %v, want %v", tt.pattern, tt.subject, got, tt.want)
+		}
+	}
+}
+
+// TestRetryBudget: extra messages are bounded by ratio × requests of the
+// last ten seconds plus the floor, and the allowance comes back as the
+// window moves on.
+func TestRetryBudget(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	b := newRetryBudget(0.5, 1) // floor: 1 per second → 10 per window
+	b.now = func() time.Time { return now }
+	for range 40 {
+		b.request()
+	}
+	if got := b.take(25); got != 25 {
+		t.Fatalf("took %d of 25 (allowance 0.5×40+10 = 30)", got)
+	}
+	if got := b.take(8); got != 5 {
+		t.Fatalf("took %d of 8 with 5 left", got)
+	}
+	if got := b.take(1); got != 0 {
+		t.Fatalf("took %d with nothing left", got)
+	}
+	now = now.Add(5 * time.Second) // same window: still spent
+	if got := b.take(1); got != 0 {
+		t.Fatalf("took %d five seconds later", got)
+	}
+	now = now.Add(5 * time.Second) // the requests and extras have left the window
+	if got := b.take(20); got != 10 {
+		t.Fatalf("took %d in a fresh window, want the floor of 10", got)
+	}
+}
