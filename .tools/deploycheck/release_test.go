@@ -165,7 +165,7 @@ func TestComposeForwardedAddressTrust(t *testing.T) {
 			env  map[string]string
 		}{
 			{"defaults", nil},
-			{"custom subnet", map[string]string{"NETWORK_SUBNET": "10.99.7.0/24", "GATEWAY_ADDRESS": "10.99.7.5"}},
+			{"custom subnet", map[string]string{"NETWORK_SUBNET": "10.99.7.0/24", "NETWORK_IP_RANGE": "10.99.7.64/26", "GATEWAY_ADDRESS": "10.99.7.5"}},
 		} {
 			t.Run(f.name+"/"+tc.name, func(t *testing.T) {
 				project := mustLoadComposeWith(t, f.name, tc.env)
@@ -190,6 +190,14 @@ func TestComposeForwardedAddressTrust(t *testing.T) {
 				last := lastAddr(subnet)
 				if !subnet.Contains(kongAddr) || kongAddr == subnet.Masked().Addr() || kongAddr == subnet.Masked().Addr().Next() || kongAddr == last {
 					t.Errorf("kong address %s is not a usable host address of %s", kongAddr, subnet)
+				}
+				// Dynamic addresses come from ip_range only, so no other
+				// container can hold Kong's address when Kong (re)starts.
+				ipRange, err := netip.ParsePrefix(network.Ipam.Config[0].IPRange)
+				if err != nil {
+					t.Errorf("ip_range %q: %v; without it another container may take Kong's address", network.Ipam.Config[0].IPRange, err)
+				} else if !subnet.Contains(ipRange.Masked().Addr()) || ipRange.Bits() < subnet.Bits() || ipRange.Contains(kongAddr) {
+					t.Errorf("ip_range %s must lie in %s and leave out Kong's address %s", ipRange, subnet, kongAddr)
 				}
 				if want, ok := tc.env["GATEWAY_ADDRESS"]; ok && kongAddr.String() != want {
 					t.Errorf("kong address %s, want GATEWAY_ADDRESS %s", kongAddr, want)
