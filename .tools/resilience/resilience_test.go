@@ -162,7 +162,7 @@ func startPlatformWith(t *testing.T, o platformOptions) *platform {
 	}
 	cfg, err := blogconfig.Load(chassisconfig.FromMap(with(map[string]string{
 		"DB_NAME": "blog-resilience", "REDIS_DB": "2", "NATS_SERVICE_NAME": "blog",
-		"BREAKER_MIN_REQUESTS": "3", "BREAKER_OPEN_TIMEOUT": "300ms", "CACHE_RETRY_INTERVAL": "100ms",
+		"BREAKER_MIN_REQUESTS": "3", "BREAKER_FAILURE_RATIO": "0.2", "BREAKER_OPEN_TIMEOUT": "300ms", "CACHE_RETRY_INTERVAL": "100ms",
 	})))
 	if err != nil {
 		t.Fatal(err)
