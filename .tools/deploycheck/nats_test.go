@@ -3,6 +3,7 @@ package deploycheck
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,20 +21,28 @@ const (
 )
 
 // natsContainerEnv returns the NATS_* passwords as compose hands them to the
-// nats container (wrapping included) for the given root .env passwords.
+// nats container (wrapping included) for the given root .env passwords; both
+// compose files must hand over the same values.
 func natsContainerEnv(t *testing.T, authPassword, blogPassword string) map[string]string {
 	t.Helper()
-	project := mustLoadComposeWith(t, "docker-compose.yml", map[string]string{
-		"NATS_AUTH_PASSWORD": authPassword, "NATS_BLOG_PASSWORD": blogPassword,
-	})
-	env := envOf(project.Services["nats"])
-	out := map[string]string{}
-	for _, key := range []string{"NATS_AUTH_PASSWORD", "NATS_BLOG_PASSWORD"} {
-		v, ok := env[key]
-		if !ok {
-			t.Fatalf("compose does not pass %s to the nats container", key)
+	var out map[string]string
+	for _, f := range composeFiles {
+		project := mustLoadComposeWith(t, f.name, map[string]string{
+			"NATS_AUTH_PASSWORD": authPassword, "NATS_BLOG_PASSWORD": blogPassword,
+		})
+		env := envOf(project.Services["nats"])
+		got := map[string]string{}
+		for _, key := range []string{"NATS_AUTH_PASSWORD", "NATS_BLOG_PASSWORD"} {
+			v, ok := env[key]
+			if !ok {
+				t.Fatalf("%s does not pass %s to the nats container", f.name, key)
+			}
+			got[key] = v
 		}
-		out[key] = v
+		if out != nil && !maps.Equal(out, got) {
+			t.Fatalf("the compose files pass different NATS passwords: %q vs %q", out, got)
+		}
+		out = got
 	}
 	return out
 }
@@ -91,9 +100,17 @@ func TestNATSConfigAcceptsAnyPassword(t *testing.T) {
 		"with space", "has#hash", "semi;colon", "comma,pass", `dq"uote`, `back\slash`,
 		"$dollar", "{brace}", "[bracket]", "=equals", "-leading-dash", "Zx9_p@ss-Word!",
 	}
+	// Compose substitutes the value literally: load the files once with a
+	// marker and put each password where the marker lands.
+	const marker = "Marker-5e1d"
+	template := natsContainerEnv(t, marker, "blog-"+marker)
 	for _, password := range passwords {
 		t.Run(password, func(t *testing.T) {
-			opts, err := processNATSConfig(t, natsContainerEnv(t, password, "blog-"+password))
+			env := map[string]string{}
+			for k, v := range template {
+				env[k] = strings.ReplaceAll(v, marker, password)
+			}
+			opts, err := processNATSConfig(t, env)
 			if err != nil {
 				t.Fatalf("nats-server refuses the configuration: %v", err)
 			}
