@@ -297,15 +297,18 @@ func TestComposeMetricsStayInternal(t *testing.T) {
 // Drain: a replica that is stopping reports not ready for
 // SHUTDOWN_DRAIN_DELAY before it closes its listener. Kong's active health
 // check must have taken it out of rotation by then, so the delay must exceed
-// Kong's unhealthy detection time (interval x failures), read from the Kong
-// file itself so that neither side can drift.
+// Kong's unhealthy detection time (interval x failures, plus the last probe's
+// timeout), read from the Kong file itself so that neither side can drift.
 func TestComposeDrainOutlastsKongHealthChecks(t *testing.T) {
 	var kong struct {
 		Upstreams []struct {
 			Name         string `yaml:"name"`
 			Healthchecks struct {
 				Active struct {
-					Timeout   float64 `yaml:"timeout"`
+					Timeout float64 `yaml:"timeout"`
+					Healthy struct {
+						Interval float64 `yaml:"interval"`
+					} `yaml:"healthy"`
 					Unhealthy struct {
 						Interval     float64 `yaml:"interval"`
 						HTTPFailures int     `yaml:"http_failures"`
@@ -328,8 +331,12 @@ func TestComposeDrainOutlastsKongHealthChecks(t *testing.T) {
 				u.Name, unhealthy.Interval, unhealthy.HTTPFailures)
 			continue
 		}
-		d := time.Duration(unhealthy.Interval * float64(unhealthy.HTTPFailures) * float64(time.Second))
-		detection = max(detection, d)
+		// Worst case: the drain starts just after a successful probe; the
+		// first failing probe comes a healthy interval later, the others an
+		// unhealthy interval apart, and the last may take the whole timeout.
+		active := u.Healthchecks.Active
+		seconds := max(active.Healthy.Interval, unhealthy.Interval)*float64(unhealthy.HTTPFailures) + active.Timeout
+		detection = max(detection, time.Duration(seconds*float64(time.Second)))
 	}
 
 	f := composeFiles[1]
@@ -340,6 +347,7 @@ func TestComposeDrainOutlastsKongHealthChecks(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		t.Logf("%s: drain %s, Kong's unhealthy detection at most %s", name, base.DrainDelay, detection)
 		if base.DrainDelay <= detection {
 			t.Errorf("%s: SHUTDOWN_DRAIN_DELAY %s, want more than Kong's unhealthy detection time %s", name, base.DrainDelay, detection)
 		}
