@@ -25,8 +25,16 @@
 //     timeouts) eject a target after that many failed attempts in a row, until
 //     a health probe passes again.
 //   - plugins: apikey-auth-plugin (global or per route; config.bypass: true on
-//     a route skips it), with its rate_limits, and request-termination. Other
-//     plugins are reported by New as warnings and ignored.
+//     a route skips its key check), with its rate_limits, and
+//     request-termination. Other plugins are reported by New as warnings and
+//     ignored.
+//   - known differences: a request tries each target at most once (Kong's
+//     round robin may come back to a tried one when retries exceed the
+//     targets); one passing probe brings a target back (Kong: the upstream's
+//     healthy.successes); probes run every HealthInterval, not at the file's
+//     intervals; when every target is ejected or not ready the gateway still
+//     tries them (Kong answers 503); errors are always JSON (Kong follows the
+//     client's Accept header).
 //   - headers: X-Forwarded-For/-Proto/-Host/-Port/-Path/-Prefix and X-Real-IP
 //     are set from the connection (the gateway is the edge, so a client's own
 //     X-Forwarded-For is replaced, not trusted); X-Request-ID is kept when it
