@@ -133,6 +133,7 @@ func TestComposeRequiresSecrets(t *testing.T) {
 	for _, f := range composeFiles {
 		for missing := range composeEnv {
 			t.Run(f.name+"/without "+missing, func(t *testing.T) {
+				t.Parallel()
 				env := maps.Clone(composeEnv)
 				delete(env, missing)
 				_, err := loadCompose(t, f.name, env)
