@@ -40,9 +40,17 @@ type Config struct {
 	SeedAdminEmail    string
 	SeedAdminPassword string
 
-	// Per client address, separately for sign-in and sign-up.
+	// Per client address, separately for sign-in and sign-up, shared by all
+	// replicas through Redis (per replica while Redis is unreachable).
 	RateLimitPerMinute int
 	RateLimitBurst     int
+	// SignInFailureLimit sign-in attempts per account (email) that did not
+	// succeed are allowed per SignInFailureWindow, from any address.
+	SignInFailureLimit  int
+	SignInFailureWindow time.Duration
+	// SignInUniformErrors answers an unknown email and a wrong password
+	// alike (401), so sign-in does not tell which emails are registered.
+	SignInUniformErrors bool
 
 	// KeystoreSweepInterval is how often keystores older than the refresh
 	// token validity are deleted (the fallback for stores without TTL indexes).
@@ -84,6 +92,10 @@ func Load(src *chassisconfig.Source) (Config, error) {
 
 		RateLimitPerMinute: src.Int("RATE_LIMIT_PER_MINUTE", 120, 1, 1_000_000),
 		RateLimitBurst:     src.Int("RATE_LIMIT_BURST", 30, 1, 1_000_000),
+
+		SignInFailureLimit:  src.Int("SIGNIN_FAILURE_LIMIT", 10, 1, 1_000_000),
+		SignInFailureWindow: src.Duration("SIGNIN_FAILURE_WINDOW", 15*time.Minute, time.Second, time.Second, 24*time.Hour),
+		SignInUniformErrors: src.Bool("SIGNIN_UNIFORM_ERRORS", false),
 
 		KeystoreSweepInterval: src.Duration("KEYSTORE_SWEEP_INTERVAL", time.Hour, time.Second, 10*time.Millisecond, 7*24*time.Hour),
 		AuthCacheTTL:          src.Duration("AUTH_CACHE_TTL", time.Minute, time.Second, time.Second, 24*time.Hour),

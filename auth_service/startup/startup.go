@@ -22,6 +22,7 @@ import (
 
 	"blogplatform/auth_service/api/apikey"
 	"blogplatform/auth_service/api/auth"
+	"blogplatform/auth_service/api/auth/throttle"
 	"blogplatform/auth_service/api/auth/token"
 	"blogplatform/auth_service/api/keystore"
 	"blogplatform/auth_service/api/user"
@@ -29,7 +30,6 @@ import (
 	"blogplatform/auth_service/config"
 	"blogplatform/auth_service/openapi"
 	"blogplatform/chassis/cache"
-	"blogplatform/chassis/httpx"
 	"blogplatform/chassis/mongox"
 	"blogplatform/chassis/natsx"
 	"blogplatform/chassis/runtime"
@@ -50,6 +50,10 @@ type App struct {
 	APIKeys   *apikey.Service
 	Auth      *auth.Service
 	Signer    *token.Signer
+
+	// EmailMigration is what the start-up email normalisation did
+	// (conflicting accounts are also logged).
+	EmailMigration user.EmailMigration
 
 	// SkippedIndexes lists optional indexes the store refused (FerretDB:
 	// the keystore TTL index; the sweeper covers it).
@@ -97,7 +101,14 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 		AccessValidity: cfg.AccessTokenValidity, RefreshValidity: cfg.RefreshTokenValidity,
 		CacheSize: cfg.TokenCacheSize,
 	})
-	if a.Auth, err = auth.NewService(a.Users, a.Keystores, a.Signer, c, auth.Options{BcryptCost: cfg.BcryptCost, Log: rt.Log}); err != nil {
+	a.Auth, err = auth.NewService(a.Users, a.Keystores, a.Signer, c, auth.Options{
+		BcryptCost: cfg.BcryptCost, Log: rt.Log, UniformSignInErrors: cfg.SignInUniformErrors,
+		Attempts: throttle.NewAccountLimiter(rt.Redis, cfg.SignInFailureLimit, cfg.SignInFailureWindow, rt.Log),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a.EmailMigration, err = a.Users.MigrateEmails(ctx, rt.Log); err != nil {
 		return nil, err
 	}
 	if err = a.Seed(ctx); err != nil {
@@ -112,8 +123,10 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 
 func (a *App) mount() error {
 	cfg, rt := a.Config, a.Runtime
-	limit := httpx.RateLimitOptions{PerMinute: cfg.RateLimitPerMinute, Burst: cfg.RateLimitBurst}
-	authCtl := auth.NewController(a.Auth, httpx.NewRateLimiter(limit), httpx.NewRateLimiter(limit))
+	limiter := func(name string) *throttle.AddressLimiter {
+		return throttle.NewAddressLimiter(rt.Redis, name, cfg.RateLimitPerMinute, cfg.RateLimitBurst, rt.Log)
+	}
+	authCtl := auth.NewController(a.Auth, limiter("signup"), limiter("signin"))
 	userCtl := user.NewController(a.Users, authCtl.Authentication())
 	apikey.NewController(a.APIKeys).MountRoutes(rt.Engine)
 	authCtl.MountRoutes(rt.Engine)

@@ -76,6 +76,10 @@ type stack struct {
 	apiKey   string // random per stack: verdicts live in the shared Redis
 	settings map[string]string
 	nc       *nats.Conn
+	// client is the address requests come from: one per stack, so the
+	// per-address limits (kept in the Redis all tests share) of parallel
+	// tests do not mix.
+	client string
 }
 
 // newStack uses the package's shared store and Redis.
@@ -112,6 +116,7 @@ func newStackOn(t testing.TB, infra *testinfra.Env) *stack {
 		"SEED_ADMIN_PASSWORD":   "changeit",
 		"RATE_LIMIT_PER_MINUTE": "100000",
 		"RATE_LIMIT_BURST":      "10000",
+		"SIGNIN_FAILURE_LIMIT":  "100000",
 		"SHUTDOWN_GRACE_PERIOD": "2s",
 	}
 	nc, err := nats.Connect(s.natsURL)
@@ -120,7 +125,15 @@ func newStackOn(t testing.TB, infra *testinfra.Env) *stack {
 	}
 	t.Cleanup(nc.Close)
 	s.nc = nc
+	s.client = randomAddr()
 	return s
+}
+
+// randomAddr is a random client address in 10.0.0.0/8.
+func randomAddr() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return "10." + strconv.Itoa(int(b[0])) + "." + strconv.Itoa(int(b[1])) + "." + strconv.Itoa(int(b[2])) + ":1234"
 }
 
 func randomHex(n int) string {
@@ -232,11 +245,18 @@ func (r response) data() map[string]any { d, _ := r.env["data"].(map[string]any)
 // pairs.
 func (r *replica) do(method, path, body string, headers ...string) response {
 	r.t.Helper()
+	return r.doFrom(r.stack.client, method, path, body, headers...)
+}
+
+// doFrom is do from the client address addr ("host:port").
+func (r *replica) doFrom(addr, method, path, body string, headers ...string) response {
+	r.t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	req.RemoteAddr = addr
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

@@ -2,12 +2,15 @@ package auth
 
 import (
 	"context"
+	"errors"
 
 	"github.com/gin-gonic/gin"
 
 	"blogplatform/auth_service/api/auth/dto"
 	"blogplatform/auth_service/api/auth/message"
+	"blogplatform/auth_service/api/auth/throttle"
 	"blogplatform/auth_service/api/user"
+	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/httpx"
 )
@@ -17,12 +20,12 @@ const sessionKey = "auth.session"
 // Controller serves the auth routes (base path /) and the NATS group auth.
 type Controller struct {
 	auth          *Service
-	signInLimiter *httpx.RateLimiter
-	signUpLimiter *httpx.RateLimiter
+	signInLimiter *throttle.AddressLimiter
+	signUpLimiter *throttle.AddressLimiter
 }
 
 // NewController takes one limiter per limited route: each has its own budget.
-func NewController(auth *Service, signUp, signIn *httpx.RateLimiter) *Controller {
+func NewController(auth *Service, signUp, signIn *throttle.AddressLimiter) *Controller {
 	return &Controller{auth: auth, signUpLimiter: signUp, signInLimiter: signIn}
 }
 
@@ -43,10 +46,25 @@ func (ctl *Controller) Authentication() gin.HandlerFunc {
 }
 
 func (ctl *Controller) MountRoutes(group gin.IRoutes) {
-	group.POST("/signup/basic", NoStore, ctl.signUpLimiter.Middleware(), ctl.signUp)
-	group.POST("/signin/basic", NoStore, ctl.signInLimiter.Middleware(), ctl.signIn)
+	group.POST("/signup/basic", NoStore, limited(ctl.signUpLimiter), ctl.signUp)
+	group.POST("/signin/basic", NoStore, limited(ctl.signInLimiter), ctl.signIn)
 	group.POST("/token/refresh", NoStore, ctl.refresh)
 	group.DELETE("/signout", ctl.Authentication(), ctl.signOut)
+}
+
+var errTooManyRequests = apperr.New(apperr.TooManyRequests, "too many requests")
+
+// limited answers 429 `too many requests` with Retry-After when the client
+// address's budget (shared by every replica) is spent.
+func limited(l *throttle.AddressLimiter) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if ok, wait := l.Allow(c.Request.Context(), c.ClientIP()); !ok {
+			c.Header("Retry-After", throttle.RetryAfterSeconds(wait))
+			httpx.Fail(c, errTooManyRequests)
+			return
+		}
+		c.Next()
+	}
 }
 
 func (ctl *Controller) signUp(c *gin.Context) {
@@ -71,6 +89,10 @@ func (ctl *Controller) signIn(c *gin.Context) {
 	}
 	res, err := ctl.auth.SignIn(c.Request.Context(), body)
 	if err != nil {
+		var throttled *ThrottledError
+		if errors.As(err, &throttled) {
+			c.Header("Retry-After", throttle.RetryAfterSeconds(throttled.Wait))
+		}
 		httpx.Fail(c, err)
 		return
 	}

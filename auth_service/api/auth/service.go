@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"blogplatform/auth_service/api/auth/dto"
+	"blogplatform/auth_service/api/auth/throttle"
 	"blogplatform/auth_service/api/auth/token"
 	"blogplatform/auth_service/api/keystore"
 	"blogplatform/auth_service/api/user"
@@ -44,6 +45,12 @@ var (
 	errPasswordTooLong       = apperr.BadRequest("password must be at most 72 bytes")
 	errNotRegistered         = apperr.Missing("user not registered")
 	errWrongPassword         = apperr.Unauthorized("wrong password")
+	// errBadCredentials replaces both answers above with SIGNIN_UNIFORM_ERRORS.
+	errBadCredentials = apperr.Unauthorized("invalid email or password")
+	// Several stored accounts share the address up to letter case; the
+	// password matched one of them, and picking it would be a guess.
+	errAmbiguousEmail  = apperr.Denied("several accounts use this email in different letter case; ask an administrator")
+	errTooManyAttempts = apperr.New(apperr.TooManyRequests, "too many failed sign-ins, try again later")
 	// The revocation could not be made visible to every replica, so it was
 	// not done: the client keeps a working session and may retry.
 	errRevocationUnavailable = apperr.New(apperr.Unavailable, "session revocation unavailable, try again later")
@@ -55,7 +62,21 @@ const bearerPrefix = "Bearer "
 type Options struct {
 	BcryptCost int
 	Log        *slog.Logger
+	// UniformSignInErrors answers an unknown email like a wrong password
+	// (401 `invalid email or password`) instead of the reference's 404.
+	UniformSignInErrors bool
+	// Attempts bounds sign-in attempts per account (nil: unbounded).
+	Attempts *throttle.AccountLimiter
 }
+
+// ThrottledError is a 429 that tells the client how long to wait.
+type ThrottledError struct {
+	err  *apperr.Error
+	Wait time.Duration
+}
+
+func (e *ThrottledError) Error() string { return e.err.Error() }
+func (e *ThrottledError) Unwrap() error { return e.err }
 
 type Service struct {
 	users     *user.Service
@@ -64,6 +85,8 @@ type Service struct {
 	cache     *cache.Cache
 	log       *slog.Logger
 	cost      int
+	uniform   bool
+	attempts  *throttle.AccountLimiter
 	// dummyHash is compared against for unknown emails and users without a
 	// password, so a sign-in costs one bcrypt comparison whatever happens.
 	dummyHash []byte
@@ -77,7 +100,8 @@ func NewService(users *user.Service, keystores *keystore.Service, signer *token.
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Service{users: users, keystores: keystores, signer: signer, cache: c, log: o.Log, cost: o.BcryptCost, dummyHash: dummy}, nil
+	return &Service{users: users, keystores: keystores, signer: signer, cache: c, log: o.Log, cost: o.BcryptCost,
+		uniform: o.UniformSignInErrors, attempts: o.Attempts, dummyHash: dummy}, nil
 }
 
 // Session is an authenticated request's user and token.
@@ -168,16 +192,25 @@ func (s *Service) Authorize(ctx context.Context, userID string, roles []string) 
 
 // SignUp registers a LEARNER (§4.4). A taken email is a 400 whether the
 // check below or the unique index finds it, so concurrent sign-ups with one
-// email give one success and the normal message for the others.
+// email give one success and the normal message for the others. The email
+// arrives normalised (dto.Email); an address of a recorded case conflict is
+// taken too.
 func (s *Service) SignUp(ctx context.Context, req dto.SignUpBasic) (*dto.UserAuth, error) {
 	if len(req.Password) > 72 {
 		return nil, errPasswordTooLong // bcrypt would silently ignore the rest
 	}
-	switch _, err := s.users.FindByEmail(ctx, req.Email); {
+	email := string(req.Email)
+	switch _, err := s.users.FindByEmail(ctx, email); {
 	case err == nil:
 		return nil, errAlreadyRegistered
 	case !errors.Is(err, user.ErrNotFound):
 		return nil, apperr.InternalErr(err)
+	}
+	switch conflict, err := s.users.ConflictOf(ctx, email); {
+	case err != nil:
+		return nil, apperr.InternalErr(err)
+	case conflict != nil:
+		return nil, errAlreadyRegistered
 	}
 	learner, err := s.users.RoleByCode(ctx, model.RoleLearner)
 	if err != nil {
@@ -189,7 +222,7 @@ func (s *Service) SignUp(ctx context.Context, req dto.SignUpBasic) (*dto.UserAut
 	}
 	now := time.Now().UTC()
 	u := &model.User{
-		Name: req.Name, Email: req.Email, Password: string(hash), ProfilePicURL: req.ProfilePicURL,
+		Name: req.Name, Email: email, Password: string(hash), ProfilePicURL: req.ProfilePicURL,
 		Roles: []bson.ObjectID{learner.ID}, Verified: false, Status: true, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.users.Insert(ctx, u); err != nil {
@@ -204,22 +237,23 @@ func (s *Service) SignUp(ctx context.Context, req dto.SignUpBasic) (*dto.UserAut
 	return s.issue(ctx, u.ID, info)
 }
 
-// SignIn checks email and password (§4.5) and opens a new session.
+// SignIn checks email and password (§4.5) and opens a new session. Every
+// attempt counts against the account's budget first (unknown emails too, so
+// the limit tells nothing about which emails exist); a successful one is
+// given back.
 func (s *Service) SignIn(ctx context.Context, req dto.SignInBasic) (*dto.UserAuth, error) {
-	u, err := s.users.FindByEmail(ctx, req.Email)
-	if err != nil {
-		if errors.Is(err, user.ErrNotFound) {
-			_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(req.Password))
-			return nil, errNotRegistered
+	email := string(req.Email)
+	if s.attempts != nil {
+		if ok, wait := s.attempts.Begin(ctx, email); !ok {
+			return nil, &ThrottledError{err: errTooManyAttempts, Wait: wait}
 		}
-		return nil, apperr.InternalErr(err)
 	}
-	hash := []byte(u.Password)
-	if u.Password == "" {
-		hash = s.dummyHash // never matches; keeps the timing of a real check
+	u, err := s.checkPassword(ctx, email, req.Password)
+	if err != nil {
+		return nil, err
 	}
-	if err := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)); err != nil || u.Password == "" {
-		return nil, errWrongPassword
+	if s.attempts != nil {
+		s.attempts.Succeeded(ctx, email)
 	}
 	info, err := s.users.InfoOf(ctx, u)
 	if err != nil {
@@ -227,6 +261,76 @@ func (s *Service) SignIn(ctx context.Context, req dto.SignInBasic) (*dto.UserAut
 	}
 	s.users.Remember(ctx, info)
 	return s.issue(ctx, u.ID, info)
+}
+
+// checkPassword returns the active account of email if password is its
+// password. Whatever happens it costs one bcrypt comparison per candidate
+// account (a dummy one when there is none), so timing does not tell whether
+// an email is registered.
+func (s *Service) checkPassword(ctx context.Context, email, password string) (*model.User, error) {
+	conflict, err := s.users.ConflictOf(ctx, email)
+	if err != nil {
+		return nil, apperr.InternalErr(err)
+	}
+	if conflict != nil {
+		return nil, s.checkConflicting(ctx, conflict, password)
+	}
+	u, err := s.users.FindByEmail(ctx, email)
+	if err != nil {
+		if errors.Is(err, user.ErrNotFound) {
+			_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+			return nil, s.failure(errNotRegistered)
+		}
+		return nil, apperr.InternalErr(err)
+	}
+	if !s.passwordMatches(u, password) {
+		return nil, s.failure(errWrongPassword)
+	}
+	return u, nil
+}
+
+// checkConflicting answers a sign-in for an address that several stored
+// accounts share up to letter case. A password that matches none is an
+// ordinary failure; one that matches is refused too, with a message that
+// says why, because choosing an account would be a guess.
+func (s *Service) checkConflicting(ctx context.Context, conflict *user.EmailConflict, password string) error {
+	users, err := s.users.ActiveByIDs(ctx, conflict.UserIDs)
+	if err != nil {
+		return apperr.InternalErr(err)
+	}
+	if len(users) == 0 {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		return s.failure(errNotRegistered)
+	}
+	var matched []string
+	for i := range users {
+		if s.passwordMatches(&users[i], password) {
+			matched = append(matched, users[i].ID.Hex())
+		}
+	}
+	if len(matched) == 0 {
+		return s.failure(errWrongPassword)
+	}
+	s.log.Warn("sign-in refused: several accounts use this email in different letter case",
+		"email", conflict.Email, "users", conflict.UserIDs, "password_matches", matched)
+	return errAmbiguousEmail
+}
+
+func (s *Service) passwordMatches(u *model.User, password string) bool {
+	hash := []byte(u.Password)
+	if u.Password == "" {
+		hash = s.dummyHash // never matches; keeps the timing of a real check
+	}
+	return bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && u.Password != ""
+}
+
+// failure is the answer to bad credentials: the reference's specific one,
+// or the same 401 for both cases when uniform errors are configured.
+func (s *Service) failure(specific *apperr.Error) error {
+	if s.uniform {
+		return errBadCredentials
+	}
+	return specific
 }
 
 func (s *Service) issue(ctx context.Context, userID bson.ObjectID, info *userdto.InfoPrivateUser) (*dto.UserAuth, error) {

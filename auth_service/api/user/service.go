@@ -33,10 +33,11 @@ var (
 func SnapshotKey(id string) string { return "auth_user_" + id }
 
 type Service struct {
-	db    *mongox.DB
-	users *mongo.Collection
-	roles *mongo.Collection
-	cache *cache.Cache
+	db        *mongox.DB
+	users     *mongo.Collection
+	roles     *mongo.Collection
+	conflicts *mongo.Collection
+	cache     *cache.Cache
 	// ttl bounds how long a snapshot may lag behind an out-of-band edit of
 	// the user (nothing in this service changes a user after creation except
 	// the bootstrap, which drops the snapshot).
@@ -45,11 +46,12 @@ type Service struct {
 
 func NewService(db *mongox.DB, c *cache.Cache, ttl time.Duration) *Service {
 	return &Service{
-		db:    db,
-		users: db.Database.Collection(model.UsersCollection),
-		roles: db.Database.Collection(model.RolesCollection),
-		cache: c,
-		ttl:   ttl,
+		db:        db,
+		users:     db.Database.Collection(model.UsersCollection),
+		roles:     db.Database.Collection(model.RolesCollection),
+		conflicts: db.Database.Collection(model.EmailConflictsCollection),
+		cache:     c,
+		ttl:       ttl,
 	}
 }
 
@@ -135,6 +137,9 @@ func (s *Service) rolesByID(ctx context.Context, ids []bson.ObjectID) (map[bson.
 }
 
 // FindByEmail returns the active user with that email, password included.
+// Emails are stored normalised (model.NormalizeEmail), so the caller passes
+// the normal form; accounts of a recorded conflict are not normalised and
+// so not found here (see ConflictOf).
 func (s *Service) FindByEmail(ctx context.Context, email string) (*model.User, error) {
 	return s.findActive(ctx, bson.M{"email": email, "status": true})
 }

@@ -4,12 +4,29 @@
 package dto
 
 import (
+	"encoding/json"
+
 	"blogplatform/auth_service/api/auth/token"
 	userdto "blogplatform/auth_service/api/user/dto"
+	"blogplatform/auth_service/api/user/model"
 )
 
+// Email is an email address in its normal form (model.NormalizeEmail):
+// decoding trims and lower-cases it, so validation, storage and lookups all
+// see one form, and "Ada@Example.com " signs in to ada@example.com.
+type Email string
+
+func (e *Email) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err // a type error; the decoder adds the field name
+	}
+	*e = Email(model.NormalizeEmail(s))
+	return nil
+}
+
 type SignUpBasic struct {
-	Email    string `json:"email" binding:"required" validate:"required,email"`
+	Email    Email  `json:"email" binding:"required" validate:"required,email"`
 	Password string `json:"password" binding:"required" validate:"required,min=6,max=100"`
 	Name     string `json:"name" binding:"required" validate:"required,min=2,max=200"`
 	// An explicit "" is checked (and fails url) like the reference; only an
@@ -18,7 +35,7 @@ type SignUpBasic struct {
 }
 
 type SignInBasic struct {
-	Email    string `json:"email" binding:"required" validate:"required,email"`
+	Email    Email  `json:"email" binding:"required" validate:"required,email"`
 	Password string `json:"password" binding:"required" validate:"required,min=6,max=100"`
 }
 

@@ -16,6 +16,9 @@ import (
 const (
 	UsersCollection = "users"
 	RolesCollection = "roles"
+	// EmailConflictsCollection lists accounts whose emails differ only by
+	// letter case (see user.MigrateEmails).
+	EmailConflictsCollection = "email_conflicts"
 )
 
 // Role codes (the reference's rolecode enum).
