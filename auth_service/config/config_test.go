@@ -22,6 +22,10 @@ func TestDefaults(t *testing.T) {
 	if c.SeedAPIKey != "" || c.SeedAdminEmail != "" {
 		t.Fatal("nothing is seeded unless configured")
 	}
+	if c.SignInFailureLimit != 10 || c.SignInFailureWindow != 15*time.Minute || c.SignInUniformErrors ||
+		c.APIKeyRejectedTTL != 5*time.Second || c.APIKeyRejectedSize != 10000 {
+		t.Fatalf("sign-in and key defaults %+v", c)
+	}
 }
 
 func TestValues(t *testing.T) {
@@ -29,6 +33,8 @@ func TestValues(t *testing.T) {
 		"ACCESS_TOKEN_VALIDITY_SEC": "60", "REFRESH_TOKEN_VALIDITY_SEC": "120", "BCRYPT_COST": "4",
 		"SEED_API_KEY": "k", "SEED_ADMIN_EMAIL": "admin@unusualcode.org", "SEED_ADMIN_PASSWORD": "changeit",
 		"AUTH_CACHE_TTL": "5s", "KEYSTORE_SWEEP_INTERVAL": "90", "ALLOW_EXAMPLE_SECRETS": "true",
+		"SIGNIN_FAILURE_LIMIT": "5", "SIGNIN_FAILURE_WINDOW": "1h", "SIGNIN_UNIFORM_ERRORS": "true",
+		"APIKEY_REJECTED_CACHE_TTL": "0", "APIKEY_REJECTED_CACHE_SIZE": "50",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -36,6 +42,10 @@ func TestValues(t *testing.T) {
 	if c.AccessTokenValidity != time.Minute || c.RefreshTokenValidity != 2*time.Minute || c.BcryptCost != 4 ||
 		c.AuthCacheTTL != 5*time.Second || c.KeystoreSweepInterval != 90*time.Second || c.SeedAdminPassword != "changeit" {
 		t.Fatalf("values %+v", c)
+	}
+	if c.SignInFailureLimit != 5 || c.SignInFailureWindow != time.Hour || !c.SignInUniformErrors ||
+		c.APIKeyRejectedTTL != 0 || c.APIKeyRejectedSize != 50 {
+		t.Fatalf("sign-in and key values %+v", c)
 	}
 }
 
@@ -57,6 +67,9 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"SEED_ADMIN_EMAIL": "not-an-email", "SEED_ADMIN_PASSWORD": "s3cret-pw"}, []string{"SEED_ADMIN_EMAIL"}},
 		{map[string]string{"SEED_ADMIN_EMAIL": "a@b.co", "SEED_ADMIN_PASSWORD": "short"}, []string{"SEED_ADMIN_PASSWORD"}},
 		{map[string]string{"DB_PORT": "http"}, []string{"DB_PORT"}},
+		{map[string]string{"SIGNIN_FAILURE_LIMIT": "0", "SIGNIN_FAILURE_WINDOW": "later"}, []string{"SIGNIN_FAILURE_LIMIT", "SIGNIN_FAILURE_WINDOW"}},
+		{map[string]string{"SIGNIN_UNIFORM_ERRORS": "maybe"}, []string{"SIGNIN_UNIFORM_ERRORS"}},
+		{map[string]string{"APIKEY_REJECTED_CACHE_TTL": "2m", "APIKEY_REJECTED_CACHE_SIZE": "0"}, []string{"APIKEY_REJECTED_CACHE_TTL", "APIKEY_REJECTED_CACHE_SIZE"}},
 	}
 	for _, tt := range tests {
 		_, err := Load(chassisconfig.FromMap(tt.values))
