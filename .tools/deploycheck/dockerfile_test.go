@@ -249,6 +249,7 @@ func TestKongDockerfiles(t *testing.T) {
 			wantCopies := []string{
 				"--from=plugin /out/apikey-auth-plugin /usr/local/bin/apikey-auth-plugin",
 				tc.declarative + " /etc/kong/kong.yml",
+				"error-template.json /etc/kong/error-template.json",
 			}
 			if !slices.Equal(copies, wantCopies) {
 				t.Errorf("runtime COPY %q, want %q", copies, wantCopies)
@@ -270,6 +271,11 @@ func TestKongDockerfiles(t *testing.T) {
 				"KONG_ADMIN_LISTEN":     "127.0.0.1:8001",
 				"KONG_PROXY_ACCESS_LOG": "/dev/stdout",
 				"KONG_PROXY_ERROR_LOG":  "/dev/stderr",
+				// Kong's own errors in the platform's JSON shape, also for
+				// clients that send no Accept header (Kong's default type is
+				// text/plain).
+				"KONG_ERROR_TEMPLATE_JSON": "/etc/kong/error-template.json",
+				"KONG_ERROR_DEFAULT_TYPE":  "application/json",
 			}
 			for key, want := range wantEnv {
 				if env[key] != want {

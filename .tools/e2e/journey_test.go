@@ -92,10 +92,14 @@ func (j *journey) apiKeyAndRouting(t *testing.T) {
 	if !strings.Contains(r.header.Get("Allow"), http.MethodPost) {
 		t.Errorf("%v: Allow %q should list POST", r, r.header.Get("Allow"))
 	}
-	// 6: Kong's own 404, not the envelope.
-	r = c.do(http.MethodGet, "/nothing", nil)
-	if r.status != 404 || str(r.body, "message") != "no Route matched with those values" {
-		t.Errorf("%v: want Kong's no-route 404", r)
+	// 6: no route: Kong's 404 message in the platform's envelope, with or
+	// without a key.
+	for _, opts := range [][]option{nil, {noKey()}} {
+		r = c.do(http.MethodGet, "/nothing", nil, opts...)
+		checkEnvelope(t, r)
+		if r.status != 404 || str(r.body, "message") != "no Route matched with those values" {
+			t.Errorf("%v: want the no-route 404", r)
+		}
 	}
 	if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 		t.Errorf("%v: Content-Type %q", r, r.header.Get("Content-Type"))
