@@ -1,7 +1,8 @@
 // Package natsx is the NATS side of the chassis: a connection that survives a
 // late or restarting server, a micro service whose endpoints answer
 // concurrently and never crash the process, and a typed request client with a
-// deadline, a circuit breaker, metrics and trace propagation. The wire format
+// deadline, hedged retries of idempotent subjects, a circuit breaker, metrics
+// and trace propagation. The wire format
 // is the reference's: {"data":…,"error":"<status>:<message>"}.
 package natsx
 
