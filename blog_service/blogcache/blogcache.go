@@ -1,78 +1,142 @@
-// Package blogcache is blog_service's Redis cache: the reference's keys
-// (blog_<id>, blog_<slug>, similar_blogs_<id>) plus cached list pages, all
-// holding the exact JSON sent as the envelope's data, so a hit is written
-// out without decoding.
+// Package blogcache is blog_service's Redis cache: the reference's keys of a
+// blog by id and by slug plus cached lists (similar blogs and list pages),
+// all holding the exact JSON sent as the envelope's data, so a hit is
+// written out without decoding.
+//
+// Key space. No value a client controls can name a key of another kind, of
+// another entity, or one of the cache's own control keys:
+//   - blog_<id> and blog_<slug> are the reference's names and are kept: ids
+//     are validated 24-character hex and written in lower case, and every key
+//     this package writes other than these two starts with "blogcache:",
+//     which no "blog_..." key can equal. The one overlap left, a slug that
+//     is itself 24 lower-case hex characters and so could equal another
+//     blog's id, is moved to blogcache:slug:<slug>.
+//   - Everything else lives under "blogcache:" with a fixed layout per kind
+//     (kind, version, then only hex, digits and constant words, separated by
+//     ":"); a tag, the only free text that reaches a list key, is
+//     hex-encoded. So the kind and the fields of a key are always
+//     recoverable from it, and two different requests never share a key.
+//     The reference's similar_blogs_<id> is not kept: a similar list must be
+//     dropped whenever any public blog changes, which needs either a set of
+//     every cached list (what the reference's name would force) or a version
+//     in the name; see below.
 //
 // Coherence: after any write returns, no endpoint serves the old state.
-//   - Every write calls Changed after the store write. It bumps the
-//     generation key and deletes, in one atomic script, the blog's keys (by
-//     id, by every slug it had, its similar list) and the track sets of every
-//     list the blog appears or appeared in (see affected).
-//   - A read that misses notes the generation before reading the store and
-//     writes its result back only while the generation is unchanged, so a
-//     slow reader cannot put back a state that a write has already
-//     invalidated. Concurrent misses on one key share one store query
-//     (single flight per key and generation: a request that arrives after a
+//   - Blogs by id and slug: every write calls Changed after the store write.
+//     It bumps the generation key and deletes, in one atomic script, the
+//     blog's keys (by id, by every slug it had). A read that misses notes
+//     the generation before reading the store and writes its result back
+//     only while the generation is unchanged, so a slow reader cannot put
+//     back a state that a write has already invalidated.
+//   - Lists are versioned: each family (the public lists and similar lists,
+//     the editors' lists, one author's lists) has a version key holding a
+//     random token, and a list's key embeds its family's current token. The
+//     same script that drops the blog's keys sets a fresh token on every
+//     family that may show the blog (see affected), which orphans all of
+//     their cached pages at once in O(1): nothing tracks cached keys, so
+//     nothing grows with the number of distinct requests and invalidation
+//     never has to delete an unbounded set. Orphans expire with their TTL.
+//     A reader reads the token and the entry in one script and writes its
+//     result under the token it read, so a reader that raced a write stores
+//     into an orphaned key nobody reads. Tokens are random (never reused), so
+//     a version key that expires or is evicted only costs misses: a reader
+//     that finds none creates a fresh token, it never revives old pages.
+//   - Bounds: only the first MaxCachedPage pages with at most
+//     MaxCachedLimit items are cached, and an empty tag page is not cached
+//     (random tags find nothing), so the cache holds at most a fixed number
+//     of pages per family and per existing tag.
+//   - Concurrent misses on one key share one store query (single flight per
+//     key, and per generation for blogs: a request that arrives after a
 //     write's invalidation never joins a query started before it).
 //   - Redis failures never fail a request: reads fall back to the store. An
-//     invalidation that fails is remembered (keys and sets) and retried in
-//     the background every retry interval and, before that, by every cached
-//     read of this replica, which bypasses the cache until the retry
-//     succeeds. So after a Redis blip this replica never serves what a
+//     invalidation that fails is remembered (keys and version keys) and
+//     retried in the background every retry interval and, before that, by
+//     every cached read of this replica, which bypasses the cache until the
+//     retry succeeds. So after a Redis blip this replica never serves what a
 //     failed invalidation should have removed. Other replicas read the same
 //     Redis and are covered as soon as the retry lands (within one retry
 //     interval of Redis answering again); TTLs bound anything else.
+//
+// The scripts build list keys from the version they read, so they assume a
+// single Redis (not Redis Cluster), which is what the platform runs. Every
+// key is under "blog_" or "blogcache:", which is what a Redis ACL for this
+// service must allow (~blog_* ~blogcache:*).
 package blogcache
 
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
 	"blogplatform/blog_service/model"
 	"blogplatform/chassis/cache"
+	"blogplatform/chassis/metrics"
 )
 
-// GenerationKey is bumped by every invalidation.
-const GenerationKey = "blog_cache_gen"
+// Prefix starts every key of this package except the reference's blog_<id>
+// and blog_<slug>.
+const Prefix = "blogcache:"
 
-// Track sets: each lists the cached keys of one family of lists, so one
-// write can drop them all.
+// GenerationKey is bumped by every invalidation; it guards the writes of
+// blog_<id> and blog_<slug>.
+const GenerationKey = Prefix + "gen"
+
+// Version keys of the list families.
 const (
-	publicListsSet = "blog_cache_track_public_lists"
-	similarSet     = "blog_cache_track_similar"
-	editorListsSet = "blog_cache_track_editor_lists"
+	publicVersion = Prefix + "ver:public" // latest, tag and similar lists
+	editorVersion = Prefix + "ver:editor"
 )
 
-func authorListsSet(author string) string { return "blog_cache_track_author_" + author }
+func authorVersion(author string) string { return Prefix + "ver:author:" + author }
 
-// BlogKey is the reference's key of a PublicBlog by id or by slug.
-func BlogKey(idOrSlug string) string { return "blog_" + idOrSlug }
+// Caching bounds of list pages.
+const (
+	MaxCachedPage  = 5
+	MaxCachedLimit = 100
+)
 
-// SimilarKey is the reference's key of a blog's similar list.
-func SimilarKey(id string) string { return "similar_blogs_" + id }
+// BlogKey is the reference's key of a PublicBlog by id (24 hex characters).
+func BlogKey(id string) string { return "blog_" + id }
 
-// Keys of list pages (this platform's; the reference caches no list).
-func latestKey(p model.Page) string { return "blogs_latest_" + pageSuffix(p) }
-func tagKey(tag string, p model.Page) string {
-	return "blogs_tag_" + tag + "_" + pageSuffix(p)
+// SlugKey is the key of a PublicBlog by slug: the reference's blog_<slug>,
+// except for a slug that could be an id (24 lower-case hex characters),
+// which would share blog_<id> with that blog.
+func SlugKey(slug string) string {
+	if looksLikeID(slug) {
+		return Prefix + "slug:" + slug
+	}
+	return "blog_" + slug
 }
-func authorListKey(author string, list model.AuthorList, p model.Page) string {
-	return "blogs_author_" + author + "_" + string(list) + "_" + pageSuffix(p)
-}
-func editorListKey(list model.AuthorList, p model.Page) string {
-	return "blogs_editor_" + string(list) + "_" + pageSuffix(p)
+
+func looksLikeID(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func pageSuffix(p model.Page) string {
-	return strconv.FormatInt(p.Number, 10) + "_" + strconv.FormatInt(p.Size, 10)
+	return strconv.FormatInt(p.Number, 10) + ":" + strconv.FormatInt(p.Size, 10)
+}
+
+func cacheable(p model.Page) bool {
+	return p.Number >= 1 && p.Number <= MaxCachedPage && p.Size >= 1 && p.Size <= MaxCachedLimit
 }
 
 // TTLs per family.
@@ -86,25 +150,33 @@ type Options struct {
 	// RetryInterval paces retries of failed invalidations.
 	RetryInterval time.Duration
 	Logger        *slog.Logger
+	// Metrics, when set, counts the list lookups (hit, miss, error) under
+	// Name, like the chassis cache counts the others.
+	Metrics *metrics.Metrics
+	Name    string
 }
 
 // Cache is safe for concurrent use. Start the retry loop with Start and stop
 // it with Close.
 type Cache struct {
 	kv   *cache.Cache
+	rdb  redis.UniversalClient
 	opts Options
+	// versionTTL bounds version keys: longer than any entry, so a family's
+	// pages are normally orphaned by a write, not by expiry.
+	versionTTL time.Duration
 
 	flights singleflight.Group
 
-	// Pending invalidations: each key and track set maps to the sequence
-	// number of the latest write that needs it dropped, so a replay removes
-	// only what it covered and never a later write's need.
-	mu          sync.Mutex
-	seq         uint64
-	pendingKeys map[string]uint64
-	pendingSets map[string]uint64
-	hasPending  atomic.Bool
-	lastFailure atomic.Int64 // unix nanoseconds of the last failed Redis call
+	// Pending invalidations: each key and version key maps to the sequence
+	// number of the latest write that needs it dropped (bumped), so a replay
+	// removes only what it covered and never a later write's need.
+	mu              sync.Mutex
+	seq             uint64
+	pendingKeys     map[string]uint64
+	pendingVersions map[string]uint64
+	hasPending      atomic.Bool
+	lastFailure     atomic.Int64 // unix nanoseconds of the last failed Redis call
 
 	started atomic.Bool
 	stop    chan struct{}
@@ -118,55 +190,91 @@ func New(kv *cache.Cache, o Options) *Cache {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Name == "" {
+		o.Name = "blog"
+	}
 	return &Cache{
-		kv: kv, opts: o,
-		pendingKeys: map[string]uint64{}, pendingSets: map[string]uint64{},
+		kv: kv, rdb: kv.Client(), opts: o,
+		versionTTL:  2 * max(o.TTLs.Blog, o.TTLs.Similar, o.TTLs.List, time.Hour),
+		pendingKeys: map[string]uint64{}, pendingVersions: map[string]uint64{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
-// Entry describes one cached value.
+// Entry describes one cached value: either a fixed key guarded by the
+// generation (a blog by id or slug) or a list whose key embeds its family's
+// version: Prefix + kind + ":" + version + ":" + rest.
 type Entry struct {
-	Key      string
-	TTL      time.Duration
-	TrackSet string // "" for entries invalidated by key
-	// Accept, when set, vets a hit; a refused hit is treated as a miss.
-	Accept func(cached []byte) bool
+	TTL time.Duration
+	// key is the fixed key; "" for a versioned entry.
+	key string
+	// version, kind, rest make up a versioned entry's key.
+	version, kind, rest string
+	// uncached entries go straight to the store (pages past the bounds).
+	uncached bool
+	// accept, when set, vets a hit; a refused hit is treated as a miss.
+	accept func(cached []byte) bool
+	// keep, when set, says whether a loaded value is worth caching.
+	keep func(loaded []byte) bool
 }
 
-// BlogByID is blog_<id>. blog_<id> and blog_<slug> share the reference's key
-// space, so a slug equal to another blog's id would collide: a hit counts
-// only if it is the blog with that id.
+// Key is a fixed entry's key, or the key of a versioned entry under
+// version.
+func (e Entry) Key(version string) string {
+	if e.key != "" {
+		return e.key
+	}
+	return Prefix + e.kind + ":" + version + ":" + e.rest
+}
+
+// Cached reports whether the entry is ever stored.
+func (e Entry) Cached() bool { return !e.uncached }
+
+var publicBlogPrefix = []byte(`{"_id":"`)
+
+// BlogByID is blog_<id>. A hit counts only if it is the PublicBlog with that
+// id (values left by other versions of this service are not served).
 func (c *Cache) BlogByID(id string) Entry {
 	prefix := []byte(`{"_id":"` + id + `"`)
-	return Entry{Key: BlogKey(id), TTL: c.opts.TTLs.Blog, Accept: func(b []byte) bool { return bytes.HasPrefix(b, prefix) }}
+	return Entry{key: BlogKey(id), TTL: c.opts.TTLs.Blog, accept: func(b []byte) bool { return bytes.HasPrefix(b, prefix) }}
 }
 
-// BlogBySlug is blog_<slug>; a hit that is the blog whose id equals the slug
-// (written by BlogByID) does not count.
+// BlogBySlug is SlugKey(slug). A hit counts only if it is a PublicBlog:
+// earlier versions of this service kept control values (a counter, sets)
+// under "blog_..." names that a slug can spell, and one of them may still
+// be in Redis.
 func (c *Cache) BlogBySlug(slug string) Entry {
-	prefix := []byte(`{"_id":"` + slug + `"`)
-	return Entry{Key: BlogKey(slug), TTL: c.opts.TTLs.Blog, Accept: func(b []byte) bool { return !bytes.HasPrefix(b, prefix) }}
+	return Entry{key: SlugKey(slug), TTL: c.opts.TTLs.Blog, accept: func(b []byte) bool { return bytes.HasPrefix(b, publicBlogPrefix) }}
 }
 
+// Similar is the similar list of the blog with id (24 hex characters).
 func (c *Cache) Similar(id string) Entry {
-	return Entry{Key: SimilarKey(id), TTL: c.opts.TTLs.Similar, TrackSet: similarSet}
+	return Entry{version: publicVersion, kind: "similar", rest: id, TTL: c.opts.TTLs.Similar}
 }
 
 func (c *Cache) Latest(p model.Page) Entry {
-	return Entry{Key: latestKey(p), TTL: c.opts.TTLs.List, TrackSet: publicListsSet}
+	return c.list(publicVersion, "latest", pageSuffix(p), p)
 }
 
+// Tag is one page of a tag's list. The tag is hex-encoded (it is the one
+// free text that reaches a list key), and an empty page is not cached.
 func (c *Cache) Tag(tag string, p model.Page) Entry {
-	return Entry{Key: tagKey(tag, p), TTL: c.opts.TTLs.List, TrackSet: publicListsSet}
+	e := c.list(publicVersion, "tag", hex.EncodeToString([]byte(tag))+":"+pageSuffix(p), p)
+	e.keep = func(b []byte) bool { return !bytes.Equal(b, []byte("[]")) }
+	return e
 }
 
+// AuthorList is one page of an author's list; author is the user id (hex).
 func (c *Cache) AuthorList(author string, list model.AuthorList, p model.Page) Entry {
-	return Entry{Key: authorListKey(author, list, p), TTL: c.opts.TTLs.List, TrackSet: authorListsSet(author)}
+	return c.list(authorVersion(author), "author", author+":"+string(list)+":"+pageSuffix(p), p)
 }
 
 func (c *Cache) EditorList(list model.AuthorList, p model.Page) Entry {
-	return Entry{Key: editorListKey(list, p), TTL: c.opts.TTLs.List, TrackSet: editorListsSet}
+	return c.list(editorVersion, "editor", string(list)+":"+pageSuffix(p), p)
+}
+
+func (c *Cache) list(version, kind, rest string, p model.Page) Entry {
+	return Entry{version: version, kind: kind, rest: rest, TTL: c.opts.TTLs.List, uncached: !cacheable(p)}
 }
 
 // Loader produces the value of an entry on a miss; its error is returned
@@ -177,10 +285,13 @@ type Loader func(ctx context.Context) (any, error)
 // encoded result of load, stored for the next reader unless a write
 // invalidated the cache meanwhile.
 func (c *Cache) Fetch(ctx context.Context, e Entry, load Loader) ([]byte, error) {
-	if !c.usable(ctx) {
+	if e.uncached || !c.usable(ctx) {
 		return encode(ctx, load)
 	}
-	if b, ok := c.kv.GetRaw(ctx, e.Key); ok && (e.Accept == nil || e.Accept(b)) {
+	if e.key == "" {
+		return c.fetchVersioned(ctx, e, load)
+	}
+	if b, ok := c.kv.GetRaw(ctx, e.key); ok && (e.accept == nil || e.accept(b)) {
 		return b, nil
 	}
 	gen, ok := c.kv.Generation(ctx, GenerationKey)
@@ -188,7 +299,15 @@ func (c *Cache) Fetch(ctx context.Context, e Entry, load Loader) ([]byte, error)
 		c.markFailure()
 		return encode(ctx, load)
 	}
-	v, err, _ := c.flights.Do(e.Key+"\x00"+gen, func() (any, error) {
+	return c.shared(ctx, e.key+"\x00"+gen, load, e, func(ctx context.Context, b []byte) {
+		c.kv.SetIfGeneration(ctx, GenerationKey, gen, e.key, json.RawMessage(b), e.TTL, "")
+	})
+}
+
+// shared runs load once for every concurrent caller with the same flight
+// key and stores its result with store (when the entry keeps it).
+func (c *Cache) shared(ctx context.Context, flight string, load Loader, e Entry, store func(context.Context, []byte)) ([]byte, error) {
+	v, err, _ := c.flights.Do(flight, func() (any, error) {
 		// The query is shared by every waiting request: it must not stop
 		// because the first of them went away.
 		ctx := context.WithoutCancel(ctx)
@@ -196,7 +315,9 @@ func (c *Cache) Fetch(ctx context.Context, e Entry, load Loader) ([]byte, error)
 		if err != nil {
 			return nil, err
 		}
-		c.kv.SetIfGeneration(ctx, GenerationKey, gen, e.Key, json.RawMessage(b), e.TTL, e.TrackSet)
+		if e.keep == nil || e.keep(b) {
+			store(ctx, b)
+		}
 		return b, nil
 	})
 	if err != nil {
@@ -204,6 +325,60 @@ func (c *Cache) Fetch(ctx context.Context, e Entry, load Loader) ([]byte, error)
 	}
 	return v.([]byte), nil
 }
+
+// readVersioned returns a family's version and the entry under it, creating
+// the version (ARGV[3]) when the family has none.
+// KEYS[1] version key; ARGV[1] key prefix, ARGV[2] key suffix (the entry's
+// key is ARGV[1] .. version .. ARGV[2]), ARGV[3] fresh token, ARGV[4] its TTL
+// in milliseconds.
+var readVersioned = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then
+  v = ARGV[3]
+  redis.call('SET', KEYS[1], v, 'PX', ARGV[4])
+end
+return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}`)
+
+func (c *Cache) fetchVersioned(ctx context.Context, e Entry, load Loader) ([]byte, error) {
+	res, err := readVersioned.Run(ctx, c.rdb, []string{e.version},
+		Prefix+e.kind+":", ":"+e.rest, newToken(), c.versionTTL.Milliseconds()).Slice()
+	if err != nil || len(res) == 0 {
+		c.lookup("error")
+		c.opts.Logger.Warn("cache unavailable; falling back", "cache", c.opts.Name, "op", "read_versioned", "kind", e.kind, "error", errString(err))
+		c.markFailure()
+		return encode(ctx, load)
+	}
+	version, _ := res[0].(string)
+	if len(res) > 1 {
+		if s, ok := res[1].(string); ok && (e.accept == nil || e.accept([]byte(s))) {
+			c.lookup("hit")
+			return []byte(s), nil
+		}
+	}
+	c.lookup("miss")
+	key := e.Key(version)
+	return c.shared(ctx, key, load, e, func(ctx context.Context, b []byte) {
+		// No guard needed: if a write changed the version since it was read,
+		// this key is orphaned and never read.
+		if err := c.rdb.Set(ctx, key, b, e.TTL).Err(); err != nil {
+			c.lookup("error")
+			c.opts.Logger.Warn("cache unavailable; falling back", "cache", c.opts.Name, "op", "set", "kind", e.kind, "error", err.Error())
+		}
+	})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "empty reply"
+	}
+	return err.Error()
+}
+
+func (c *Cache) lookup(result string) { c.opts.Metrics.Cache(c.opts.Name, result) }
+
+// newToken is a fresh version token: random, so never one that was used
+// before (64 bits, in base 36: no ":" can appear).
+func newToken() string { return strconv.FormatUint(rand.Uint64(), 36) }
 
 func encode(ctx context.Context, load Loader) ([]byte, error) {
 	v, err := load(ctx)
@@ -219,44 +394,44 @@ func encode(ctx context.Context, load Loader) ([]byte, error) {
 // once (even right after a failure: writes are rare and the other replicas
 // rely on it); what fails stays pending for the retries.
 func (c *Cache) Changed(ctx context.Context, states ...*model.Blog) {
-	keys, sets := affected(states)
+	keys, versions := affected(states)
 	c.mu.Lock()
 	c.seq++
 	for _, k := range keys {
 		c.pendingKeys[k] = c.seq
 	}
-	for _, s := range sets {
-		c.pendingSets[s] = c.seq
+	for _, v := range versions {
+		c.pendingVersions[v] = c.seq
 	}
 	c.hasPending.Store(true)
 	c.mu.Unlock()
 	_ = c.flush(context.WithoutCancel(ctx))
 }
 
-// affected lists the keys and track sets that may hold a blog in states:
-//   - its own keys: by id, by slug, its similar list;
+// affected lists the keys and the list families that may hold a blog in
+// states:
+//   - its own keys: by id and by slug;
 //   - its author's lists, whatever the state;
 //   - the editors' lists when it is or was submitted or published;
 //   - the public lists and every similar list when it is or was public.
-func affected(states []*model.Blog) (keys, sets []string) {
+func affected(states []*model.Blog) (keys, versions []string) {
 	public, editor := false, false
 	for _, s := range states {
 		if s == nil {
 			continue
 		}
-		id := s.ID.Hex()
-		keys = append(keys, BlogKey(id), BlogKey(s.Slug), SimilarKey(id))
-		sets = append(sets, authorListsSet(s.Author.Hex()))
+		keys = append(keys, BlogKey(s.ID.Hex()), SlugKey(s.Slug))
+		versions = append(versions, authorVersion(s.Author.Hex()))
 		public = public || s.IsPublic()
 		editor = editor || s.Status && (s.Submitted || s.Published)
 	}
 	if public {
-		sets = append(sets, publicListsSet, similarSet)
+		versions = append(versions, publicVersion)
 	}
 	if editor {
-		sets = append(sets, editorListsSet)
+		versions = append(versions, editorVersion)
 	}
-	return keys, sets
+	return keys, versions
 }
 
 // usable reports whether cached values may be trusted and Redis is worth
@@ -279,23 +454,39 @@ func (c *Cache) failedRecently() bool {
 	return time.Since(time.Unix(0, c.lastFailure.Load())) < c.opts.RetryInterval
 }
 
+// invalidate bumps the generation, sets a fresh version on each version key
+// and deletes the other keys, atomically. Its work is proportional to the
+// keys it is given (a few per write), never to what is cached.
+// KEYS[1] generation, KEYS[2 .. ARGV[1]+1] version keys, then keys to
+// delete; ARGV[2] the new version token, ARGV[3] its TTL in milliseconds.
+var invalidate = redis.NewScript(`
+redis.call('INCR', KEYS[1])
+local versions = tonumber(ARGV[1])
+for i = 2, versions + 1 do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3]) end
+if #KEYS > versions + 1 then redis.call('DEL', unpack(KEYS, versions + 2)) end
+return 1`)
+
 // flush replays every pending invalidation in one script.
 func (c *Cache) flush(ctx context.Context) error {
 	c.mu.Lock()
 	covered := c.seq
+	versions := make([]string, 0, len(c.pendingVersions))
+	for v := range c.pendingVersions {
+		versions = append(versions, v)
+	}
 	keys := make([]string, 0, len(c.pendingKeys))
 	for k := range c.pendingKeys {
 		keys = append(keys, k)
 	}
-	sets := make([]string, 0, len(c.pendingSets))
-	for s := range c.pendingSets {
-		sets = append(sets, s)
-	}
 	c.mu.Unlock()
-	if len(keys) == 0 && len(sets) == 0 {
+	if len(keys) == 0 && len(versions) == 0 {
 		return nil
 	}
-	if err := c.kv.Invalidate(ctx, GenerationKey, keys, sets); err != nil {
+	all := make([]string, 0, 1+len(versions)+len(keys))
+	all = append(append(append(all, GenerationKey), versions...), keys...)
+	if err := invalidate.Run(ctx, c.rdb, all, len(versions), newToken(), c.versionTTL.Milliseconds()).Err(); err != nil {
+		c.lookup("error")
+		c.opts.Logger.Warn("cache invalidation failed; will retry", "cache", c.opts.Name, "error", err.Error())
 		c.markFailure()
 		return err
 	}
@@ -305,12 +496,12 @@ func (c *Cache) flush(ctx context.Context) error {
 			delete(c.pendingKeys, k)
 		}
 	}
-	for _, s := range sets {
-		if c.pendingSets[s] <= covered {
-			delete(c.pendingSets, s)
+	for _, v := range versions {
+		if c.pendingVersions[v] <= covered {
+			delete(c.pendingVersions, v)
 		}
 	}
-	c.hasPending.Store(len(c.pendingKeys)+len(c.pendingSets) > 0)
+	c.hasPending.Store(len(c.pendingKeys)+len(c.pendingVersions) > 0)
 	c.mu.Unlock()
 	return nil
 }

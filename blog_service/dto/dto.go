@@ -4,12 +4,15 @@
 package dto
 
 import (
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"blogplatform/blog_service/model"
+	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/httpx"
 )
@@ -73,27 +76,27 @@ func AuthorOf(b *model.Blog) Author {
 	a := Author{ID: b.Author.Hex()}
 	if p := b.AuthorProfile; p != nil {
 		a.Name = p.Name
-		a.ProfilePicURL = deref(p.ProfilePicURL)
+		a.ProfilePicURL = webURL(p.ProfilePicURL)
 	}
 	return a
 }
 
 // AuthorFromUser is the author as auth_service describes the user now.
 func AuthorFromUser(u authwire.User) Author {
-	return Author{ID: u.ID, Name: u.Name, ProfilePicURL: deref(u.ProfilePicURL)}
+	return Author{ID: u.ID, Name: u.Name, ProfilePicURL: webURL(u.ProfilePicURL)}
 }
 
 func NewPublicBlog(b *model.Blog) PublicBlog {
 	return PublicBlog{
 		ID: b.ID.Hex(), Title: b.Title, Description: b.Description, Text: deref(b.Text), Slug: b.Slug,
-		Author: AuthorOf(b), ImgURL: deref(b.ImgURL), Score: b.Score, Tags: tags(b.Tags), PublishedAt: utc(b.PublishedAt),
+		Author: AuthorOf(b), ImgURL: webURL(b.ImgURL), Score: b.Score, Tags: tags(b.Tags), PublishedAt: utc(b.PublishedAt),
 	}
 }
 
 func NewPrivateBlog(b *model.Blog, author Author) PrivateBlog {
 	return PrivateBlog{
 		ID: b.ID.Hex(), Title: b.Title, Description: b.Description, Text: b.Text, DraftText: b.DraftText, Slug: b.Slug,
-		Author: author, ImgURL: deref(b.ImgURL), Score: b.Score, Tags: tags(b.Tags),
+		Author: author, ImgURL: webURL(b.ImgURL), Score: b.Score, Tags: tags(b.Tags),
 		Submitted: b.Submitted, Drafted: b.Drafted, Published: b.Published, PublishedAt: utc(b.PublishedAt),
 		CreatedAt: b.CreatedAt.UTC(), UpdatedAt: b.UpdatedAt.UTC(),
 	}
@@ -102,7 +105,7 @@ func NewPrivateBlog(b *model.Blog, author Author) PrivateBlog {
 func NewItemBlog(b *model.Blog) ItemBlog {
 	return ItemBlog{
 		ID: b.ID.Hex(), Title: b.Title, Description: b.Description, Slug: b.Slug,
-		ImgURL: deref(b.ImgURL), Score: b.Score, Tags: tags(b.Tags),
+		ImgURL: webURL(b.ImgURL), Score: b.Score, Tags: tags(b.Tags),
 	}
 }
 
@@ -120,6 +123,23 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// webURL is the URL behind s when it is an http(s) URL, "" otherwise.
+// Requests are validated, but a picture URL may come from auth_service or
+// from data stored before validation was strict; a javascript: or data: URL
+// in a view is stored XSS for any client that renders it, so views never
+// carry one.
+func webURL(s *string) string {
+	v := deref(s)
+	if hasPrefixFold(v, "https://") || hasPrefixFold(v, "http://") {
+		return v
+	}
+	return ""
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func tags(t []string) []string {
@@ -148,9 +168,39 @@ type Slug struct {
 	Slug string `uri:"slug" validate:"required,min=3,max=200"`
 }
 
-// Tag is the `:tag` path parameter; `uppercase` also refuses "".
+// Tag is the `:tag` path parameter; `uppercase` also refuses "". Its
+// length and characters are those a blog's tags may have (see CheckTag).
 type Tag struct {
-	Tag string `uri:"tag" validate:"required,uppercase"`
+	Tag string `uri:"tag" validate:"required,uppercase,max=100"`
+}
+
+// TagCharsMessage ends the message of a tag with a character outside
+// ValidTagChars.
+const TagCharsMessage = "must contain only letters, digits, spaces and - _ . + #"
+
+// ValidTagChars reports whether every character of tag is a letter, a
+// digit, a combining mark (accents), a space or one of - _ . + #. Together
+// with `uppercase` and the length limit this keeps tags to words people
+// tag with, and out of them the separators, control and invisible
+// characters that only serve to mint endless distinct list requests.
+func ValidTagChars(tag string) bool {
+	for _, r := range tag {
+		switch {
+		case unicode.IsLetter(r), unicode.IsDigit(r), unicode.Is(unicode.Mn, r):
+		case strings.ContainsRune(" -_.+#", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// CheckTag validates the `:tag` path parameter beyond its struct tags.
+func (t Tag) CheckTag() error {
+	if !ValidTagChars(t.Tag) {
+		return apperr.BadRequest("tag " + TagCharsMessage)
+	}
+	return nil
 }
 
 // Pagination is `?page&limit`. Stage 1 (`binding`) reports missing or zero

@@ -3,8 +3,10 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -47,14 +49,33 @@ func TestCacheHit(t *testing.T) {
 	app.Do(t, http.MethodGet, "/list/tag/SCIENCE?page=1&limit=10", "", nil).Want(t, 200, "success")
 	app.Do(t, http.MethodGet, "/author/drafts?page=1&limit=10", testkit.AuthorToken, nil).Want(t, 200, "success")
 	app.Do(t, http.MethodGet, "/editor/published?page=1&limit=10", testkit.EditorToken, nil).Want(t, 200, "success")
-	for _, key := range []string{
-		blogcache.BlogKey(b.Slug), blogcache.SimilarKey(b.ID), "blogs_latest_1_10", "blogs_tag_SCIENCE_1_10",
-		"blogs_author_" + testkit.Author.ID + "_drafts_1_10", "blogs_editor_published_1_10",
+	if n, err := app.Redis.Exists(ctx, blogcache.SlugKey(b.Slug)).Result(); err != nil || n != 1 {
+		t.Errorf("%s not cached (%d, %v)", blogcache.SlugKey(b.Slug), n, err)
+	}
+	// List keys embed their family's version: one key of each kind.
+	for _, pattern := range []string{
+		"blogcache:similar:*:" + b.ID, "blogcache:latest:*:1:10", "blogcache:tag:*:" + hex.EncodeToString([]byte("SCIENCE")) + ":1:10",
+		"blogcache:author:*:" + testkit.Author.ID + ":drafts:1:10", "blogcache:editor:*:published:1:10",
 	} {
-		if n, err := app.Redis.Exists(ctx, key).Result(); err != nil || n != 1 {
-			t.Errorf("%s not cached (%d, %v)", key, n, err)
+		if keys := redisKeys(t, app, pattern); len(keys) != 1 {
+			t.Errorf("%s: cached keys %v, want one", pattern, keys)
 		}
 	}
+}
+
+// redisKeys lists the keys of the app's Redis database matching pattern.
+func redisKeys(t *testing.T, app *testkit.App, pattern string) []string {
+	t.Helper()
+	var keys []string
+	iter := app.Redis.Scan(context.Background(), 0, pattern, 1000).Iterator()
+	for iter.Next(context.Background()) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("scan %s: %v", pattern, err)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // coherence compares every endpoint of app with a second app that reads

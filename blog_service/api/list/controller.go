@@ -37,6 +37,10 @@ func (ctl *Controller) tagged(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
+	if err := p.CheckTag(); err != nil {
+		httpx.Fail(c, err)
+		return
+	}
 	var q dto.Pagination
 	if err := httpx.BindQuery(c, &q); err != nil {
 		httpx.Fail(c, err)
