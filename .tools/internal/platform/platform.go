@@ -733,6 +733,17 @@ func (p *Platform) NATSCredentials(service string) (user, password string) {
 // NATSURL is the embedded NATS server's client URL.
 func (p *Platform) NATSURL() string { return p.nats.ClientURL() }
 
+// ServiceDatabase is the store database of a service's replicas ("auth" or
+// "blog"; "" for another name), for tests that check what was stored.
+func (p *Platform) ServiceDatabase(service string) string {
+	for _, s := range p.opts.services {
+		if s.name == service {
+			return s.dbName
+		}
+	}
+	return ""
+}
+
 // Stop shuts everything down in order: the gateway stops taking requests and
 // finishes those in flight; every replica gets SIGTERM and StopGrace to exit
 // before SIGKILL; then Redis, NATS and the store stop. It is idempotent.

@@ -1,0 +1,73 @@
+package resilience
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// series is n buckets of rate, with some overwritten from index at.
+func series(n, rate int, at int, over ...int) []int {
+	b := slices.Repeat([]int{rate}, n)
+	copy(b[at:], over)
+	return b
+}
+
+func TestLossRecovery(t *testing.T) {
+	const fault = time.Second // bucket 10 of 60
+	tests := []struct {
+		name    string
+		buckets []int
+		want    time.Duration
+		ok      bool
+	}{
+		{"no dip", series(60, 100, 0), 0, true},
+		{"one slow bucket is not an outage", series(60, 100, 30, 40), 0, true},
+		{"a 3 s stall", series(60, 100, 10, slices.Repeat([]int{0}, 30)...), 3 * time.Second, true},
+		{"a late 400 ms stall counts", series(60, 100, 40, 0, 0, 0, 0), 3400 * time.Millisecond, true},
+		{"settling at 70 % after losing a replica", series(60, 100, 10, slices.Repeat([]int{70}, 50)...), 0, true},
+		{"settling below half never recovered", series(60, 100, 10, slices.Repeat([]int{40}, 50)...), 0, false},
+		{"still stalled at the end", series(60, 100, 55, 0, 0, 0, 0, 0), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok, _, _ := recovery(tt.buckets, fault)
+			if ok != tt.ok || ok && got != tt.want {
+				t.Errorf("recovery = %s, %v; want %s, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestLossAnalyse(t *testing.T) {
+	var samples []lossSample
+	for i := range 200 {
+		at := time.Duration(i) * 10 * time.Millisecond
+		s := lossSample{start: at, end: at + 5*time.Millisecond, status: 200}
+		switch i {
+		case 50:
+			s.end, s.status, s.failure, s.clear = at+2*time.Second, 502, "502 bad gateway", true
+		case 60:
+			s.failure = "transport error: EOF"
+		}
+		samples = append(samples, s)
+	}
+	st := analyse(samples, 2*time.Second, 500*time.Millisecond)
+	if st.requests != 200 || st.failed != 2 || st.badEnvelopes != 1 {
+		t.Errorf("requests %d failed %d bad envelopes %d; want 200, 2, 1", st.requests, st.failed, st.badEnvelopes)
+	}
+	if st.max != 2*time.Second || st.p99 != 5*time.Millisecond {
+		t.Errorf("p99 %s max %s; want 5ms and 2s", st.p99, st.max)
+	}
+	if sum(st.buckets) != 198 || len(st.buckets) != 20 {
+		t.Errorf("buckets %v: %d successes in %d buckets, want 198 in 20", st.buckets, sum(st.buckets), len(st.buckets))
+	}
+}
+
+func sum(bs []int) int {
+	n := 0
+	for _, b := range bs {
+		n += b
+	}
+	return n
+}
