@@ -195,6 +195,8 @@ func TestEmailsAreNormalised(t *testing.T) {
 	}
 	legacy := []bson.M{
 		{"email": "Legacy.User@Example.COM", "password": hash("legacy1")},
+		{"email": "Élise@example.com", "password": hash("elise-1")},     // a capital outside ASCII only
+		{"email": " spaced@example.com ", "password": hash("spaced-1")}, // white space only
 		{"email": "Twin@Example.com", "password": hash("twin-upper")},
 		{"email": "twin@example.com", "password": hash("twin-lower")},
 		{"email": "TRIPLE@example.com", "password": hash("triple-1")},
@@ -211,8 +213,8 @@ func TestEmailsAreNormalised(t *testing.T) {
 	}
 
 	r, log := s.loggedReplica(nil) // the migration runs at start
-	if got := r.EmailMigration.Normalized; got != 1 {
-		t.Fatalf("normalised %d accounts, want 1", got)
+	if got := r.EmailMigration.Normalized; got != 3 {
+		t.Fatalf("normalised %d accounts, want 3", got)
 	}
 	if got := len(r.EmailMigration.Conflicts); got != 2 {
 		t.Fatalf("%d conflicts, want 2: %+v", got, r.EmailMigration.Conflicts)
@@ -251,6 +253,8 @@ func TestEmailsAreNormalised(t *testing.T) {
 		{"sign-up with another case is taken", "POST", "/signup/basic", `{"email":"` + strings.ToUpper(fresh) + `","password":"secret1","name":"Mixed"}`, 400, "user already registered"},
 		{"sign-in in any case", "POST", "/signin/basic", signInBody(" "+strings.ToUpper(fresh), "secret1"), 200, "success"},
 		{"a migrated account signs in", "POST", "/signin/basic", signInBody("LEGACY.user@example.com", "legacy1"), 200, "success"},
+		{"a migrated non-ASCII account signs in", "POST", "/signin/basic", signInBody("élise@EXAMPLE.com", "elise-1"), 200, "success"},
+		{"a migrated spaced account signs in", "POST", "/signin/basic", signInBody("spaced@example.com", "spaced-1"), 200, "success"},
 		{"a conflicting address with one account's password is refused", "POST", "/signin/basic", signInBody("twin@example.com", "twin-lower"), 403, ambiguous},
 		{"the same with the other account's password", "POST", "/signin/basic", signInBody("TWIN@example.com", "twin-upper"), 403, ambiguous},
 		{"a conflicting address with a wrong password is an ordinary failure", "POST", "/signin/basic", signInBody("twin@example.com", "nobody-1"), 401, "wrong password"},

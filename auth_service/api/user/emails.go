@@ -32,10 +32,9 @@ type EmailMigration struct {
 	Conflicts  []EmailConflict
 }
 
-// notNormalized finds emails with an upper-case letter or surrounding white
-// space, i.e. emails NormalizeEmail would change (ASCII; other scripts'
-// capitals are found by the comparison below).
-var notNormalized = bson.M{"$regex": `[A-Z]|^\s|\s$`}
+// notNormalized finds emails with an upper-case letter (any script) or
+// surrounding white space, i.e. emails NormalizeEmail would change.
+var notNormalized = bson.M{"$regex": `\p{Lu}|^\s|\s$`}
 
 // MigrateEmails brings stored emails to their normal form (trimmed, lower
 // case). It is idempotent and runs at every start, concurrently on every
