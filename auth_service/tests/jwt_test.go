@@ -144,3 +144,40 @@ func TestRefreshTokenChecks(t *testing.T) {
 	// None of those consumed v's pair.
 	expect(t, r.do("POST", "/token/refresh", body(v.refresh), "Authorization", v.bearer()), 200, "success")
 }
+
+// TestClockSkewWithinLeewayIsTolerated: a token whose exp or nbf is off by
+// less than 30 s (replicas with slightly different clocks) is accepted over
+// HTTP and NATS alike; beyond that it is refused.
+func TestClockSkewWithinLeewayIsTolerated(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	r := s.replica(nil)
+	u := r.signUp()
+	now := time.Now()
+	skewed := func(nbf, exp time.Duration) string {
+		c := claimsOf(t, u.access)
+		c.NotBefore = jwt.NewNumericDate(now.Add(nbf))
+		c.ExpiresAt = jwt.NewNumericDate(now.Add(exp))
+		return signWith(t, jwt.SigningMethodRS256, s.keys.private, c)
+	}
+	tests := []struct {
+		name    string
+		token   string
+		status  int
+		message string
+	}{
+		{"issued by a clock 20s ahead", skewed(20*time.Second, time.Hour), 200, "success"},
+		{"issued by a clock 60s ahead", skewed(time.Minute, time.Hour), 401, "token has invalid claims: token is not valid yet"},
+		{"expired 10s ago by this clock", skewed(-time.Hour, -10*time.Second), 200, "success"},
+		{"expired 60s ago by this clock", skewed(-time.Hour, -time.Minute), 401, "token has invalid claims: token is expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			expect(t, r.do("GET", "/profile/mine", "", "Authorization", "Bearer "+tt.token), tt.status, tt.message)
+			_, errText := s.natsReply("auth.authentication", `{"data":{"value":"Bearer `+tt.token+`"}}`)
+			if want := map[bool]string{true: "", false: "401:" + tt.message}[tt.status == 200]; errText != want {
+				t.Fatalf("nats: %q, want %q", errText, want)
+			}
+		})
+	}
+}
