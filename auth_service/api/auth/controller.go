@@ -89,7 +89,7 @@ func (ctl *Controller) signIn(c *gin.Context) {
 	}
 	res, err := ctl.auth.SignIn(c.Request.Context(), body)
 	if err != nil {
-		var throttled *ThrottledError
+		var throttled *throttledError
 		if errors.As(err, &throttled) {
 			c.Header("Retry-After", throttle.RetryAfterSeconds(throttled.Wait))
 		}

@@ -69,14 +69,14 @@ type Options struct {
 	Attempts *throttle.AccountLimiter
 }
 
-// ThrottledError is a 429 that tells the client how long to wait.
-type ThrottledError struct {
+// throttledError is a 429 that tells the client how long to wait.
+type throttledError struct {
 	err  *apperr.Error
 	Wait time.Duration
 }
 
-func (e *ThrottledError) Error() string { return e.err.Error() }
-func (e *ThrottledError) Unwrap() error { return e.err }
+func (e *throttledError) Error() string { return e.err.Error() }
+func (e *throttledError) Unwrap() error { return e.err }
 
 type Service struct {
 	users     *user.Service
@@ -245,7 +245,7 @@ func (s *Service) SignIn(ctx context.Context, req dto.SignInBasic) (*dto.UserAut
 	email := string(req.Email)
 	if s.attempts != nil {
 		if ok, wait := s.attempts.Begin(ctx, email); !ok {
-			return nil, &ThrottledError{err: errTooManyAttempts, Wait: wait}
+			return nil, &throttledError{err: errTooManyAttempts, Wait: wait}
 		}
 	}
 	u, err := s.checkPassword(ctx, email, req.Password)
