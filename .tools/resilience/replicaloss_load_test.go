@@ -110,7 +110,7 @@ type lossStats struct {
 	recovery  time.Duration
 	recovered bool
 	preRate   float64 // successful requests per second before the fault
-	endRate   float64 // and over the run's last lossSettleBuckets
+	endRate   float64 // and at the end of the run (see recovery)
 	// failureKinds counts failures by status and message, most frequent
 	// first.
 	failureKinds []lossCount
@@ -168,15 +168,16 @@ func analyse(samples []lossSample, duration, faultAt time.Duration) lossStats {
 // recovery finds the first bucket at or after the fault from which the rate
 // of successful requests stays at least lossRecoveredShare of the reference
 // rate. The reference is the mean before the fault (leaving out the first
-// bucket, while connections open), or the mean of the run's last
-// lossSettleBuckets when that is lower: on a machine shared with other work
-// the rate drifts during a run, and losing one replica of two may lower
-// capacity for good; what counts is the dip the fault causes, measured
-// against the level the run settles at. A run that settles below
-// lossMinSettledShare of the rate before the fault never recovered. The rate
-// after the fault is judged over lossWindow buckets starting at each bucket
-// (the last lossWindow at the end of the run), so a single slow bucket does
-// not count as an outage while a stall of a few hundred milliseconds does.
+// bucket, while connections open), or the rate the run settles at (the
+// better half of its last lossSettleBuckets) when that is lower: on a
+// machine shared with other work the rate drifts during a run, and losing
+// one replica of two may lower capacity for good; what counts is the dip
+// the fault causes, measured against the level the run settles at. A run
+// that settles below lossMinSettledShare of the rate before the fault never
+// recovered. The rate after the fault is judged over lossWindow buckets
+// starting at each bucket (the last lossWindow at the end of the run), so a
+// few slow buckets on a busy machine do not count as an outage while a
+// stall of a few hundred milliseconds does.
 func recovery(buckets []int, faultAt time.Duration) (after time.Duration, ok bool, preRate, endRate float64) {
 	faultBucket := int(faultAt / lossBucket)
 	if faultBucket < 2 || faultBucket+max(lossWindow, lossSettleBuckets) > len(buckets) {
@@ -190,7 +191,10 @@ func recovery(buckets []int, faultAt time.Duration) (after time.Duration, ok boo
 		return float64(n) / float64(len(bs))
 	}
 	pre := mean(buckets[1:faultBucket])
-	end := mean(buckets[len(buckets)-lossSettleBuckets:])
+	// The better half of the last stretch: what the remaining replicas can
+	// serve, without a stall at the very end lowering the bar for itself.
+	last := buckets[len(buckets)-lossSettleBuckets:]
+	end := max(mean(last[:lossSettleBuckets/2]), mean(last[lossSettleBuckets/2:]))
 	preRate, endRate = pre/lossBucket.Seconds(), end/lossBucket.Seconds()
 	if pre == 0 || end < lossMinSettledShare*pre {
 		return 0, false, preRate, endRate

@@ -23,8 +23,10 @@ func TestLossRecovery(t *testing.T) {
 	}{
 		{"no dip", series(60, 100, 0), 0, true},
 		{"one slow bucket is not an outage", series(60, 100, 30, 40), 0, true},
+		{"300 ms at half the rate is not an outage", series(60, 100, 30, 50, 50, 50), 0, true},
+		{"a 300 ms stall right after the fault", series(60, 100, 10, 0, 0, 0), 300 * time.Millisecond, true},
 		{"a 3 s stall", series(60, 100, 10, slices.Repeat([]int{0}, 30)...), 3 * time.Second, true},
-		{"a late 400 ms stall counts", series(60, 100, 40, 0, 0, 0, 0), 3400 * time.Millisecond, true},
+		{"a late 300 ms stall counts", series(60, 100, 40, 0, 0, 0), 3300 * time.Millisecond, true},
 		{"settling at 70 % after losing a replica", series(60, 100, 10, slices.Repeat([]int{70}, 50)...), 0, true},
 		{"settling below half never recovered", series(60, 100, 10, slices.Repeat([]int{40}, 50)...), 0, false},
 		{"still stalled at the end", series(60, 100, 55, 0, 0, 0, 0, 0), 0, false},

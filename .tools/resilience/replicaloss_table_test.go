@@ -33,7 +33,8 @@ func lossTable(rows []lossRow, took time.Duration) string {
 			r.victim(), signalName(r.signal), r.kind.name, st.requests, st.preRate, st.endRate, st.failed,
 			fmtLatency(st.p99), fmtLatency(st.max), fmtRecovery(st), markdownCell(failures), markdownCell(describeWrites(r.writes)))
 	}
-	fmt.Fprintf(&b, "\n\"Req/s\": successful requests per second before the signal and over the run's last %s. "+
+	fmt.Fprintf(&b, "\n\"Req/s\": successful requests per second before the signal, and at the end of the run "+
+		"(the better half of its last %s). "+
 		"\"Throughput back\": time from the signal until the rate of successful requests, over every %s window from then "+
 		"to the end of the run, stays at least %.0f %% of the lower of those two rates (n/a: never, or the run ended "+
 		"below %.0f %% of the rate before the signal); the lower one, because on a shared machine the rate drifts and one "+

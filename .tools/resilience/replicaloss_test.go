@@ -57,11 +57,11 @@ const (
 	lossRequestTimeout = 10 * time.Second
 	// Throughput (successful requests) is counted per lossBucket; it is back
 	// once every window of lossWindow buckets holds lossRecoveredShare of the
-	// rate before the fault, or of the rate over the last lossSettleBuckets
-	// when the run settles lower (but not below lossMinSettledShare): see
+	// rate before the fault, or of the rate the run settles at (over its last
+	// lossSettleBuckets) when that is lower (but not below lossMinSettledShare): see
 	// recovery.
 	lossBucket          = 100 * time.Millisecond
-	lossWindow          = 5
+	lossWindow          = 10
 	lossRecoveredShare  = 0.8
 	lossSettleBuckets   = 10
 	lossMinSettledShare = 0.5
@@ -201,7 +201,7 @@ func checkLossTargets(t *testing.T, row lossRow) {
 			t.Errorf("slowest request took %s (target: %s)", fmtLatency(st.max), targetMaxLatency)
 		}
 		if !st.recovered || st.recovery > targetRecovery {
-			t.Errorf("throughput back after %s (target: %s; %.0f req/s before the fault, %.0f in the last second)",
+			t.Errorf("throughput back after %s (target: %s; %.0f req/s before the fault, %.0f at the end)",
 				fmtRecovery(st), targetRecovery, st.preRate, st.endRate)
 		}
 	case row.kind.write:
