@@ -506,6 +506,54 @@ func (c *Cache) flush(ctx context.Context) error {
 	return nil
 }
 
+// Lock timings: a lock expires on its own after lockTTL (its holder died),
+// and a writer waits at most lockWait for it.
+const (
+	lockTTL   = 5 * time.Second
+	lockWait  = 2 * time.Second
+	lockPause = 5 * time.Millisecond
+)
+
+var unlock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// Lock serialises the writes of one blog (id: 24 hex characters) across
+// replicas: it returns once this caller holds blogcache:lock:<id>, and the
+// returned func releases it. Every conditional update of a blog is atomic on
+// MongoDB, but a store that applies an update as "find, then replace" (the
+// embedded FerretDB of tests and the local platform) lets two concurrent
+// conditional updates both match, the later silently undoing the earlier;
+// holding this lock around read, check and update closes that gap. It never
+// blocks a write for long: when Redis cannot answer, or the lock stays taken
+// for lockWait (a holder that died keeps it at most lockTTL), the write goes
+// ahead on the store's own guarantees.
+func (c *Cache) Lock(ctx context.Context, id string) (release func()) {
+	if c.failedRecently() {
+		return func() {}
+	}
+	key, token := Prefix+"lock:"+id, newToken()
+	deadline := time.Now().Add(lockWait)
+	for {
+		ok, err := c.rdb.SetNX(ctx, key, token, lockTTL).Result()
+		if err != nil {
+			return func() {}
+		}
+		if ok {
+			return func() { _ = unlock.Run(context.WithoutCancel(ctx), c.rdb, []string{key}, token).Err() }
+		}
+		if time.Now().After(deadline) {
+			c.opts.Logger.Warn("blog write lock still taken; writing without it", "key", key)
+			return func() {}
+		}
+		select {
+		case <-ctx.Done():
+			return func() {}
+		case <-time.After(lockPause):
+		}
+	}
+}
+
 // Pending reports whether an invalidation is waiting to be replayed.
 func (c *Cache) Pending() bool { return c.hasPending.Load() }
 

@@ -42,7 +42,20 @@ type Config struct {
 	// unreachable) is retried in the background; reads retry it themselves
 	// before they trust the cache again.
 	CacheRetryInterval time.Duration
+
+	// PublishedEdits is BLOG_PUBLISHED_EDITS: "live" (the reference's
+	// behaviour, the default) lets an author change the title, description,
+	// slug, imgUrl and tags of a published blog, which go public at once;
+	// "review" refuses those changes while the blog is published (409), so
+	// every public field has been seen by an editor.
+	PublishedEdits string
 }
+
+// Values of BLOG_PUBLISHED_EDITS.
+const (
+	PublishedEditsLive   = "live"
+	PublishedEditsReview = "review"
+)
 
 // Load reads the configuration from src. The error lists every invalid
 // variable, one per line.
@@ -62,6 +75,7 @@ func Load(src *chassisconfig.Source) (Config, error) {
 		SimilarCacheTTL:    src.Duration("CACHE_SIMILAR_TTL", 6*time.Hour, time.Second, time.Second, 7*24*time.Hour),
 		ListCacheTTL:       src.Duration("CACHE_LIST_TTL", 2*time.Minute, time.Second, time.Second, 24*time.Hour),
 		CacheRetryInterval: src.Duration("CACHE_RETRY_INTERVAL", 500*time.Millisecond, time.Millisecond, 10*time.Millisecond, time.Minute),
+		PublishedEdits:     src.OneOf("BLOG_PUBLISHED_EDITS", PublishedEditsLive, PublishedEditsLive, PublishedEditsReview),
 	}
 	return c, src.Err()
 }

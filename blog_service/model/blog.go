@@ -84,6 +84,19 @@ func nonNil(s []string) []string {
 // read.
 func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
+// NextUpdatedAt is the updatedAt of a write to a blog last updated at prev:
+// now, but always at least one millisecond after prev, so that every write
+// changes updatedAt and updatedAt identifies a state of the blog (an editor
+// publishes "the state updated at T", and writes are conditional on the
+// updatedAt they read).
+func NextUpdatedAt(prev time.Time) time.Time {
+	now := Now()
+	if next := prev.UTC().Truncate(time.Millisecond).Add(time.Millisecond); now.Before(next) {
+		return next
+	}
+	return now
+}
+
 // Indexes are the reference's indexes (§9.3) plus the terms index. Only the
 // unique slug index is required: it is what keeps slugs unique (also across
 // concurrent creates). The others speed up queries where the store supports

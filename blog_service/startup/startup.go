@@ -81,6 +81,8 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 		TTLs:          blogcache.TTLs{Blog: cfg.BlogCacheTTL, Similar: cfg.SimilarCacheTTL, List: cfg.ListCacheTTL},
 		RetryInterval: cfg.CacheRetryInterval,
 		Logger:        rt.Log,
+		Metrics:       rt.Metrics,
+		Name:          "blog",
 	})
 	blogCache.Start()
 	// Runs after HTTP has stopped and before Redis closes.
@@ -90,7 +92,7 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 	applier := change.NewApplier(store, blogCache)
 	blog.NewController(blog.NewService(store, blogCache)).Mount(rt.Engine)
 	list.NewController(list.NewService(store, blogCache)).Mount(rt.Engine)
-	author.NewController(author.NewService(store, blogCache, applier), auth).Mount(rt.Engine)
+	author.NewController(author.NewService(store, blogCache, applier, cfg.PublishedEdits == config.PublishedEditsReview), auth).Mount(rt.Engine)
 	editor.NewController(editor.NewService(store, blogCache, applier, auth), auth).Mount(rt.Engine)
 	rt.Engine.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
 

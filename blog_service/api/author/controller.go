@@ -42,12 +42,16 @@ func (ctl *Controller) Mount(r gin.IRouter) {
 func (ctl *Controller) create(c *gin.Context) {
 	var body CreateBlog
 	if err := httpx.BindJSON(c, &body); err != nil {
-		httpx.Fail(c, err)
+		reply.Fail(c, err)
+		return
+	}
+	if err := checkTags(body.Tags); err != nil {
+		reply.Fail(c, err)
 		return
 	}
 	blog, err := ctl.service.Create(c.Request.Context(), authclient.User(c), body)
 	if err != nil {
-		httpx.Fail(c, err)
+		reply.Fail(c, err)
 		return
 	}
 	httpx.Data(c, "blog created successfully", blog)
@@ -56,12 +60,18 @@ func (ctl *Controller) create(c *gin.Context) {
 func (ctl *Controller) update(c *gin.Context) {
 	var body UpdateBlog
 	if err := httpx.BindJSON(c, &body); err != nil {
-		httpx.Fail(c, err)
+		reply.Fail(c, err)
 		return
+	}
+	if body.Tags != nil {
+		if err := checkTags(*body.Tags); err != nil {
+			reply.Fail(c, err)
+			return
+		}
 	}
 	blog, err := ctl.service.Update(c.Request.Context(), authclient.User(c), body)
 	if err != nil {
-		httpx.Fail(c, err)
+		reply.Fail(c, err)
 		return
 	}
 	httpx.Data(c, "blog updated successfully", blog)
@@ -74,7 +84,7 @@ func (ctl *Controller) get(c *gin.Context) {
 	}
 	blog, err := ctl.service.Get(c.Request.Context(), authclient.User(c), id, given)
 	if err != nil {
-		httpx.Fail(c, err)
+		reply.Fail(c, err)
 		return
 	}
 	httpx.Data(c, "success", blog)
@@ -100,7 +110,7 @@ func (ctl *Controller) flag(c *gin.Context, apply flagFunc, message string) {
 		return
 	}
 	if err := apply(c.Request.Context(), authclient.User(c), id); err != nil {
-		httpx.Fail(c, err)
+		reply.Fail(c, err)
 		return
 	}
 	httpx.OK(c, message)
@@ -110,12 +120,12 @@ func (ctl *Controller) list(list model.AuthorList) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var q dto.Pagination
 		if err := httpx.BindQuery(c, &q); err != nil {
-			httpx.Fail(c, err)
+			reply.Fail(c, err)
 			return
 		}
 		data, err := ctl.service.List(c.Request.Context(), authclient.User(c), list, q.StorePage())
 		if err != nil {
-			httpx.Fail(c, err)
+			reply.Fail(c, err)
 			return
 		}
 		reply.Success(c, data)

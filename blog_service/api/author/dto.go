@@ -1,9 +1,12 @@
 package author
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
+	"blogplatform/blog_service/dto"
+	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/httpx"
 )
 
@@ -12,18 +15,30 @@ const MinSlugLen = 3
 
 // CreateBlog is the body of POST /author. Like the reference it has only
 // stage-2 rules, so `{}` lists every missing field. The rules are the
-// reference's plus two limits it lacks: at most 1000 tags (a 1 001-tag body
-// is refused) and at most 100 characters per tag.
+// reference's plus limits it lacks: at most 1000 tags (a 1 001-tag body is
+// refused), at most 100 characters per tag, only the characters of
+// dto.ValidTagChars in a tag (checked after the struct rules, by
+// checkTags), and an imgUrl that is an absolute http or https URL (a
+// javascript: or data: URL is stored XSS for any client that renders it; a
+// value that is no URI at all keeps the reference's message).
 type CreateBlog struct {
 	Title       string   `json:"title" validate:"required,min=3,max=500"`
 	Description string   `json:"description" validate:"required,min=3,max=2000"`
 	DraftText   string   `json:"draftText" validate:"required,max=50000"`
 	Slug        string   `json:"slug" validate:"required,min=3,max=200"`
-	ImgURL      string   `json:"imgUrl" validate:"required,uri,max=200"`
+	ImgURL      string   `json:"imgUrl" validate:"required,uri,http_url,max=200"`
 	Tags        []string `json:"tags" validate:"required,min=1,max=1000,dive,uppercase,max=100"`
 }
 
-func (CreateBlog) ValidationStyle() httpx.Style { return httpx.SizeStyle }
+// createStyle is the blog wording with a clear message for a URL that is
+// not absolute http(s).
+var createStyle = func() httpx.Style {
+	s := httpx.SizeStyle
+	s.URL = "%[1]s must be an absolute http or https URL"
+	return s
+}()
+
+func (CreateBlog) ValidationStyle() httpx.Style { return createStyle }
 
 // UpdateBlog is the body of PUT /author: `_id` and any fields to change. A
 // field that is present is checked even when empty ("" is too short a
@@ -34,20 +49,30 @@ type UpdateBlog struct {
 	Description *string   `json:"description" validate:"omitnil,min=3,max=2000"`
 	DraftText   *string   `json:"draftText" validate:"omitnil,max=50000"`
 	Slug        *string   `json:"slug" validate:"omitnil,min=3,max=200"`
-	ImgURL      *string   `json:"imgUrl" validate:"omitnil,uri,max=200"`
+	ImgURL      *string   `json:"imgUrl" validate:"omitnil,uri,http_url,max=200"`
 	Tags        *[]string `json:"tags" validate:"omitnil,min=1,max=1000,dive,uppercase,max=100"`
 }
 
 // updateStyle is the blog wording, with `_id` errors naming the ObjectId
 // like the reference's decoder did ("... ObjectID ...").
 var updateStyle = func() httpx.Style {
-	s := httpx.SizeStyle
+	s := createStyle
 	s.Len = "%[1]s must be an ObjectID of length %[2]s"
 	s.ObjectID = "%[1]s must be a valid ObjectID"
 	return s
 }()
 
 func (UpdateBlog) ValidationStyle() httpx.Style { return updateStyle }
+
+// checkTags refuses a tag with a character outside dto.ValidTagChars.
+func checkTags(tags []string) error {
+	for i, tag := range tags {
+		if !dto.ValidTagChars(tag) {
+			return apperr.BadRequest(fmt.Sprintf("tags[%d] %s", i, dto.TagCharsMessage))
+		}
+	}
+	return nil
+}
 
 // FormatSlug is the reference's FormatEndpoint: spaces removed, "/" turned
 // into "-", "?" removed; case is kept.

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -34,10 +36,13 @@ type Service struct {
 	store   *model.Store
 	cache   *blogcache.Cache
 	applier *change.Applier
+	// reviewPublished refuses changes to the public fields of a published
+	// blog (BLOG_PUBLISHED_EDITS=review).
+	reviewPublished bool
 }
 
-func NewService(store *model.Store, cache *blogcache.Cache, applier *change.Applier) *Service {
-	return &Service{store: store, cache: cache, applier: applier}
+func NewService(store *model.Store, cache *blogcache.Cache, applier *change.Applier, reviewPublished bool) *Service {
+	return &Service{store: store, cache: cache, applier: applier, reviewPublished: reviewPublished}
 }
 
 // userID is the authenticated user's id (checked to be hex by authclient).
@@ -99,15 +104,15 @@ func ownedFilter(user authwire.User) bson.D {
 }
 
 // Update changes the fields present in `in`. Flags and the published text
-// stay as they are: a published blog's public text changes only at the next
-// publish.
+// stay as they are (a published blog's public text changes only at the next
+// publish), except that editing a submitted blog withdraws it: an editor
+// never publishes a text they were not asked to review, so it must be
+// submitted again. With reviewPublished, the fields a published blog shows
+// (title, description, slug, imgUrl, tags) cannot change while it is
+// published.
 func (s *Service) Update(ctx context.Context, user authwire.User, in UpdateBlog) (dto.PrivateBlog, error) {
 	id, _ := bson.ObjectIDFromHex(in.ID) // validated
 	notFound := apperr.Missing(fmt.Sprintf("Blog with id: %s does not exist", id.Hex()))
-	before, err := s.owned(ctx, user, id, notFound)
-	if err != nil {
-		return dto.PrivateBlog{}, err
-	}
 	var slug string
 	if in.Slug != nil {
 		slug = FormatSlug(*in.Slug)
@@ -115,9 +120,65 @@ func (s *Service) Update(ctx context.Context, user authwire.User, in UpdateBlog)
 			return dto.PrivateBlog{}, slugTooShortErr()
 		}
 	}
-	now := model.Now()
+	var out dto.PrivateBlog
+	err := s.applier.Exclusive(ctx, id, func() error {
+		for attempt := 0; attempt < change.MaxAttempts; attempt++ {
+			before, err := s.owned(ctx, user, id, notFound)
+			if err != nil {
+				return err
+			}
+			if s.reviewPublished && before.Published {
+				if fields := publicChanges(before, in, slug); len(fields) > 0 {
+					return &change.Conflict{Message: fmt.Sprintf(
+						"blog for _id %s is published: its %s can change only through an editor's review (unpublish, edit, submit, publish)",
+						id.Hex(), strings.Join(fields, ", "))}
+				}
+			}
+			after, matched, err := s.update(ctx, user, before, in, slug)
+			switch {
+			case errors.Is(err, model.ErrSlugTaken):
+				return slugTaken(slug)
+			case err != nil:
+				return err
+			case matched:
+				out = dto.NewPrivateBlog(after, dto.AuthorFromUser(user))
+				return nil
+			}
+			// Changed (or gone) since it was read: read it again.
+		}
+		return busy(id)
+	})
+	return out, err
+}
+
+// busy answers a write that lost every attempt to concurrent writes.
+func busy(id bson.ObjectID) error {
+	return &change.Conflict{Message: fmt.Sprintf("blog for _id %s kept changing during the update; try again", id.Hex())}
+}
+
+// publicChanges names the fields of a published blog that `in` would
+// change and that public readers see at once.
+func publicChanges(b *model.Blog, in UpdateBlog, slug string) []string {
+	var fields []string
+	add := func(changed bool, name string) {
+		if changed {
+			fields = append(fields, name)
+		}
+	}
+	add(in.Title != nil && *in.Title != b.Title, "title")
+	add(in.Description != nil && *in.Description != b.Description, "description")
+	add(in.Slug != nil && slug != b.Slug, "slug")
+	add(in.ImgURL != nil && (b.ImgURL == nil || *in.ImgURL != *b.ImgURL), "imgUrl")
+	add(in.Tags != nil && !slices.Equal(*in.Tags, b.Tags), "tags")
+	return fields
+}
+
+// update is one conditional attempt of Update on the state before.
+func (s *Service) update(ctx context.Context, user authwire.User, before *model.Blog, in UpdateBlog, slug string) (*model.Blog, bool, error) {
+	now := model.NextUpdatedAt(before.UpdatedAt)
 	updater := userID(user)
 	retermed := in.Title != nil || in.Description != nil
+	withdraw := before.Submitted
 	mutate := func(b *model.Blog) {
 		if in.Title != nil {
 			b.Title = *in.Title
@@ -141,6 +202,9 @@ func (s *Service) Update(ctx context.Context, user authwire.User, in UpdateBlog)
 		if retermed {
 			b.SetTerms()
 		}
+		if withdraw {
+			b.Submitted = false
+		}
 		b.UpdatedBy, b.UpdatedAt = updater, now
 	}
 	// The $set mirrors mutate, field by field.
@@ -161,18 +225,9 @@ func (s *Service) Update(ctx context.Context, user authwire.User, in UpdateBlog)
 	add(retermed, "terms", changed.Terms)
 	add(retermed, "titleTerms", changed.TitleTerms)
 	add(retermed, "descriptionTerms", changed.DescriptionTerms)
+	add(withdraw, "submitted", false)
 	set = append(set, bson.E{Key: "updatedBy", Value: updater}, bson.E{Key: "updatedAt", Value: now})
-
-	after, matched, err := s.applier.Apply(ctx, before, ownedFilter(user), set, mutate)
-	switch {
-	case errors.Is(err, model.ErrSlugTaken):
-		return dto.PrivateBlog{}, slugTaken(slug)
-	case err != nil:
-		return dto.PrivateBlog{}, err
-	case !matched:
-		return dto.PrivateBlog{}, notFound
-	}
-	return dto.NewPrivateBlog(after, dto.AuthorFromUser(user)), nil
+	return s.applier.Apply(ctx, before, ownedFilter(user), set, mutate)
 }
 
 // Get returns user's blog; anything else is "<id> not found".
@@ -202,23 +257,24 @@ func (s *Service) Withdraw(ctx context.Context, user authwire.User, id bson.Obje
 
 func (s *Service) setFlag(ctx context.Context, user authwire.User, id bson.ObjectID, flag string, value bool, apply func(*model.Blog)) error {
 	notFound := apperr.Missing(msgBlogNotFound)
-	before, err := s.owned(ctx, user, id, notFound)
-	if err != nil {
-		return err
-	}
-	updater, now := userID(user), model.Now()
-	set := bson.D{{Key: flag, Value: value}, {Key: "updatedBy", Value: updater}, {Key: "updatedAt", Value: now}}
-	_, matched, err := s.applier.Apply(ctx, before, ownedFilter(user), set, func(b *model.Blog) {
-		apply(b)
-		b.UpdatedBy, b.UpdatedAt = updater, now
+	return s.applier.Exclusive(ctx, id, func() error {
+		for attempt := 0; attempt < change.MaxAttempts; attempt++ {
+			before, err := s.owned(ctx, user, id, notFound)
+			if err != nil {
+				return err
+			}
+			updater, now := userID(user), model.NextUpdatedAt(before.UpdatedAt)
+			set := bson.D{{Key: flag, Value: value}, {Key: "updatedBy", Value: updater}, {Key: "updatedAt", Value: now}}
+			_, matched, err := s.applier.Apply(ctx, before, ownedFilter(user), set, func(b *model.Blog) {
+				apply(b)
+				b.UpdatedBy, b.UpdatedAt = updater, now
+			})
+			if err != nil || matched {
+				return err
+			}
+		}
+		return busy(id)
 	})
-	if err != nil {
-		return err
-	}
-	if !matched {
-		return notFound
-	}
-	return nil
 }
 
 // List returns the [InfoBlog] JSON of one page of user's blogs in list,

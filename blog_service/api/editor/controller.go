@@ -1,7 +1,12 @@
 package editor
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -10,6 +15,7 @@ import (
 	"blogplatform/blog_service/authclient"
 	"blogplatform/blog_service/dto"
 	"blogplatform/blog_service/model"
+	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/httpx"
 )
@@ -27,7 +33,7 @@ func NewController(s *Service, auth *authclient.Client) *Controller {
 func (ctl *Controller) Mount(r gin.IRouter) {
 	g := r.Group("/editor", ctl.auth.Require(authclient.RoleEditor))
 	g.GET("/id/:id", ctl.get)
-	g.PUT("/publish/id/:id", ctl.transition(ctl.service.Publish, "blog published successfully"))
+	g.PUT("/publish/id/:id", ctl.publish)
 	g.PUT("/unpublish/id/:id", ctl.transition(ctl.service.Unpublish, "blog unpublished successfully"))
 	g.GET("/submitted", ctl.list(model.SubmittedBlogs))
 	g.GET("/published", ctl.list(model.PublishedBlogs))
@@ -40,10 +46,69 @@ func (ctl *Controller) get(c *gin.Context) {
 	}
 	blog, err := ctl.service.Get(c.Request.Context(), id, given)
 	if err != nil {
-		httpx.Fail(c, err)
+		reply.Fail(c, err)
 		return
 	}
 	httpx.Data(c, "success", blog)
+}
+
+// PublishBlog is the optional body of PUT /editor/publish/id/:id. A
+// request without a body (or without updatedAt) publishes whatever state
+// the blog is in, as the reference does.
+type PublishBlog struct {
+	// UpdatedAt is the blog's updatedAt as the editor saw it (GET
+	// /editor/id/:id): the publish is refused with 409 if the blog changed
+	// since.
+	UpdatedAt *string `json:"updatedAt"`
+}
+
+const updatedAtFormatMessage = "updatedAt must be the blog's updatedAt as an RFC 3339 date-time, e.g. 2024-07-01T10:00:00.123Z"
+
+// reviewedAt reads the optional body; nil when the request sets no
+// precondition.
+func reviewedAt(c *gin.Context) (*time.Time, error) {
+	if c.Request.Body == nil {
+		return nil, nil
+	}
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, apperr.New(apperr.TooLarge, "request body too large")
+		}
+		return nil, apperr.BadRequest("request body could not be read")
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	var body PublishBlog
+	if err := httpx.DecodeJSON(raw, &body); err != nil {
+		return nil, err
+	}
+	if body.UpdatedAt == nil {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *body.UpdatedAt)
+	if err != nil {
+		return nil, apperr.BadRequest(updatedAtFormatMessage)
+	}
+	return &t, nil
+}
+
+func (ctl *Controller) publish(c *gin.Context) {
+	id, _, ok := dto.BindID(c)
+	if !ok {
+		return
+	}
+	reviewed, err := reviewedAt(c)
+	if err == nil {
+		err = ctl.service.Publish(c.Request.Context(), authclient.User(c), id, reviewed)
+	}
+	if err != nil {
+		reply.Fail(c, err)
+		return
+	}
+	httpx.OK(c, "blog published successfully")
 }
 
 type transitionFunc = func(ctx context.Context, editor authwire.User, id bson.ObjectID) error
@@ -55,7 +120,7 @@ func (ctl *Controller) transition(apply transitionFunc, message string) gin.Hand
 			return
 		}
 		if err := apply(c.Request.Context(), authclient.User(c), id); err != nil {
-			httpx.Fail(c, err)
+			reply.Fail(c, err)
 			return
 		}
 		httpx.OK(c, message)
@@ -66,12 +131,12 @@ func (ctl *Controller) list(list model.AuthorList) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var q dto.Pagination
 		if err := httpx.BindQuery(c, &q); err != nil {
-			httpx.Fail(c, err)
+			reply.Fail(c, err)
 			return
 		}
 		data, err := ctl.service.List(c.Request.Context(), list, q.StorePage())
 		if err != nil {
-			httpx.Fail(c, err)
+			reply.Fail(c, err)
 			return
 		}
 		reply.Success(c, data)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -17,10 +18,6 @@ import (
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
 )
-
-// maxAttempts bounds re-checking a publish or unpublish whose conditional
-// update lost a race against another write of the same blog.
-const maxAttempts = 3
 
 type Service struct {
 	store   *model.Store
@@ -55,8 +52,12 @@ type transition struct {
 }
 
 func (s *Service) run(ctx context.Context, id bson.ObjectID, t transition) error {
+	return s.applier.Exclusive(ctx, id, func() error { return s.attempt(ctx, id, t) })
+}
+
+func (s *Service) attempt(ctx context.Context, id bson.ObjectID, t transition) error {
 	hex := id.Hex()
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	for attempt := 0; attempt < change.MaxAttempts; attempt++ {
 		before, err := s.store.FindByID(ctx, id)
 		if errors.Is(err, model.ErrNotFound) || err == nil && !before.Status {
 			return apperr.Missing(fmt.Sprintf("blog for _id %s not found", hex))
@@ -75,17 +76,28 @@ func (s *Service) run(ctx context.Context, id bson.ObjectID, t transition) error
 		// Someone changed the blog between the read and the update: look
 		// again, so the answer describes its current state.
 	}
-	return apperr.InternalErr(fmt.Errorf("blog %s kept changing during %d attempts", hex, maxAttempts))
+	return apperr.InternalErr(fmt.Errorf("blog %s kept changing during %d attempts", hex, change.MaxAttempts))
 }
 
 // Publish makes a submitted blog public: the draft becomes the published
 // text, publishedAt is kept from an earlier publish or set now, and the
 // author's public profile is refreshed from auth_service (when that fails
 // the stored profile stays: publishing does not depend on it).
-func (s *Service) Publish(ctx context.Context, editor authwire.User, id bson.ObjectID) error {
+//
+// reviewed, when not nil, is the updatedAt of the state the editor
+// reviewed: a blog updated since (by its author, or published by another
+// editor) is a Conflict and nothing changes. The check and the publish are
+// one conditional update (see change.Applier), so no write can slip in
+// between them.
+func (s *Service) Publish(ctx context.Context, editor authwire.User, id bson.ObjectID, reviewed *time.Time) error {
 	editorID, _ := bson.ObjectIDFromHex(editor.ID)
 	return s.run(ctx, id, transition{
 		check: func(b *model.Blog, hex string) error {
+			if reviewed != nil && !b.UpdatedAt.Equal(*reviewed) {
+				return &change.Conflict{Message: fmt.Sprintf(
+					"blog for _id %s changed since the reviewed state (updatedAt %s, now %s): review it again",
+					hex, reviewed.UTC().Format(time.RFC3339Nano), b.UpdatedAt.UTC().Format(time.RFC3339Nano))}
+			}
 			if b.Published {
 				return apperr.BadRequest(fmt.Sprintf("blog for _id %s is already published", hex))
 			}
@@ -96,7 +108,7 @@ func (s *Service) Publish(ctx context.Context, editor authwire.User, id bson.Obj
 		},
 		expect: bson.D{{Key: "status", Value: true}, {Key: "published", Value: false}, {Key: "submitted", Value: true}},
 		change: func(ctx context.Context, b *model.Blog) (bson.D, func(*model.Blog)) {
-			now := model.Now()
+			now := model.NextUpdatedAt(b.UpdatedAt)
 			publishedAt := now
 			if b.PublishedAt != nil {
 				publishedAt = *b.PublishedAt
@@ -145,8 +157,8 @@ func (s *Service) Unpublish(ctx context.Context, editor authwire.User, id bson.O
 			return nil
 		},
 		expect: bson.D{{Key: "status", Value: true}, {Key: "published", Value: true}},
-		change: func(_ context.Context, _ *model.Blog) (bson.D, func(*model.Blog)) {
-			now := model.Now()
+		change: func(_ context.Context, b *model.Blog) (bson.D, func(*model.Blog)) {
+			now := model.NextUpdatedAt(b.UpdatedAt)
 			set := bson.D{
 				{Key: "drafted", Value: true}, {Key: "submitted", Value: false}, {Key: "published", Value: false},
 				{Key: "updatedBy", Value: editorID}, {Key: "updatedAt", Value: now},

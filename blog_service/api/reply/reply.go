@@ -4,11 +4,13 @@ package reply
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
 
+	"blogplatform/blog_service/api/change"
 	"blogplatform/chassis/httpx"
 )
 
@@ -37,4 +39,16 @@ func raw(c *gin.Context, prefix string, data []byte) {
 	_, _ = c.Writer.Write(data)
 	_, _ = c.Writer.WriteString("}")
 	c.Abort()
+}
+
+// Fail is httpx.Fail that also answers a *change.Conflict as 409 with its
+// message.
+func Fail(c *gin.Context, err error) {
+	var conflict *change.Conflict
+	if errors.As(err, &conflict) {
+		c.Error(err) //nolint:errcheck // recorded for the access log only
+		httpx.FailStatus(c, http.StatusConflict, conflict.Message)
+		return
+	}
+	httpx.Fail(c, err)
 }
