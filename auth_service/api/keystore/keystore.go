@@ -195,19 +195,20 @@ func (s *Service) Session(ctx context.Context, client bson.ObjectID, pKey string
 	case mongox.IsNotFound(err):
 		// Keys are random and never reused: an unknown pKey stays unknown,
 		// so the negative answer is as durable as a revocation.
-		s.remember(ctx, pKey, Session{Revoked: true}, tokenExpiry, false)
+		s.remember(ctx, pKey, Session{Revoked: true}, tokenExpiry)
 		return Session{}, ErrNotFound
 	case err != nil:
 		return Session{}, fmt.Errorf("find keystore: %w", err)
 	}
 	sess := Session{KeystoreID: ks.ID.Hex()}
-	s.remember(ctx, pKey, sess, tokenExpiry, false)
+	s.remember(ctx, pKey, sess, tokenExpiry)
 	return sess, nil
 }
 
-// remember caches a session state until the token expires (capped by ttl for
-// active ones). Revocations overwrite; reads only fill an empty slot.
-func (s *Service) remember(ctx context.Context, pKey string, sess Session, tokenExpiry time.Time, overwrite bool) {
+// remember caches what the store said about a session, until the token
+// expires (capped by ttl for active ones). It only fills an empty slot, so a
+// revocation written meanwhile (markRevoked) is never overwritten.
+func (s *Service) remember(ctx context.Context, pKey string, sess Session, tokenExpiry time.Time) {
 	life := time.Until(tokenExpiry) + time.Second
 	if life <= time.Second {
 		return // the token no longer verifies anyway
@@ -215,11 +216,7 @@ func (s *Service) remember(ctx context.Context, pKey string, sess Session, token
 	if !sess.Revoked {
 		life = min(life, s.ttl)
 	}
-	if overwrite {
-		s.cache.SetJSON(ctx, SessionKey(pKey), sess, life)
-	} else {
-		s.cache.SetNXJSON(ctx, SessionKey(pKey), sess, life)
-	}
+	s.cache.SetNXJSON(ctx, SessionKey(pKey), sess, life)
 }
 
 // FindPair returns the active keystore of a token pair.
