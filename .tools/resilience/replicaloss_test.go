@@ -57,9 +57,9 @@ const (
 	lossRequestTimeout = 10 * time.Second
 	// Throughput (successful requests) is counted per lossBucket; it is back
 	// once every window of lossWindow buckets holds lossRecoveredShare of the
-	// rate before the fault, or of the rate the run settles at (over its last
-	// lossSettleBuckets) when that is lower (but not below lossMinSettledShare): see
-	// recovery.
+	// rate before the fault, or of the rate the run settles at (over its
+	// last lossSettleBuckets) when that is lower but at least
+	// lossMinSettledShare of it: see recovery.
 	lossBucket          = 100 * time.Millisecond
 	lossWindow          = 10
 	lossRecoveredShare  = 0.8
