@@ -272,8 +272,9 @@ func (j *journey) refreshAndSignOut(t *testing.T) {
 		t.Fatalf("%v: a new, different pair expected", r)
 	}
 	j.a2 = a2
-	// 21: the old pair is gone (refreshing it again is a 401 that also ends
-	// a2's session, so that is checked after a2's last use below).
+	// 21: the old pair is gone (refreshing it again is a 401, and once the
+	// reuse grace period is over it also ends a2's session, so that is
+	// checked after a2's last use below).
 	expect(t, c.do(http.MethodGet, "/auth/profile/mine", nil, bearer(j.a1)), 401, "permission denied: invalid access token")
 	mustOK(t, c.do(http.MethodGet, "/auth/profile/mine", nil, bearer(a2)), "success")
 	// 22: someone else's refresh token.

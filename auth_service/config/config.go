@@ -51,6 +51,10 @@ type Config struct {
 	// SignInUniformErrors answers an unknown email and a wrong password
 	// alike (401), so sign-in does not tell which emails are registered.
 	SignInUniformErrors bool
+	// RefreshReuseGrace: a consumed refresh token presented again within this
+	// long is a duplicate of the same refresh (refused, session kept); later
+	// it is reuse and ends the session. 0: every second use ends it.
+	RefreshReuseGrace time.Duration
 
 	// KeystoreSweepInterval is how often keystores older than the refresh
 	// token validity are deleted (the fallback for stores without TTL indexes).
@@ -96,6 +100,7 @@ func Load(src *chassisconfig.Source) (Config, error) {
 		SignInFailureLimit:  src.Int("SIGNIN_FAILURE_LIMIT", 10, 1, 1_000_000),
 		SignInFailureWindow: src.Duration("SIGNIN_FAILURE_WINDOW", 15*time.Minute, time.Second, time.Second, 24*time.Hour),
 		SignInUniformErrors: src.Bool("SIGNIN_UNIFORM_ERRORS", false),
+		RefreshReuseGrace:   src.Duration("REFRESH_REUSE_GRACE", 5*time.Second, time.Second, 0, time.Minute),
 
 		KeystoreSweepInterval: src.Duration("KEYSTORE_SWEEP_INTERVAL", time.Hour, time.Second, 10*time.Millisecond, 7*24*time.Hour),
 		AuthCacheTTL:          src.Duration("AUTH_CACHE_TTL", time.Minute, time.Second, time.Second, 24*time.Hour),

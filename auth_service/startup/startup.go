@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 		CacheSize: cfg.TokenCacheSize,
 	})
 	a.Auth, err = auth.NewService(a.Users, a.Keystores, a.Signer, c, auth.Options{
-		BcryptCost: cfg.BcryptCost, Log: rt.Log, UniformSignInErrors: cfg.SignInUniformErrors,
+		BcryptCost: cfg.BcryptCost, Log: rt.Log, UniformSignInErrors: cfg.SignInUniformErrors, ReuseGrace: cfg.RefreshReuseGrace,
 		Attempts: throttle.NewAccountLimiter(rt.Redis, cfg.SignInFailureLimit, cfg.SignInFailureWindow, rt.Log),
 	})
 	if err != nil {

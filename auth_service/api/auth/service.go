@@ -67,6 +67,12 @@ type Options struct {
 	UniformSignInErrors bool
 	// Attempts bounds sign-in attempts per account (nil: unbounded).
 	Attempts *throttle.AccountLimiter
+	// ReuseGrace is how long after a refresh token was consumed presenting
+	// it again is taken for a duplicate of that same refresh (a client that
+	// sent it twice at once, or retried after a lost answer) rather than for
+	// a stolen copy: it is refused without ending the session. Later, reuse
+	// ends the whole session.
+	ReuseGrace time.Duration
 }
 
 // throttledError is a 429 that tells the client how long to wait.
@@ -87,6 +93,7 @@ type Service struct {
 	cost      int
 	uniform   bool
 	attempts  *throttle.AccountLimiter
+	grace     time.Duration
 	// dummyHash is compared against for unknown emails and users without a
 	// password, so a sign-in costs one bcrypt comparison whatever happens.
 	dummyHash []byte
@@ -101,7 +108,7 @@ func NewService(users *user.Service, keystores *keystore.Service, signer *token.
 		o.Log = slog.Default()
 	}
 	return &Service{users: users, keystores: keystores, signer: signer, cache: c, log: o.Log, cost: o.BcryptCost,
-		uniform: o.UniformSignInErrors, attempts: o.Attempts, dummyHash: dummy}, nil
+		uniform: o.UniformSignInErrors, attempts: o.Attempts, grace: max(o.ReuseGrace, 0), dummyHash: dummy}, nil
 }
 
 // Session is an authenticated request's user and token.
@@ -417,7 +424,12 @@ func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (tok
 	}
 	family := ks.FamilyOf()
 	if !won {
-		// A concurrent refresh of this pair won: the token was presented twice.
+		// A concurrent refresh of this pair won this instant: the same
+		// client's duplicate within the grace period (exactly one refresh
+		// succeeds, and its pair stays valid), reuse without one.
+		if s.grace > 0 {
+			return token.Pair{}, errClaimsIDs
+		}
 		return token.Pair{}, s.reused(ctx, client, family)
 	}
 	pair, next, err := s.newPair(ctx, client, family)
@@ -442,11 +454,16 @@ func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (tok
 // out, or already refreshed. In the last case the refresh token is being
 // reused and its session ends.
 func (s *Service) refusedPair(ctx context.Context, client bson.ObjectID, refreshID string) error {
-	family, consumed, err := s.keystores.ConsumedFamily(ctx, client, refreshID)
+	family, consumedAt, consumed, err := s.keystores.ConsumedFamily(ctx, client, refreshID)
 	switch {
 	case err != nil:
 		return apperr.InternalErr(err)
 	case !consumed:
+		return errClaimsIDs
+	case time.Since(consumedAt) < s.grace:
+		// A duplicate of the refresh that just consumed it (see ReuseGrace).
+		s.log.Info("refresh token presented again within the reuse grace period; refused, session kept",
+			"user", client.Hex(), "family", family)
 		return errClaimsIDs
 	}
 	return s.reused(ctx, client, family)

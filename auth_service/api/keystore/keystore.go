@@ -288,19 +288,19 @@ func (s *Service) RecordRotation(ctx context.Context, ks *Keystore) error {
 }
 
 // ConsumedFamily returns the family of a refresh token (the refresh token's
-// jti, sKey) that a refresh has already consumed; found is false for a token
-// never seen consumed.
-func (s *Service) ConsumedFamily(ctx context.Context, client bson.ObjectID, sKey string) (family string, found bool, err error) {
+// jti, sKey) that a refresh has already consumed, and when it was consumed;
+// found is false for a token never seen consumed.
+func (s *Service) ConsumedFamily(ctx context.Context, client bson.ObjectID, sKey string) (family string, consumedAt time.Time, found bool, err error) {
 	qctx, cancel := s.db.Ctx(ctx)
 	defer cancel()
 	var r rotation
 	switch err := s.rotations.FindOne(qctx, bson.M{"client": client, "sKey": sKey}).Decode(&r); {
 	case mongox.IsNotFound(err):
-		return "", false, nil
+		return "", time.Time{}, false, nil
 	case err != nil:
-		return "", false, fmt.Errorf("find rotation: %w", err)
+		return "", time.Time{}, false, fmt.Errorf("find rotation: %w", err)
 	}
-	return r.Family, true, nil
+	return r.Family, r.CreatedAt, true, nil
 }
 
 // RevokeFamily ends every session of a family: each keystore is marked
