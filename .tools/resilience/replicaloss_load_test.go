@@ -105,6 +105,7 @@ func (c lossClient) send(ctx context.Context, method, path string, body any) (lo
 type lossStats struct {
 	requests, failed int
 	p99, max         time.Duration
+	maxAt            time.Duration // when the slowest request started
 	// recovery is how long after the fault throughput was back for good;
 	// recovered is false when it never was before the run ended.
 	recovery  time.Duration
@@ -137,6 +138,9 @@ func analyse(samples []lossSample, duration, faultAt time.Duration) lossStats {
 	buckets := make([]int, nBuckets)
 	for _, s := range samples {
 		lat = append(lat, s.latency())
+		if s.latency() > st.max {
+			st.max, st.maxAt = s.latency(), s.start
+		}
 		if s.failure != "" {
 			st.failed++
 			kinds[s.failure]++
@@ -151,7 +155,6 @@ func analyse(samples []lossSample, duration, faultAt time.Duration) lossStats {
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		st.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
-		st.max = lat[len(lat)-1]
 	}
 	for what, n := range kinds {
 		st.failureKinds = append(st.failureKinds, lossCount{what, n})

@@ -58,8 +58,8 @@ func TestLossAnalyse(t *testing.T) {
 	if st.requests != 200 || st.failed != 2 || st.badEnvelopes != 1 {
 		t.Errorf("requests %d failed %d bad envelopes %d; want 200, 2, 1", st.requests, st.failed, st.badEnvelopes)
 	}
-	if st.max != 2*time.Second || st.p99 != 5*time.Millisecond {
-		t.Errorf("p99 %s max %s; want 5ms and 2s", st.p99, st.max)
+	if st.max != 2*time.Second || st.maxAt != 500*time.Millisecond || st.p99 != 5*time.Millisecond {
+		t.Errorf("p99 %s, max %s sent at %s; want 5ms, and 2s sent at 500ms", st.p99, st.max, st.maxAt)
 	}
 	if sum(st.buckets) != 198 || len(st.buckets) != 20 {
 		t.Errorf("buckets %v: %d successes in %d buckets, want 198 in 20", st.buckets, sum(st.buckets), len(st.buckets))

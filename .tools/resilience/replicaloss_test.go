@@ -157,8 +157,9 @@ func TestReplicaLoss(t *testing.T) {
 	var rows []lossRow
 	for _, sc := range scenarios {
 		row := s.run(sc)
-		t.Logf("%-28s requests=%d failed=%d p99=%s max=%s back=%s (fault at %s; %s) %s\n\tsucceeded per 100 ms: %v",
+		t.Logf("%-28s requests=%d failed=%d p99=%s max=%s (sent at %s) back=%s (fault at %s; %s) %s\n\tsucceeded per 100 ms: %v",
 			sc, row.stats.requests, row.stats.failed, fmtLatency(row.stats.p99), fmtLatency(row.stats.max),
+			row.stats.maxAt.Round(time.Millisecond),
 			fmtRecovery(row.stats), row.faultAt.Round(time.Millisecond), row.took, strings.Join(row.problems, "; "), row.stats.buckets)
 		rows = append(rows, row)
 	}
@@ -198,7 +199,8 @@ func checkLossTargets(t *testing.T, row lossRow) {
 			t.Errorf("%d of %d requests failed (target: %d): %s", st.failed, st.requests, targetFailedReads, failures)
 		}
 		if st.max > targetMaxLatency {
-			t.Errorf("slowest request took %s (target: %s)", fmtLatency(st.max), targetMaxLatency)
+			t.Errorf("slowest request took %s (target: %s), sent %s after the fault", fmtLatency(st.max), targetMaxLatency,
+				(st.maxAt - row.faultAt).Round(time.Millisecond))
 		}
 		if !st.recovered || st.recovery > targetRecovery {
 			t.Errorf("throughput back after %s (target: %s; %.0f req/s before the fault, %.0f at the end)",
