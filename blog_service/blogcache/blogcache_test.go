@@ -281,3 +281,41 @@ func TestVersionedReadsNeedNoTracking(t *testing.T) {
 		}
 	}
 }
+
+// TestLockSerialisesWritersOfOneBlog: a second writer of a blog waits for
+// the first to release; writers of other blogs do not wait; with Redis
+// unreachable a writer goes ahead at once.
+func TestLockSerialisesWritersOfOneBlog(t *testing.T) {
+	c, rdb, flaky := newCache(t)
+	ctx := context.Background()
+	id, other := bson.NewObjectID().Hex(), bson.NewObjectID().Hex()
+
+	release := c.Lock(ctx, id)
+	start := time.Now()
+	c.Lock(ctx, other)() // another blog: no wait
+	if waited := time.Since(start); waited > 100*time.Millisecond {
+		t.Errorf("a writer of another blog waited %s", waited)
+	}
+	acquired := make(chan time.Time)
+	go func() {
+		r := c.Lock(ctx, id)
+		acquired <- time.Now()
+		r()
+	}()
+	time.Sleep(50 * time.Millisecond)
+	released := time.Now()
+	release()
+	if at := <-acquired; at.Before(released) {
+		t.Error("the second writer got the lock while the first held it")
+	}
+	if n := rdb.Exists(ctx, Prefix+"lock:"+id).Val(); n != 0 {
+		t.Error("lock not released")
+	}
+
+	flaky.down.Store(true)
+	start = time.Now()
+	c.Lock(ctx, id)()
+	if waited := time.Since(start); waited > 100*time.Millisecond {
+		t.Errorf("a writer waited %s for an unreachable Redis", waited)
+	}
+}
