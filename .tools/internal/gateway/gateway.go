@@ -22,16 +22,16 @@
 //     HealthInterval; targets that are not ready get no traffic while another
 //     one is ready (a non-200 answer counts at once, timeouts only twice in a
 //     row). Passive checks (healthchecks.passive.unhealthy.tcp_failures and
-//     timeouts) eject a target after that many failed attempts in a row, until
-//     a health probe passes again.
+//     timeouts) eject a target after that many failed attempts in a row. A
+//     target out of the rotation (not ready or ejected) comes back after
+//     healthchecks.active.healthy.successes passing probes in a row.
 //   - plugins: apikey-auth-plugin (global or per route; config.bypass: true on
 //     a route skips its key check), with its rate_limits, and
 //     request-termination. Other plugins are reported by New as warnings and
 //     ignored.
 //   - known differences: a request tries each target at most once (Kong's
 //     round robin may come back to a tried one when retries exceed the
-//     targets); one passing probe brings a target back (Kong: the upstream's
-//     healthy.successes); probes run every HealthInterval, not at the file's
+//     targets); probes run every HealthInterval, not at the file's
 //     intervals; when every target is ejected or not ready the gateway still
 //     tries them (Kong answers 503); errors are always JSON (Kong follows the
 //     client's Accept header).
@@ -342,6 +342,7 @@ func (b *builder) pool(s kongconf.ResolvedService) (*pool, error) {
 		}
 		p.maxTCPFailures = int32(hc.Passive.Unhealthy.TCPFailures)
 		p.maxTimeouts = int32(hc.Passive.Unhealthy.Timeouts)
+		p.passesToReturn = int32(hc.Active.Healthy.Successes)
 		for _, t := range s.Upstream.Targets {
 			host, port, err := t.HostPort()
 			if err != nil {

@@ -33,6 +33,9 @@ type target struct {
 
 	// probeTimeouts counts consecutive health probes that timed out.
 	probeTimeouts atomic.Int32
+	// probePasses counts consecutive passing probes while the target is out
+	// of the rotation (not ready or ejected).
+	probePasses atomic.Int32
 
 	served   atomic.Int64 // responses received from this target
 	failures atomic.Int64 // attempts that failed at the transport level
@@ -52,6 +55,11 @@ type pool struct {
 	// tcp_failures and timeouts): that many in a row eject a target; 0
 	// never does.
 	maxTCPFailures, maxTimeouts int32
+	// passesToReturn is how many passing probes in a row bring a target
+	// that is out of the rotation back (Kong's healthchecks.active.healthy
+	// .successes): a replica that just thawed from a freeze answers its
+	// first probe before its own connections (store, NATS) have recovered.
+	passesToReturn int32
 
 	mu sync.Mutex // guards the targets' currentWeight
 }
@@ -193,6 +201,14 @@ func (p *pool) probe(parent context.Context, client *http.Client, t *target, tim
 	} else {
 		t.probeTimeouts.Store(0)
 	}
+	if ready && (!t.ready.Load() || t.ejected.Load()) {
+		// Out of the rotation: it comes back only after passesToReturn
+		// passing probes in a row.
+		if t.probePasses.Add(1) < max(p.passesToReturn, 1) {
+			return
+		}
+	}
+	t.probePasses.Store(0)
 	if was := t.ready.Swap(ready); was != ready {
 		log.Info("gateway: target readiness changed", "upstream", p.name, "target", t.name, "addr", t.addr, "ready", ready)
 	}
