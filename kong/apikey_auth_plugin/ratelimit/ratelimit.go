@@ -17,12 +17,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"blogplatform/kong/apikey_auth_plugin/kongpath"
 )
 
 // Window is the length of the budget window: limits are per minute.
@@ -239,13 +240,9 @@ func (l *Limiter) match(reqPath string) (rule, prefix int, ok bool) {
 	if reqPath == "" {
 		reqPath = "/"
 	}
-	decoded := reqPath
-	if strings.Contains(reqPath, "%") {
-		if d, err := url.PathUnescape(reqPath); err == nil {
-			decoded = d
-		}
-	}
-	cleaned := path.Clean("/" + decoded)
+	// Every well-formed triplet is decoded even when another one is
+	// malformed (url.PathUnescape would give up on the whole path).
+	cleaned := path.Clean("/" + kongpath.Unescape(reqPath))
 	for ri, r := range l.rules {
 		for pi, p := range r.prefixes {
 			if strings.HasPrefix(reqPath, p) || strings.HasPrefix(cleaned, r.cleaned[pi]) {

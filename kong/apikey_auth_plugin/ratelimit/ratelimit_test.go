@@ -235,6 +235,17 @@ func TestPathVariantsShareTheBudget(t *testing.T) {
 	}
 }
 
+// A malformed triplet elsewhere in the path does not stop the others from
+// being decoded: an upstream that decodes leniently would see sign-in.
+func TestMalformedEscapeDoesNotHideAPrefix(t *testing.T) {
+	l := newLimiter(t, newClock(minuteStart), 5, "/auth/signin/basic")
+	for _, p := range []string{"/auth/%73ignin/basic%zz", "/auth/signin%2Fbasic", "/%61uth/signin/basic/%"} {
+		if !l.Covers(p) {
+			t.Errorf("%s is not covered", p)
+		}
+	}
+}
+
 func TestNilAndEmptyLimitersLimitNothing(t *testing.T) {
 	var nilLimiter *Limiter
 	empty, err := New(nil, Options{})
