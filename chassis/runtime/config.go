@@ -10,6 +10,7 @@ import (
 	"blogplatform/chassis/cache"
 	"blogplatform/chassis/config"
 	"blogplatform/chassis/mongox"
+	"blogplatform/chassis/natsx"
 )
 
 // Base is the configuration shared by both services. Reference variable
@@ -105,7 +106,7 @@ func LoadBase(src *config.Source, d Defaults) Base {
 		ServiceName:    src.String("NATS_SERVICE_NAME", d.ServiceName),
 		ServiceVersion: src.String("NATS_SERVICE_VERSION", "1.0.0"),
 		NATSTimeout:    src.Duration("NATS_REQUEST_TIMEOUT", 2*time.Second, time.Millisecond, time.Millisecond, time.Minute),
-		NATSAttemptTimeout: src.Duration("NATS_ATTEMPT_TIMEOUT", 250*time.Millisecond, time.Millisecond,
+		NATSAttemptTimeout: src.Duration("NATS_ATTEMPT_TIMEOUT", natsx.DefaultAttemptTimeout, time.Millisecond,
 			time.Millisecond, time.Minute),
 		NATSMaxAttempts: src.Int("NATS_MAX_ATTEMPTS", 15, 1, 1000),
 		NATSRetryBudget: src.Float("NATS_RETRY_BUDGET", 1.0, 0.01, 100),
