@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"blogplatform/chassis/embedded"
 )
 
 const (
@@ -139,15 +141,17 @@ func TestNATSConfigRejectsASingleQuoteLoudly(t *testing.T) {
 	}
 }
 
-// The server drops a frozen or partitioned client within about 3 s, so its
-// queue subscriptions stop receiving requests.
+// The server drops a frozen or partitioned client within about 1.5 s, so
+// its queue subscriptions stop receiving requests; the compose server and
+// the local platform's embedded one use the same numbers.
 func TestNATSConfigPingSettings(t *testing.T) {
 	opts, err := processNATSConfig(t, natsContainerEnv(t, natsAuthPassword, natsBlogPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.PingInterval != time.Second || opts.MaxPingsOut != 2 {
-		t.Errorf("ping_interval %s, ping_max %d; want 1s and 2", opts.PingInterval, opts.MaxPingsOut)
+	if opts.PingInterval != embedded.NATSPingInterval || opts.MaxPingsOut != embedded.NATSMaxPingsOut {
+		t.Errorf("ping_interval %s, ping_max %d; want %s and %d (the embedded server's)", opts.PingInterval, opts.MaxPingsOut,
+			embedded.NATSPingInterval, embedded.NATSMaxPingsOut)
 	}
 }
 
