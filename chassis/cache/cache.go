@@ -23,8 +23,11 @@ import (
 )
 
 type RedisOptions struct {
-	Host     string
-	Port     int
+	Host string
+	Port int
+	// Username is the Redis ACL user (Redis 6+); "" logs in as the default
+	// user with Password alone (requirepass).
+	Username string
 	Password string
 	DB       int
 	// Timeout bounds each Redis call (default 250ms): the cache must never be
@@ -48,6 +51,7 @@ func NewRedis(o RedisOptions) *redis.Client {
 	}
 	return redis.NewClient(&redis.Options{
 		Addr:         net.JoinHostPort(o.Host, strconv.Itoa(o.Port)),
+		Username:     o.Username,
 		Password:     o.Password,
 		DB:           o.DB,
 		DialTimeout:  o.Timeout * 2,

@@ -58,7 +58,35 @@ type RedisOptions struct {
 	ServerPath string
 	// Logger, when set, is told which Redis runs (at Info) on every start.
 	Logger *slog.Logger
+	// Users are Redis ACL users created next to the default user (which
+	// keeps Password and full rights, for the platform's own checks). The
+	// real redis-server enforces their rules; the miniredis stand-in only
+	// checks their passwords (it has no ACL rules), and says so in the log.
+	Users []RedisUser
 }
+
+// RedisUser is one ACL user: it logs in with Name and Password and may run
+// only what Rules allow. Rules are redis ACL rules as in ACL SETUSER, e.g.
+// "~auth_*", "+get"; every user starts from nothing (reset: no keys, no
+// channels, no commands), so only what is listed is granted.
+type RedisUser struct {
+	Name     string
+	Password string
+	Rules    []string
+}
+
+// aclLine is the redis.conf "user" directive for u, every token quoted.
+func (u RedisUser) aclLine() string {
+	tokens := append([]string{"user", u.Name, "reset", "on", ">" + u.Password}, u.Rules...)
+	for i, t := range tokens[1:] {
+		tokens[i+1] = redisQuote(t)
+	}
+	return strings.Join(tokens, " ")
+}
+
+// ACLEnforced reports whether the users' rules are enforced (the real
+// redis-server); the stand-in checks their passwords only.
+func (r *Redis) ACLEnforced() bool { return !r.IsStandIn() }
 
 // Redis is a running Redis: a real redis-server child process or the miniredis
 // stand-in. Both listen on 127.0.0.1 and speak RESP, so clients cannot tell
@@ -86,6 +114,11 @@ type Redis struct {
 // some scripting and memory policies), so callers should report it.
 func StartRedis(opts RedisOptions) (*Redis, error) {
 	r := &Redis{opts: opts, port: opts.Port}
+	for _, u := range opts.Users {
+		if u.Name == "" || u.Name == "default" || u.Password == "" {
+			return nil, fmt.Errorf("embedded: redis user %q needs a name other than default and a password", u.Name)
+		}
+	}
 
 	forced := opts.ForceStandIn || envTrue(os.Getenv(EnvRedisStandIn))
 	if !forced {
@@ -187,6 +220,9 @@ func (r *Redis) Start() error {
 	if r.opts.Logger != nil {
 		r.opts.Logger.Info("embedded redis started",
 			slog.String("kind", r.kind), slog.String("addr", net.JoinHostPort(redisHost, strconv.Itoa(r.port))))
+		if len(r.opts.Users) > 0 && r.binary == "" {
+			r.opts.Logger.Warn("the miniredis stand-in checks the ACL users' passwords but not their key and command rules; install redis-server to enforce them")
+		}
 	}
 	return nil
 }
@@ -242,6 +278,9 @@ func (r *Redis) startStandInLocked() error {
 	m := miniredis.NewMiniRedis()
 	if r.opts.Password != "" {
 		m.RequireAuth(r.opts.Password)
+	}
+	for _, u := range r.opts.Users {
+		m.RequireUserAuth(u.Name, u.Password)
 	}
 	addr := net.JoinHostPort(redisHost, strconv.Itoa(r.port))
 	// The port was just freed by Stop; retry briefly in case the kernel has
@@ -325,6 +364,9 @@ func (r *Redis) spawn(port int) (*redisProc, error) {
 	}, "\n") + "\n"
 	if r.opts.Password != "" {
 		conf += "requirepass " + redisQuote(r.opts.Password) + "\n"
+	}
+	for _, u := range r.opts.Users {
+		conf += u.aclLine() + "\n"
 	}
 	if err := os.WriteFile(r.confPath, []byte(conf), 0o600); err != nil {
 		return nil, fmt.Errorf("embedded: write redis config: %w", err)

@@ -97,6 +97,7 @@ func LoadBase(src *config.Source, d Defaults) Base {
 			Host:     src.String("REDIS_HOST", "localhost"),
 			Port:     src.Int("REDIS_PORT", 6379, 1, 65535),
 			Password: src.String("REDIS_PASSWORD", ""),
+			Username: src.String("REDIS_USERNAME", ""), // the service's own ACL user
 			DB:       src.Int("REDIS_DB", d.RedisDB, 0, 15),
 			Timeout:  src.Duration("REDIS_TIMEOUT", 250*time.Millisecond, time.Millisecond, time.Millisecond, 10*time.Second),
 		},

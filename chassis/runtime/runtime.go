@@ -158,8 +158,7 @@ func (rt *Runtime) MetricsHandler() http.Handler {
 }
 
 func newRedis(cfg Base) *redis.Client {
-	o := cfg.Redis
-	return redisClient(o.Host, o.Port, o.Password, o.DB, o.Timeout)
+	return redisClient(cfg.Redis)
 }
 
 // OnClose registers a cleanup that runs after the HTTP server and NATS have
