@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"blogplatform/kong/apikey_auth_plugin/kongpath"
 	"blogplatform/kong/apikey_auth_plugin/ratelimit"
 )
 
@@ -349,8 +350,10 @@ func routesOf(t *testing.T, file kongFile) []route {
 // the length of its path; strip_path removes the matched path; the rest is
 // appended to the service's path (path_handling v0, Kong's default: plain
 // concatenation, one slash dropped when both sides have one). It returns the
-// route and the upstream host and path.
+// route and the upstream host and path. Like Kong, it routes on the
+// normalised path and drops a "./" or "../" left after a stripped prefix.
 func proxy(routes []route, method, requestPath string) (matched route, host, upstreamPath string, ok bool) {
+	requestPath = kongpath.Normalize(requestPath)
 	bestWeight, bestLen := -1, -1
 	for _, r := range routes {
 		weight := 1
@@ -374,7 +377,7 @@ func proxy(routes []route, method, requestPath string) (matched route, host, ups
 	}
 	rest := requestPath
 	if matched.stripPath {
-		rest = requestPath[bestLen:]
+		rest = kongpath.SanitizePostfix(requestPath[bestLen:])
 	}
 	base := matched.serviceURL.Path
 	if base == "" {
@@ -421,7 +424,13 @@ func TestKongConfigRouting(t *testing.T) {
 				{"DELETE", "/auth/signout", "auth-write", kf.authHost, "/signout"},
 				{"PATCH", "/auth/x", "auth-write", kf.authHost, "/x"},
 				{"GET", "/blog/list/latest", "blog-read", kf.blogHost, "/list/latest"},
-				{"GET", "/blog", "blog-read", kf.blogHost, "/"},
+				{"GET", "/blog", "not-found", "", ""},
+				{"GET", "/blog/", "blog-read", kf.blogHost, "/"},
+				{"POST", "/%61uth/%73ignin/basic", "auth-write", kf.authHost, "/signin/basic"},
+				{"POST", "/auth//signin/basic", "auth-write", kf.authHost, "/signin/basic"},
+				{"POST", "/blog/../auth/signin/basic", "auth-write", kf.authHost, "/signin/basic"},
+				{"POST", "/auth./signin/basic", "not-found", "", ""},
+				{"POST", "/auth../signin/basic", "not-found", "", ""},
 				{"POST", "/blog/writer", "blog-write", kf.blogHost, "/writer"},
 				{"DELETE", "/blog/id/1", "blog-write", kf.blogHost, "/id/1"},
 				{"GET", "/metrics", "not-found", "", ""},
@@ -433,6 +442,68 @@ func TestKongConfigRouting(t *testing.T) {
 				if !ok || got.name != c.wantRoute || gotHost != c.wantHost || gotPath != c.wantPath {
 					t.Errorf("%s %s -> route %q %s%s (matched %v), want route %q %s%s", c.method, c.request, got.name, gotHost, gotPath, ok, c.wantRoute, c.wantHost, c.wantPath)
 				}
+			}
+		})
+	}
+}
+
+// However a client encodes a path, a request that Kong sends to sign-in or
+// sign-up is counted by the plugin's rate limit: the plugin sees the path
+// Kong routed on (kongpath.Normalize of the raw path), and the limit must
+// cover it whenever the service's router (which decodes every escape) ends
+// up at the limited endpoint.
+func TestKongConfigRateLimitCannotBeDodged(t *testing.T) {
+	variants := func(p string) []string { // p: /auth/signin/basic
+		rest := strings.TrimPrefix(p, "/auth/")
+		return []string{
+			p, p + "/", "/%61uth/" + rest, "/auth/%73" + rest[1:], "/auth//" + rest, "//auth/" + rest,
+			"/auth/./" + rest, "/auth/x/../" + rest, "/blog/../auth/" + rest, "/blog/%2e%2e/auth/" + rest,
+			"/auth./" + rest, "/auth../" + rest, "/auth/.%2F" + rest, "/auth%2F" + rest,
+			"/auth/" + strings.Replace(rest, "/", "%2F", 1), "/auth/" + strings.Replace(rest, "/", "%2f", 1) + "%zz",
+			"/auth/%2e/" + rest, "/AUTH/" + rest, "/auth/" + strings.ToUpper(rest),
+		}
+	}
+	for _, kf := range kongFiles {
+		t.Run(kf.name, func(t *testing.T) {
+			file := loadKongFile(t, kf.name)
+			routes := routesOf(t, file)
+			var global *Config
+			for _, p := range file.Plugins {
+				if p.Name == "apikey-auth-plugin" {
+					global = decodePluginConfig(t, p.Config)
+				}
+			}
+			if global == nil {
+				t.Fatal("no global apikey-auth-plugin")
+			}
+			reached := 0
+			for _, target := range []string{"/auth/signin/basic", "/auth/signup/basic"} {
+				for _, v := range variants(target) {
+					r, _, up, ok := proxy(routes, "POST", v)
+					// The services' router decodes the whole path and ignores
+					// trailing slashes.
+					decoded := strings.TrimRight(kongpath.Unescape(up), "/")
+					if !ok || r.serviceURL == nil || decoded != strings.TrimPrefix(target, "/auth") {
+						continue // not sent to the limited endpoint
+					}
+					reached++
+					cfg := global
+					for _, p := range r.plugins {
+						if p.Name == "apikey-auth-plugin" {
+							cfg = decodePluginConfig(t, p.Config)
+						}
+					}
+					l, err := cfg.settings().RateLimiter(ratelimit.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !l.Covers(kongpath.Normalize(v)) {
+						t.Errorf("POST %s reaches %s through route %s unlimited", v, up, r.name)
+					}
+				}
+			}
+			if reached < 16 {
+				t.Errorf("only %d variants reach the limited endpoints; the router mimic lost them", reached)
 			}
 		})
 	}
@@ -609,8 +680,10 @@ func TestKongConfigPlugins(t *testing.T) {
 			if !slices.Equal(cfg.VerificationURLs, kf.verificationURLs) {
 				t.Errorf("verification_urls = %v, want %v", cfg.VerificationURLs, kf.verificationURLs)
 			}
-			if cfg.TimeoutMs != DefaultTimeoutMs || cfg.CacheTTLSeconds != 5 {
-				t.Errorf("timeout_ms %d cache_ttl_seconds %d, want 2000 and 5", cfg.TimeoutMs, cfg.CacheTTLSeconds)
+			// 500 ms, below the plugin's default: a frozen auth replica must
+			// cost a key check little before the next URL is asked.
+			if cfg.TimeoutMs != 500 || cfg.CacheTTLSeconds != 5 {
+				t.Errorf("timeout_ms %d cache_ttl_seconds %d, want 500 and 5", cfg.TimeoutMs, cfg.CacheTTLSeconds)
 			}
 			// Sign-in and sign-up: 120 a minute per client address, each its
 			// own budget, limited by the plugin (429 in the envelope).

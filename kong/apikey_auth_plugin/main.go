@@ -24,6 +24,7 @@ import (
 	"github.com/Kong/go-pdk"
 	"github.com/Kong/go-pdk/server"
 
+	"blogplatform/kong/apikey_auth_plugin/kongpath"
 	"blogplatform/kong/apikey_auth_plugin/ratelimit"
 	"blogplatform/kong/apikey_auth_plugin/verify"
 )
@@ -148,6 +149,10 @@ func (c *Config) Access(kong *pdk.PDK) {
 		// not limited but still needs a key (no exemption on a guess).
 		_ = kong.Log.Warn("apikey-auth-plugin: reading the path: ", err.Error())
 	}
+	// GetPath is the raw path; Kong's router matched, and proxies, its
+	// normalised form, so the limit and the public paths are judged on
+	// that same form (as the local gateway does).
+	path = kongpath.Normalize(path)
 
 	var rateHeader http.Header
 	if err == nil && c.limiter.Covers(path) {

@@ -564,6 +564,33 @@ func TestAccessRateLimitAppliesToPublicAndBypassedPaths(t *testing.T) {
 	}
 }
 
+// The plugin judges the path Kong's router matched and proxies (the
+// normalised one), not the raw one: a dot segment neither adds a limit to a
+// request that goes elsewhere nor takes a public path's exemption away.
+func TestAccessJudgesTheNormalisedPath(t *testing.T) {
+	stub := newAuthStub(t)
+	cfg := configFromKong(t, map[string]any{
+		"verification_urls": []string{stub.url},
+		"public_paths":      []string{"/auth/health/ready"},
+		"rate_limits":       []map[string]any{{"paths": []string{"/auth/signin/basic"}, "per_minute": 5}},
+	})
+	// Kong routes this to /auth/profile: not the limited path.
+	env := requestTo(t, cfg, "POST", "http://gateway.test/auth/signin/basic/../../profile", http.Header{"X-Api-Key": {validKey}})
+	if env.ClientRes.Status != 200 || env.ClientRes.Headers.Get("X-RateLimit-Limit-Minute") != "" {
+		t.Errorf("/auth/signin/basic/../../profile: status %d headers %v, want 200 without a budget", env.ClientRes.Status, env.ClientRes.Headers)
+	}
+	// Kong routes this to /auth/signin/basic: limited.
+	env = requestTo(t, cfg, "POST", "http://gateway.test/auth/x/..//signin/basic", http.Header{"X-Api-Key": {validKey}})
+	if env.ClientRes.Headers.Get("X-RateLimit-Remaining-Minute") != "4" {
+		t.Errorf("/auth/x/..//signin/basic: headers %v, want the sign-in budget", env.ClientRes.Headers)
+	}
+	before := stub.calls.Load()
+	env = requestTo(t, cfg, "GET", "http://gateway.test/auth/health/./ready", http.Header{})
+	if env.ClientRes.Status != 200 || stub.calls.Load() != before {
+		t.Errorf("/auth/health/./ready without a key: status %d, want 200 without asking auth", env.ClientRes.Status)
+	}
+}
+
 func TestAccessRateLimitIsExactUnderConcurrency(t *testing.T) {
 	stub := newAuthStub(t)
 	const limit = 10

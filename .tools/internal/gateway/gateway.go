@@ -5,10 +5,12 @@
 //
 // What it implements of Kong, and how:
 //   - routes: path prefix match with optional methods, in the priority order
-//     of Kong 3's router (see match); strip_path and path_handling v0/v1
-//     exactly as Kong's router builds the upstream path; the query string is
-//     kept. No match: Kong's 404 "no Route matched with those values" in
-//     Kong's error template (see ErrorTemplateJSON).
+//     of Kong 3's router (see match), on the path normalised as Kong's router
+//     normalises it (package kongpath); strip_path and path_handling v0/v1
+//     exactly as Kong's router builds the upstream path from that normalised
+//     path, escaped again as Kong escapes it; the query string is kept. No
+//     match: Kong's 404 "no Route matched with those values" in Kong's error
+//     template (see ErrorTemplateJSON).
 //   - services: per-attempt connect_timeout, write_timeout and read_timeout
 //     and up to retries further attempts, with nginx's rules for what may be
 //     retried (see balancingTransport).
@@ -60,6 +62,7 @@ import (
 	"time"
 
 	"blogplatform/chassis/httpx"
+	"blogplatform/kong/apikey_auth_plugin/kongpath"
 	"blogplatform/kong/apikey_auth_plugin/ratelimit"
 	"blogplatform/kong/apikey_auth_plugin/verify"
 	"blogplatform/tools/internal/kongconf"
@@ -549,7 +552,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Header.Set(requestIDHeader, id)
 
-	reqPath := escapedPath(r)
+	// Kong's router works on the normalised path (encoded unreserved
+	// characters decoded, dot segments removed, slashes merged), and so does
+	// everything after it here: the route, the rate limit, the public-path
+	// exemption and the upstream path all see one path, so an encoding
+	// cannot make the gateway treat a request as another path than the one
+	// the service receives.
+	reqPath := kongpath.Normalize(escapedPath(r))
+	if reqPath == "" {
+		reqPath = "/"
+	}
 	rt, prefix := g.match(r.Method, reqPath)
 	if rt == nil {
 		writeKongError(w, id, http.StatusNotFound, messageNoRoute)
@@ -561,7 +573,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The plugin's order: the rate limit counts every request to a
 		// limited path, keyed or not, bypass and public paths included; its
 		// budget headers go on every answer.
-		d := verify.CheckRateLimit(rt.limiter, clientIP, r.URL.Path)
+		d := verify.CheckRateLimit(rt.limiter, clientIP, reqPath)
 		for k, v := range d.Header {
 			w.Header()[k] = v
 		}
@@ -595,7 +607,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		plan.replayable = buffered
 	}
-	upPath := upstreamPath(rt.servicePath, prefix, reqPath, rt.strip, rt.pathHandling)
+	upPath := kongpath.Escape(upstreamPath(rt.servicePath, prefix, reqPath, rt.strip, rt.pathHandling))
 	st := &requestState{upstreamPath: upPath, prefix: prefix, originalPath: r.URL.Path, clientIP: clientIP}
 	ctx := context.WithValue(withPlan(r.Context(), plan), stateKey{}, st)
 	g.proxy.ServeHTTP(w, r.WithContext(ctx))
@@ -607,8 +619,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // first the number of matching fields the route sets (so paths+methods beats
 // paths alone, whatever the path lengths), then the length of the matching
 // path. Equal priorities go to the route defined first. It works on the
-// escaped path, the form strip_path cuts.
-func (g *Gateway) match(method, escaped string) (*route, string) {
+// normalised path (kongpath.Normalize), in which reserved characters such
+// as %2F stay encoded: the form Kong matches and strip_path cuts.
+func (g *Gateway) match(method, normalised string) (*route, string) {
 	var best *route
 	bestPrefix := ""
 	for _, rt := range g.routes {
@@ -616,7 +629,7 @@ func (g *Gateway) match(method, escaped string) (*route, string) {
 			continue
 		}
 		for _, p := range rt.paths {
-			if !strings.HasPrefix(escaped, p) {
+			if !strings.HasPrefix(normalised, p) {
 				continue
 			}
 			if best == nil || rt.weight > best.weight || (rt.weight == best.weight && len(p) > len(bestPrefix)) {

@@ -4,12 +4,17 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"blogplatform/kong/apikey_auth_plugin/kongpath"
 )
 
 // upstreamPath computes the path Kong sends upstream for a request path
 // reqPath that matched route prefix prefix, following Kong's router
 // (kong/router/utils.lua, get_upstream_uri_v0 and _v1). servicePath is the
-// service URL's path ("" means "/"). All paths are in escaped form.
+// service URL's path ("" means "/"). reqPath is the normalised request path
+// (kongpath.Normalize); a "./" or "../" left at the start of what follows a
+// stripped prefix is dropped, as Kong does. The caller escapes the result
+// (kongpath.Escape).
 //
 // path_handling v0 (Kong's default for these files) joins the service path and
 // what is left of the request path with exactly one slash, and an empty
@@ -23,7 +28,7 @@ func upstreamPath(servicePath, prefix, reqPath string, strip bool, handling stri
 	}
 	postfix := ""
 	if strip {
-		postfix = reqPath[len(prefix):]
+		postfix = kongpath.SanitizePostfix(reqPath[len(prefix):])
 	}
 	if handling == "v1" {
 		return upstreamPathV1(base, postfix, reqPath, strip)

@@ -26,7 +26,7 @@ func TestLoadBalancedFileOfTheRepo(t *testing.T) {
 			if !ok {
 				t.Fatalf("route %s-%s missing; routes: %v", name, kind, cfg.Routes)
 			}
-			if !r.StripPath || !slices.Equal(r.Paths, []string{"/" + name}) {
+			if !r.StripPath || !slices.Equal(r.Paths, []string{"/" + name + "/"}) {
 				t.Errorf("route %s: paths %v strip %v", r.Name, r.Paths, r.StripPath)
 			}
 			up := r.Service.Upstream
