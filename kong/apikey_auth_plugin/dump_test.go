@@ -75,13 +75,14 @@ func TestDumpDescribesThePluginToKong(t *testing.T) {
 	}
 
 	wantFields := map[string]string{ // field -> Kong schema type
-		"verification_urls": "array",
-		"timeout_ms":        "integer",
-		"cache_ttl_seconds": "integer",
-		"public_paths":      "array",
-		"stale_ttl_seconds": "integer",
-		"bypass":            "boolean",
-		"rate_limits":       "array",
+		"verification_urls":    "array",
+		"timeout_ms":           "integer",
+		"cache_ttl_seconds":    "integer",
+		"public_paths":         "array",
+		"stale_ttl_seconds":    "integer",
+		"negative_ttl_seconds": "integer",
+		"bypass":               "boolean",
+		"rate_limits":          "array",
 	}
 	gotFields := map[string]string{}
 	var urlElements string

@@ -685,6 +685,11 @@ func TestKongConfigPlugins(t *testing.T) {
 			if cfg.TimeoutMs != 500 || cfg.CacheTTLSeconds != 5 {
 				t.Errorf("timeout_ms %d cache_ttl_seconds %d, want 500 and 5", cfg.TimeoutMs, cfg.CacheTTLSeconds)
 			}
+			// Rejected keys are remembered briefly: long enough to absorb a
+			// flood of random keys, short enough that a new key works soon.
+			if cfg.NegativeTTLSeconds < 1 || cfg.NegativeTTLSeconds > 10 {
+				t.Errorf("negative_ttl_seconds %d, want 1..10", cfg.NegativeTTLSeconds)
+			}
 			// Sign-in and sign-up: 120 a minute per client address, each its
 			// own budget, limited by the plugin (429 in the envelope).
 			if len(cfg.RateLimits) != 1 || cfg.RateLimits[0].PerMinute != 120 ||

@@ -31,7 +31,7 @@ import (
 
 const (
 	// Version is reported to Kong by -dump.
-	Version = "0.3.0"
+	Version = "0.4.0"
 	// Priority 1000 runs the plugin before bundled ones that act on proxied
 	// requests (rate-limiting is 910), like the reference.
 	Priority = 1000
@@ -62,6 +62,11 @@ type Config struct {
 	// accepted within cache_ttl_seconds + stale_ttl_seconds is still
 	// accepted, so public reads survive an auth outage. 0 disables it.
 	StaleTTLSeconds int `json:"stale_ttl_seconds"`
+	// negative_ttl_seconds: how long a key auth rejected (401/403) is
+	// rejected again without asking auth, so random keys do not each cost a
+	// call; also the longest a key auth starts accepting can still be
+	// refused. Absent or 0: 5 s; negative: off. See verify.Config.
+	NegativeTTLSeconds int `json:"negative_ttl_seconds"`
 	// public_paths: client paths (e.g. /blog/health/ready) that GET and HEAD
 	// requests may reach without a key, so probes and operators can check a
 	// service's health through the gateway.
@@ -108,7 +113,8 @@ func (c *Config) settings() verify.Settings {
 	return verify.Settings{
 		VerificationURLs: c.VerificationURLs, TimeoutMS: c.TimeoutMs,
 		CacheTTLSeconds: c.CacheTTLSeconds, StaleTTLSeconds: c.StaleTTLSeconds,
-		PublicPaths: c.PublicPaths, Bypass: c.Bypass, RateLimits: c.RateLimits,
+		NegativeTTLSeconds: c.NegativeTTLSeconds,
+		PublicPaths:        c.PublicPaths, Bypass: c.Bypass, RateLimits: c.RateLimits,
 	}
 }
 

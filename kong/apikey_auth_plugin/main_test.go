@@ -198,16 +198,39 @@ func TestAccessCachesAcceptedKeyPerPluginInstance(t *testing.T) {
 	}
 }
 
-func TestAccessNeverCachesRejectedKey(t *testing.T) {
-	stub := newAuthStub(t)
-	cfg := configFromKong(t, map[string]any{"verification_urls": []string{stub.url}, "cache_ttl_seconds": 5})
-	for range 2 {
-		if env := request(t, cfg, http.Header{"X-Api-Key": {"wrong"}}); env.ClientRes.Status != http.StatusForbidden {
-			t.Fatalf("status %d, want 403", env.ClientRes.Status)
-		}
-	}
-	if got := stub.calls.Load(); got != 2 {
-		t.Errorf("calls to auth = %d, want 2", got)
+// A rejected key is answered from the negative cache for a few seconds
+// (negative_ttl_seconds, default 5), so repeating a bad key costs auth one
+// call; a negative value turns that off.
+func TestAccessCachesRejectedKeyBriefly(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		config    map[string]any
+		wantCalls int64
+	}{
+		{name: "default", config: map[string]any{}, wantCalls: 1},
+		{name: "negative_ttl_seconds 5", config: map[string]any{"negative_ttl_seconds": 5}, wantCalls: 1},
+		{name: "negative_ttl_seconds -1", config: map[string]any{"negative_ttl_seconds": -1}, wantCalls: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stub := newAuthStub(t)
+			config := map[string]any{"verification_urls": []string{stub.url}, "cache_ttl_seconds": 5}
+			maps.Copy(config, tc.config)
+			cfg := configFromKong(t, config)
+			for range 3 {
+				env := request(t, cfg, http.Header{"X-Api-Key": {"wrong"}})
+				if env.ClientRes.Status != http.StatusForbidden {
+					t.Fatalf("status %d, want 403", env.ClientRes.Status)
+				}
+				assertEnvelope(t, env, 403)
+			}
+			if got := stub.calls.Load(); got != tc.wantCalls {
+				t.Errorf("calls to auth = %d, want %d", got, tc.wantCalls)
+			}
+			// The good key is not affected.
+			if env := request(t, cfg, http.Header{"X-Api-Key": {validKey}}); env.ClientRes.Status != 200 {
+				t.Errorf("valid key: status %d", env.ClientRes.Status)
+			}
+		})
 	}
 }
 

@@ -407,7 +407,7 @@ func (b *builder) verifier(c kongconf.APIKeyConfig) (*verify.Verifier, error) {
 	}
 	c.VerificationURLs = urls // the replicas' local addresses
 	cfg := c.Config()
-	key := fmt.Sprintf("%q|%v|%v|%v", urls, cfg.Timeout, cfg.CacheTTL, cfg.StaleTTL)
+	key := fmt.Sprintf("%q|%v|%v|%v|%v", urls, cfg.Timeout, cfg.CacheTTL, cfg.StaleTTL, cfg.NegativeTTL)
 	if v, ok := b.verifiers[key]; ok {
 		return v, nil
 	}

@@ -13,12 +13,15 @@
 //   - URLs are tried round robin; a transport error, a 5xx or an answer that
 //     is not the verifier's (see retryable) fails over to the next URL, while
 //     a 401/403 is an answer and is never retried;
-//   - a positive answer may be cached for a short TTL (negative ones never are);
+//   - a positive answer may be cached for a short TTL, and a rejection (401 or
+//     403 from the verifier) for a separate, shorter one, so a flood of
+//     random keys costs auth one call per key and TTL at most;
 //   - every denial body is the goserve envelope with a numeric status.
 package verify
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +45,19 @@ const (
 	// DefaultMaxCacheEntries caps the positive cache so that a flood of
 	// distinct valid keys cannot grow the gateway's memory without bound.
 	DefaultMaxCacheEntries = 10_000
+	// DefaultNegativeTTL is how long a rejected key is refused without
+	// asking again when the Kong file does not say (negative_ttl_seconds
+	// absent or 0). It is also the longest a key that auth starts accepting
+	// (just created, or a replica that wrongly refused it) can still be
+	// refused by this gateway.
+	DefaultNegativeTTL = 5 * time.Second
+	// DefaultMaxNegativeEntries caps the negative cache. Entries are keyed
+	// by the key's SHA-256, so a client sending huge random keys stores 32
+	// bytes (plus the small denial body) per key, a few MiB at the cap.
+	DefaultMaxNegativeEntries = 50_000
+	// maxCachedDenialBody bounds a remembered denial body; a longer one
+	// (never auth's envelope) is remembered as the plain invalid-key denial.
+	maxCachedDenialBody = 512
 	// failureCooldown is how long a URL that failed (transport error or 5xx) is
 	// tried only after the others, so a dead replica does not cost every
 	// other request a connect error (or a whole timeout) first.
@@ -78,6 +94,15 @@ type Config struct {
 	StaleTTL time.Duration
 	// MaxCacheEntries caps the cache; <= 0 means DefaultMaxCacheEntries.
 	MaxCacheEntries int
+	// NegativeTTL is how long a key the verifier rejected (401 or 403) is
+	// rejected again, with the same answer, without asking; <= 0 disables
+	// the negative cache. A hit does not extend it, so a key auth accepts
+	// later is refused for at most NegativeTTL. It is separate from the
+	// positive cache: a flood of bad keys cannot evict good ones.
+	NegativeTTL time.Duration
+	// MaxNegativeEntries caps the negative cache; <= 0 means
+	// DefaultMaxNegativeEntries.
+	MaxNegativeEntries int
 }
 
 // Settings is the plugin's configuration as written in a Kong file, under
@@ -89,8 +114,11 @@ type Settings struct {
 	TimeoutMS        int      `json:"timeout_ms"`        // absent or <= 0: DefaultTimeout
 	CacheTTLSeconds  int      `json:"cache_ttl_seconds"` // absent or <= 0: no cache
 	StaleTTLSeconds  int      `json:"stale_ttl_seconds"` // absent or <= 0: no stale window
-	PublicPaths      []string `json:"public_paths"`
-	Bypass           bool     `json:"bypass"`
+	// NegativeTTLSeconds: how long a rejected key is rejected without asking
+	// auth again. Absent or 0: DefaultNegativeTTL; < 0: off.
+	NegativeTTLSeconds int      `json:"negative_ttl_seconds"`
+	PublicPaths        []string `json:"public_paths"`
+	Bypass             bool     `json:"bypass"`
 	// RateLimits limit requests per client address and path prefix; see
 	// package ratelimit. Build the limiter with RateLimiter.
 	RateLimits []ratelimit.Rule `json:"rate_limits"`
@@ -109,11 +137,16 @@ func (s Settings) Config() Config {
 	if s.TimeoutMS <= 0 {
 		timeout = DefaultTimeout
 	}
+	negative := time.Duration(s.NegativeTTLSeconds) * time.Second
+	if s.NegativeTTLSeconds == 0 {
+		negative = DefaultNegativeTTL
+	}
 	return Config{
 		VerificationURLs: s.VerificationURLs,
 		Timeout:          timeout,
 		CacheTTL:         time.Duration(s.CacheTTLSeconds) * time.Second,
 		StaleTTL:         time.Duration(s.StaleTTLSeconds) * time.Second,
+		NegativeTTL:      max(negative, 0),
 	}
 }
 
@@ -128,7 +161,8 @@ type Decision struct {
 	// Header holds headers to add to the client's response, allowed or not
 	// (rate-limit budget, Retry-After). Nil when there are none.
 	Header http.Header
-	// Cached is true when the decision came from the positive cache.
+	// Cached is true when the decision came from a cache (an accepted key,
+	// or a rejected one within the negative TTL) instead of the verifier.
 	Cached bool
 	// Err carries internal detail for the gateway's log (transport errors,
 	// an unusable verifier answer). It is never meant for the client.
@@ -155,7 +189,19 @@ type Verifier struct {
 	next     atomic.Uint64  // round-robin start position
 	downTill []atomic.Int64 // per URL: unix nanos until which it is tried last
 	cache    *keyCache
+	rejected *expiringMap[keyDigest, denial] // nil: no negative cache
+	negTTL   time.Duration
 	now      func() time.Time
+}
+
+// keyDigest names a rejected key in the negative cache: fixed size whatever
+// the key's length.
+type keyDigest [sha256.Size]byte
+
+// denial is a remembered rejection, answered again as it was.
+type denial struct {
+	status int
+	body   []byte
 }
 
 // New builds a Verifier. A nil client means a dedicated client with the
@@ -184,6 +230,14 @@ func New(cfg Config, client *http.Client) *Verifier {
 			limit = DefaultMaxCacheEntries
 		}
 		v.cache = newKeyCache(limit, cfg.CacheTTL, cfg.CacheTTL+max(cfg.StaleTTL, 0))
+	}
+	if cfg.NegativeTTL > 0 {
+		limit := cfg.MaxNegativeEntries
+		if limit <= 0 {
+			limit = DefaultMaxNegativeEntries
+		}
+		v.negTTL = cfg.NegativeTTL
+		v.rejected = newExpiringMap[keyDigest, denial](limit, cfg.NegativeTTL)
 	}
 	return v
 }
@@ -214,6 +268,13 @@ func (v *Verifier) Verify(ctx context.Context, apiKey string) Decision {
 	if v.cache != nil && v.cache.fresh(apiKey, v.now()) {
 		return Decision{Allow: true, Status: http.StatusOK, Cached: true}
 	}
+	var digest keyDigest
+	if v.rejected != nil {
+		digest = sha256.Sum256([]byte(apiKey))
+		if d, ok := v.rejected.get(digest, v.now(), v.negTTL); ok {
+			return Decision{Status: d.status, Body: d.body, Cached: true}
+		}
+	}
 	if len(v.urls) == 0 {
 		return deny(http.StatusServiceUnavailable, MessageUnavailable, errors.New("no verification URLs configured"))
 	}
@@ -238,7 +299,17 @@ func (v *Verifier) Verify(ctx context.Context, apiKey string) Decision {
 		if v.downTill[i].Load() != 0 {
 			v.downTill[i].Store(0)
 		}
-		return v.decide(apiKey, status, body, url)
+		d := v.decide(apiKey, status, body, url)
+		if v.rejected != nil && (d.Status == http.StatusUnauthorized || d.Status == http.StatusForbidden) {
+			// Only auth's own rejections: a 503 (no verifier) must be
+			// retried at once, and other 4xx answers are not about the key.
+			remembered := d.Body
+			if len(remembered) > maxCachedDenialBody {
+				remembered = EnvelopeBody(d.Status, MessageInvalidKey)
+			}
+			v.rejected.add(digest, denial{status: d.Status, body: remembered}, v.now())
+		}
+		return d
 	}
 	unavailable := errors.Join(failures...)
 	if v.cache != nil && v.staleTTL > 0 && ctx.Err() == nil && v.cache.acceptedWithin(apiKey, v.now(), v.cacheTTL+v.staleTTL) {
@@ -318,6 +389,11 @@ func (v *Verifier) decide(apiKey string, status int, body []byte, url string) De
 		if v.cache != nil {
 			v.cache.add(apiKey, v.now())
 		}
+		// A negative entry cannot exist here (it would have answered), except
+		// when it expired meanwhile or a concurrent request added one.
+		if v.rejected != nil {
+			v.rejected.remove(sha256.Sum256([]byte(apiKey)))
+		}
 		return Decision{Allow: true, Status: http.StatusOK}
 	case isEnvelopeFor(body, status):
 		return Decision{Status: status, Body: body}
@@ -377,23 +453,94 @@ func EnvelopeBody(status int, message string) []byte {
 	return body
 }
 
-// keyCache remembers keys the verifier accepted until their expiry. It is
-// bounded: when full, expired entries are swept and, if that frees too little,
-// arbitrary entries (Go map order) are evicted down to 90% of the limit, so the
-// O(n) sweep is paid once per many inserts rather than on every insert. An
-// evicted key only costs one extra verification call.
+// expiringMap remembers a value per key for keep after it was stored (a
+// lookup never extends that). It is bounded: when full, expired entries are
+// swept and, if that frees too little, arbitrary entries (Go map order) are
+// evicted down to 90% of the limit, so the O(n) sweep is paid once per many
+// inserts rather than on every insert. An evicted entry only costs one
+// extra verification call.
+type expiringMap[K comparable, V any] struct {
+	mu      sync.Mutex
+	limit   int
+	keep    time.Duration
+	entries map[K]stamped[V]
+}
+
+type stamped[V any] struct {
+	at  time.Time
+	val V
+}
+
+func newExpiringMap[K comparable, V any](limit int, keep time.Duration) *expiringMap[K, V] {
+	return &expiringMap[K, V]{limit: limit, keep: keep, entries: make(map[K]stamped[V])}
+}
+
+// get returns the value stored for key less than window ago (window <=
+// keep); entries past keep are dropped on the way.
+func (c *expiringMap[K, V]) get(key K, now time.Time, window time.Duration) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	var zero V
+	if !ok {
+		return zero, false
+	}
+	if now.Sub(e.at) >= c.keep {
+		delete(c.entries, key)
+		return zero, false
+	}
+	if now.Sub(e.at) >= window {
+		return zero, false
+	}
+	return e.val, true
+}
+
+func (c *expiringMap[K, V]) add(key K, val V, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, present := c.entries[key]; !present && len(c.entries) >= c.limit {
+		c.makeRoom(now)
+	}
+	c.entries[key] = stamped[V]{at: now, val: val}
+}
+
+func (c *expiringMap[K, V]) remove(key K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, key)
+}
+
+// makeRoom frees at least one slot. Called with c.mu held.
+func (c *expiringMap[K, V]) makeRoom(now time.Time) {
+	for key, e := range c.entries {
+		if now.Sub(e.at) >= c.keep {
+			delete(c.entries, key)
+		}
+	}
+	target := c.limit - max(1, c.limit/10)
+	for key := range c.entries {
+		if len(c.entries) <= target {
+			return
+		}
+		delete(c.entries, key)
+	}
+}
+
+func (c *expiringMap[K, V]) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
 // keyCache remembers when each key was last accepted. Entries are fresh for
 // the cache TTL and kept for the stale window after that.
 type keyCache struct {
-	mu       sync.Mutex
-	limit    int
-	keep     time.Duration // cache TTL + stale TTL
-	ttl      time.Duration
-	accepted map[string]time.Time
+	*expiringMap[string, struct{}]
+	ttl time.Duration
 }
 
 func newKeyCache(limit int, ttl, keep time.Duration) *keyCache {
-	return &keyCache{limit: limit, ttl: ttl, keep: keep, accepted: make(map[string]time.Time)}
+	return &keyCache{expiringMap: newExpiringMap[string, struct{}](limit, keep), ttl: ttl}
 }
 
 func (c *keyCache) fresh(key string, now time.Time) bool {
@@ -401,49 +548,11 @@ func (c *keyCache) fresh(key string, now time.Time) bool {
 }
 
 func (c *keyCache) acceptedWithin(key string, now time.Time, window time.Duration) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	at, ok := c.accepted[key]
-	if !ok {
-		return false
-	}
-	if now.Sub(at) >= c.keep {
-		delete(c.accepted, key)
-		return false
-	}
-	return now.Sub(at) < window
+	_, ok := c.get(key, now, window)
+	return ok
 }
 
-func (c *keyCache) add(key string, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, present := c.accepted[key]; !present && len(c.accepted) >= c.limit {
-		c.makeRoom(now)
-	}
-	c.accepted[key] = now
-}
-
-// makeRoom frees at least one slot. Called with c.mu held.
-func (c *keyCache) makeRoom(now time.Time) {
-	for key, at := range c.accepted {
-		if now.Sub(at) >= c.keep {
-			delete(c.accepted, key)
-		}
-	}
-	target := c.limit - max(1, c.limit/10)
-	for key := range c.accepted {
-		if len(c.accepted) <= target {
-			return
-		}
-		delete(c.accepted, key)
-	}
-}
-
-func (c *keyCache) size() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.accepted)
-}
+func (c *keyCache) add(key string, now time.Time) { c.expiringMap.add(key, struct{}{}, now) }
 
 // IsPublicPath reports whether a request may skip the key check: a GET or
 // HEAD whose client path is exactly one of publicPaths (a trailing slash is

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -393,7 +394,7 @@ func TestVerifyCache(t *testing.T) {
 		{name: "positive answer is cached", ttl: 5 * time.Second, key: goodKey, wantCalls: 1, wantAllow: true},
 		{name: "positive answer expires", ttl: 5 * time.Second, key: goodKey, advance: 5 * time.Second, wantCalls: 2, wantAllow: true},
 		{name: "zero TTL disables the cache", ttl: 0, key: goodKey, wantCalls: 2, wantAllow: true},
-		{name: "negative answer is never cached", ttl: 5 * time.Second, key: "nope", wantCalls: 2, wantAllow: false},
+		{name: "negative answer is not cached without NegativeTTL", ttl: 5 * time.Second, key: "nope", wantCalls: 2, wantAllow: false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -461,6 +462,115 @@ func TestVerifyCacheSweepsExpiredBeforeEvictingLiveKeys(t *testing.T) {
 	for i := range 9 {
 		if !v.cache.fresh(fmt.Sprintf("filler-%d", i), clock.Now()) {
 			t.Errorf("live key filler-%d was evicted although an expired entry could be swept", i)
+		}
+	}
+}
+
+// A rejected key is rejected again, with auth's own answer, without asking
+// for NegativeTTL; a hit does not extend that, so a key auth starts
+// accepting is refused for at most NegativeTTL.
+func TestVerifyNegativeCache(t *testing.T) {
+	var calls atomic.Int64
+	var accept atomic.Bool
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if accept.Load() {
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write(EnvelopeBody(http.StatusForbidden, "permission denied: key disabled"))
+	}))
+	t.Cleanup(server.Close)
+	const ttl = 5 * time.Second
+	v := New(Config{VerificationURLs: []string{server.URL}, CacheTTL: time.Minute, NegativeTTL: ttl}, nil)
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	v.now = clock.Now
+
+	first := v.Verify(context.Background(), "new-key")
+	for range 5 {
+		clock.Advance(ttl / 6)
+		d := v.Verify(context.Background(), "new-key")
+		if d.Allow || d.Status != 403 || !d.Cached || string(d.Body) != string(first.Body) {
+			t.Fatalf("within the TTL: %+v, want auth's 403 again from the cache", d)
+		}
+	}
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("verifier calls = %d for six tries of one bad key within the TTL, want 1", got)
+	}
+	accept.Store(true) // auth now accepts the key (just created, say)
+	clock.Advance(ttl - 5*(ttl/6))
+	if d := v.Verify(context.Background(), "new-key"); !d.Allow || d.Cached {
+		t.Fatalf("TTL after the rejection: %+v, want asked again and allowed", d)
+	}
+	if v.rejected.size() != 0 {
+		t.Error("an accepted key is still in the negative cache")
+	}
+	if d := v.Verify(context.Background(), "new-key"); !d.Allow || !d.Cached {
+		t.Errorf("accepted key then: %+v, want the positive cache", d)
+	}
+}
+
+// Only auth's 401 and 403 are remembered: "verification unavailable" and a
+// missing key are not answers about a key.
+func TestVerifyNegativeCacheKeepsOnlyRejections(t *testing.T) {
+	var calls atomic.Int64
+	v := New(Config{VerificationURLs: []string{fixedAnswer(t, 503, "down", &calls)}, NegativeTTL: time.Minute}, nil)
+	for range 2 {
+		if d := v.Verify(context.Background(), "some-key"); d.Status != 503 || d.Cached {
+			t.Fatalf("unavailable: %+v", d)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Errorf("verifier calls = %d, want 2: a 503 must not be remembered", calls.Load())
+	}
+	v.Verify(context.Background(), "")
+	if v.rejected.size() != 0 {
+		t.Errorf("negative cache holds %d entries, want none", v.rejected.size())
+	}
+
+	// A 401 is remembered like a 403.
+	calls.Store(0)
+	v = New(Config{VerificationURLs: []string{fixedAnswer(t, 401, string(EnvelopeBody(401, "expired key")), &calls)}, NegativeTTL: time.Minute}, nil)
+	for range 3 {
+		if d := v.Verify(context.Background(), "k"); d.Status != 401 {
+			t.Fatalf("401: %+v", d)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Errorf("verifier calls = %d for a 401 key three times, want 1", calls.Load())
+	}
+}
+
+// Random keys cannot grow the negative cache past its bound, whatever
+// their length, nor push accepted keys out of the positive cache.
+func TestVerifyNegativeCacheIsBoundedAndSeparate(t *testing.T) {
+	stub := newVerifierStub(t)
+	const limit = 50
+	v := New(Config{VerificationURLs: []string{stub.url()}, CacheTTL: time.Hour, NegativeTTL: time.Hour, MaxNegativeEntries: limit, MaxCacheEntries: 2}, nil)
+	if d := v.Verify(context.Background(), goodKey); !d.Allow {
+		t.Fatal("good key refused")
+	}
+	long := strings.Repeat("x", 4096)
+	for i := range 10 * limit {
+		if d := v.Verify(context.Background(), fmt.Sprintf("%s-%d", long, i)); d.Allow {
+			t.Fatal("random key allowed")
+		}
+		if size := v.rejected.size(); size > limit {
+			t.Fatalf("negative cache holds %d keys after %d rejections, limit %d", size, i+1, limit)
+		}
+	}
+	if d := v.Verify(context.Background(), goodKey); !d.Allow || !d.Cached {
+		t.Errorf("good key after a flood of bad ones: %+v, want still cached", d)
+	}
+}
+
+func TestSettingsNegativeTTL(t *testing.T) {
+	for _, tc := range []struct {
+		seconds int
+		want    time.Duration
+	}{{0, DefaultNegativeTTL}, {-1, 0}, {2, 2 * time.Second}} {
+		if got := (Settings{NegativeTTLSeconds: tc.seconds}).Config().NegativeTTL; got != tc.want {
+			t.Errorf("negative_ttl_seconds %d: NegativeTTL %v, want %v", tc.seconds, got, tc.want)
 		}
 	}
 }
