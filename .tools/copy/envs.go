@@ -11,6 +11,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"blogplatform/chassis/config"
@@ -40,6 +41,13 @@ func main() {
 			if r.Target == rootEnv && allowsExampleSecrets(rootEnv) {
 				fmt.Fprint(os.Stderr, "envs: WARNING: .env sets ALLOW_EXAMPLE_SECRETS=true.\n"+exampleSecretsWarning)
 			}
+			// A file kept from an older checkout may lack variables added
+			// since (e.g. the per-service Redis passwords), which compose
+			// then refuses to start without.
+			if missing := missingKeys(r.Example, r.Target); r.Target == rootEnv && len(missing) > 0 {
+				fmt.Fprintf(os.Stderr, "envs: WARNING: %s lacks %s; copy them from %s and set real values.\n",
+					r.Target, strings.Join(missing, ", "), r.Example)
+			}
 		default:
 			fmt.Fprintf(os.Stderr, "envs: %s -> %s: %v\n", r.Example, r.Target, r.Err)
 			failed = true
@@ -58,4 +66,25 @@ func allowsExampleSecrets(path string) bool {
 		return false
 	}
 	return strings.EqualFold(strings.TrimSpace(values["ALLOW_EXAMPLE_SECRETS"]), "true")
+}
+
+// missingKeys lists the variables set in example but not in target (either
+// file unreadable: none).
+func missingKeys(example, target string) []string {
+	want, err := config.ParseDotenvFile(example)
+	if err != nil {
+		return nil
+	}
+	have, err := config.ParseDotenvFile(target)
+	if err != nil {
+		return nil
+	}
+	var missing []string
+	for k := range want {
+		if _, ok := have[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	slices.Sort(missing)
+	return missing
 }

@@ -25,6 +25,8 @@ var composeEnv = map[string]string{
 	"AUTH_DB_USER_PWD":    "test-auth-db-pwd",
 	"BLOG_DB_USER_PWD":    "test-blog-db-pwd",
 	"REDIS_PASSWORD":      "test-redis-pwd",
+	"REDIS_AUTH_PASSWORD": "test-redis-auth-pwd",
+	"REDIS_BLOG_PASSWORD": "test-redis-blog-pwd",
 	"NATS_AUTH_PASSWORD":  "test-nats-auth-pwd",
 	"NATS_BLOG_PASSWORD":  "test-nats-blog-pwd",
 	"SEED_API_KEY":        "test-seed-api-key",
@@ -404,6 +406,7 @@ func TestComposeServiceEnvironment(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			project := mustLoadCompose(t, f.name)
 			natsPassword := map[string]string{"auth": composeEnv["NATS_AUTH_PASSWORD"], "blog": composeEnv["NATS_BLOG_PASSWORD"]}
+			redisPassword := map[string]string{"auth": composeEnv["REDIS_AUTH_PASSWORD"], "blog": composeEnv["REDIS_BLOG_PASSWORD"]}
 			for name, svc := range project.Services {
 				env := envOf(svc)
 				kind := f.kind(name)
@@ -417,10 +420,12 @@ func TestComposeServiceEnvironment(t *testing.T) {
 					continue
 				}
 				want := map[string]string{
-					"GO_MODE":        "release",
-					"DB_HOST":        "mongo",
-					"REDIS_HOST":     "redis",
-					"REDIS_PASSWORD": composeEnv["REDIS_PASSWORD"],
+					"GO_MODE":    "release",
+					"DB_HOST":    "mongo",
+					"REDIS_HOST": "redis",
+					// Each service's own ACL user; never the default user's password.
+					"REDIS_USERNAME": kind,
+					"REDIS_PASSWORD": redisPassword[kind],
 					// Not set in the root .env: the safe default.
 					"ALLOW_EXAMPLE_SECRETS": "false",
 				}

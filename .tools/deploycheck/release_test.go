@@ -30,7 +30,7 @@ import (
 // releaseRequired lists, per service, the variables a compose deployment must
 // set because their defaults in code only suit a developer's machine: the
 // connection to each dependency and its credentials (Mongo runs with
-// authentication, Redis and NATS with passwords), the address of the only
+// authentication, Redis with an ACL user per service and NATS with passwords), the address of the only
 // trusted proxy, the internal metrics port Prometheus scrapes, the seeded API
 // key and admin that make the stack usable, and the example-secrets switch.
 // TestReleaseRequiredMatchesTheServicesConfiguration keeps it in step with
@@ -44,7 +44,7 @@ var releaseRequired = map[string][]string{
 var releaseRequiredCommon = []string{
 	"GO_MODE", "ALLOW_EXAMPLE_SECRETS", "TRUSTED_PROXIES", "METRICS_PORT",
 	"DB_HOST", "DB_NAME", "DB_USER", "DB_USER_PWD",
-	"REDIS_HOST", "REDIS_PASSWORD",
+	"REDIS_HOST", "REDIS_USERNAME", "REDIS_PASSWORD",
 	"NATS_URL", "NATS_USER", "NATS_PASSWORD",
 }
 
@@ -511,10 +511,26 @@ func TestEnvsCommand(t *testing.T) {
 		t.Errorf("second run: stdout %q stderr %q, want the kept file and a reminder that it allows example secrets", stdout, stderr)
 	}
 
-	if err := os.WriteFile(filepath.Join(work, ".env"), []byte("ALLOW_EXAMPLE_SECRETS=false\n"), 0o600); err != nil {
+	complete := strings.Replace(readRepoFile(t, ".env.example"), "\nALLOW_EXAMPLE_SECRETS=true\n", "\nALLOW_EXAMPLE_SECRETS=false\n", 1)
+	if err := os.WriteFile(filepath.Join(work, ".env"), []byte(complete), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, stderr := run(); strings.Contains(stderr, "WARNING") {
-		t.Errorf("a .env with ALLOW_EXAMPLE_SECRETS=false still draws a warning: %q", stderr)
+		t.Errorf("a complete .env with ALLOW_EXAMPLE_SECRETS=false still draws a warning: %q", stderr)
+	}
+
+	// A .env kept from an older checkout that lacks a variable added since
+	// is named, so compose's refusal does not come as a surprise.
+	var older []string
+	for _, line := range strings.Split(complete, "\n") {
+		if !strings.HasPrefix(line, "REDIS_BLOG_PASSWORD=") {
+			older = append(older, line)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(work, ".env"), []byte(strings.Join(older, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr := run(); !strings.Contains(stderr, "WARNING: .env lacks REDIS_BLOG_PASSWORD;") {
+		t.Errorf("a .env without REDIS_BLOG_PASSWORD: stderr %q does not name it", stderr)
 	}
 }

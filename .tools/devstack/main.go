@@ -118,9 +118,9 @@ func printBanner(w io.Writer, p *platform.Platform, replicas int) {
 		store = info.StoreBackend + ", temporary: data is gone when devstack stops"
 	}
 	fmt.Fprintf(&b, "  Store        %s (%s)\n", info.StoreURI, store)
-	redis := "real redis-server"
+	redis := "real redis-server, ACL users auth and blog"
 	if info.RedisStandIn {
-		redis = "EMBEDDED STAND-IN (" + info.RedisKind + "): no redis-server on PATH"
+		redis = "EMBEDDED STAND-IN (" + info.RedisKind + "): no redis-server on PATH, ACL rules not enforced"
 	}
 	fmt.Fprintf(&b, "  Redis        %s (%s)\n", info.RedisAddr, redis)
 	fmt.Fprintf(&b, "  NATS         %s (users auth and blog)\n", info.NATSURL)

@@ -140,6 +140,9 @@ type Platform struct {
 	// natsPasswords maps each service's NATS user to its password (random per
 	// run: the embedded server forgets them anyway).
 	natsPasswords map[string]string
+	// redisPasswords maps each service's Redis ACL user to its password
+	// (random per run, like the NATS ones).
+	redisPasswords map[string]string
 
 	replicas []*Replica
 
@@ -393,7 +396,17 @@ func (p *Platform) startInfrastructure(ctx context.Context) error {
 	}
 	p.store = store
 
-	redis, err := embedded.StartRedis(embedded.RedisOptions{Password: randomSecret(), Logger: p.log.With("component", "redis")})
+	p.redisPasswords = map[string]string{"auth": randomSecret(), "blog": randomSecret()}
+	var users []embedded.RedisUser
+	for _, name := range []string{"auth", "blog"} {
+		users = append(users, embedded.RedisUser{Name: name, Password: p.redisPasswords[name], Rules: RedisACL(name)})
+	}
+	redis, err := embedded.StartRedis(embedded.RedisOptions{
+		// The default user (full rights) is the platform's own; each
+		// service logs in as its ACL user.
+		Password: randomSecret(), Users: users,
+		Logger: p.log.With("component", "redis"),
+	})
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
@@ -506,7 +519,8 @@ func (p *Platform) replicaEnv(s service, port int) map[string]string {
 
 		"REDIS_HOST":     p.redis.Host(),
 		"REDIS_PORT":     strconv.Itoa(p.redis.Port()),
-		"REDIS_PASSWORD": p.redis.Password(),
+		"REDIS_USERNAME": s.name,
+		"REDIS_PASSWORD": p.redisPasswords[s.name],
 		"REDIS_DB":       strconv.Itoa(s.redisDB),
 
 		"NATS_URL":             p.nats.ClientURL(),
@@ -700,10 +714,13 @@ type Info struct {
 	RedisAddr      string
 	RedisKind      string
 	RedisStandIn   bool
-	NATSURL        string
-	KongFile       string
-	KongNotes      []string
-	WorkDir        string
+	// RedisACL is true when the services' ACL users are enforced (the real
+	// redis-server); the stand-in checks their passwords only.
+	RedisACL  bool
+	NATSURL   string
+	KongFile  string
+	KongNotes []string
+	WorkDir   string
 }
 
 // Info describes the running platform.
@@ -717,12 +734,43 @@ func (p *Platform) Info() Info {
 		RedisAddr:      p.redis.Addr(),
 		RedisKind:      p.redis.Kind(),
 		RedisStandIn:   p.redis.IsStandIn(),
+		RedisACL:       p.redis.ACLEnforced(),
 		NATSURL:        p.nats.ClientURL(),
 		KongFile:       p.opts.KongFile,
 		KongNotes:      slices.Clone(p.kongNotes),
 		WorkDir:        p.opts.WorkDir,
 	}
 }
+
+// RedisACL is the Redis ACL rules of a service's user (after reset, so
+// nothing else is granted): its own key prefixes and exactly the commands it
+// issues, directly or from its Lua scripts (SELECT for its database, PING
+// for readiness, EVAL/EVALSHA for the scripts). A compromised blog can thus
+// neither write auth's keys (cached users, revocation markers, API keys) nor
+// run FLUSHALL, KEYS, CONFIG or other administrative commands. The compose
+// files pass the same rules to redis-server (.tools/deploycheck compares).
+func RedisACL(service string) []string {
+	common := []string{"+ping", "+select", "+get", "+mget", "+set", "+setnx", "+del", "+incr",
+		"+sadd", "+smembers", "+pttl", "+pexpire", "+eval", "+evalsha"}
+	switch service {
+	case "auth":
+		// The sign-in limiters' scripts also read the server clock and
+		// undo an attempt.
+		return append([]string{"~auth_*"}, append(common, "+decr", "+time")...)
+	case "blog":
+		return append([]string{"~blog_*", "~blogcache:*"}, common...)
+	}
+	return nil
+}
+
+// RedisCredentials returns a service's Redis ACL user and password, for
+// tests that check what each identity may do.
+func (p *Platform) RedisCredentials(service string) (user, password string) {
+	return service, p.redisPasswords[service]
+}
+
+// RedisAddr is the embedded Redis address.
+func (p *Platform) RedisAddr() string { return p.redis.Addr() }
 
 // NATSCredentials returns a service's NATS user and password, for tests that
 // check what each identity may do.
