@@ -138,6 +138,12 @@ type Options struct {
 	HealthInterval  time.Duration // <= 0: DefaultHealthInterval
 	HealthTimeout   time.Duration // one probe; <= 0: DefaultHealthTimeout
 	MaxBufferedBody int64         // <= 0: DefaultMaxBufferedBody
+	// BodyReadTimeout bounds how long a client may take to send a request
+	// body, counted from when the gateway starts reading it, after the key
+	// check (nginx's client_body_timeout, though nginx counts between
+	// reads): past it the client gets a 408 and the upstream nothing.
+	// <= 0: DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 	// Now is the rate limiter's clock; nil: time.Now.
 	Now func() time.Time
 }
@@ -152,6 +158,7 @@ type Gateway struct {
 	healthInterval  time.Duration
 	healthTimeout   time.Duration
 	maxBufferedBody int64
+	bodyReadTimeout time.Duration
 	now             func() time.Time
 	log             *slog.Logger
 }
@@ -202,6 +209,7 @@ func New(opts Options) (*Gateway, error) {
 		healthInterval:  positiveOr(opts.HealthInterval, DefaultHealthInterval),
 		healthTimeout:   positiveOr(opts.HealthTimeout, DefaultHealthTimeout),
 		maxBufferedBody: opts.MaxBufferedBody,
+		bodyReadTimeout: positiveOr(opts.BodyReadTimeout, DefaultBodyReadTimeout),
 		now:             now,
 		log:             log,
 	}
@@ -600,10 +608,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	plan := &proxyPlan{pool: rt.pool, replayable: true,
 		connectTimeout: rt.connectTimeout, writeTimeout: rt.writeTimeout, readTimeout: rt.readTimeout, retries: rt.retries}
 	if r.Body != nil && r.Body != http.NoBody {
+		// A slow client may not hold the connection: the body must arrive
+		// within bodyReadTimeout.
+		// The deadline stays set when the body is not read to its end, so
+		// net/http's discarding of the rest cannot wait on the client either.
+		deadline := armBodyDeadline(w, r, g.bodyReadTimeout)
 		buffered, err := g.bufferBody(r)
-		if err != nil {
+		switch {
+		case err != nil && isDeadline(err):
+			w.Header().Set("Connection", "close")
+			writeKongError(w, id, http.StatusRequestTimeout, messageRequestTimeout)
+			return
+		case err != nil:
 			writeKongError(w, id, http.StatusBadRequest, messageBadRequest)
 			return
+		case buffered:
+			deadline.clear()
+		default:
+			r.Body = deadline.watch(r.Body)
 		}
 		plan.replayable = buffered
 	}

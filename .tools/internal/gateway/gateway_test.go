@@ -216,6 +216,10 @@ type fixtureOptions struct {
 	// withoutHealthChecks leaves the active checks off, so only passive
 	// (connection failure) marks apply.
 	withoutHealthChecks bool
+	// bodyReadTimeout: 0 means the default.
+	bodyReadTimeout time.Duration
+	// readHeaderTimeout replaces NewServer's (0: keep it).
+	readHeaderTimeout time.Duration
 }
 
 const testHealthTimeout = 100 * time.Millisecond
@@ -253,7 +257,7 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		"{writeReadTimeout}", fmt.Sprint(testWriteReadTimeout.Milliseconds()),
 		"{retries}", fmt.Sprint(retries),
 	).Replace(testKong)
-	gw := newTestGateway(t, kong, addrs, o.now)
+	gw := newTestGateway(t, kong, addrs, o.now, func(opts *Options) { opts.BodyReadTimeout = o.bodyReadTimeout })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -262,7 +266,12 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 			gw.Run(ctx)
 		}
 	}()
-	srv := httptest.NewServer(gw)
+	srv := httptest.NewUnstartedServer(gw)
+	srv.Config = NewServer(gw, nil)
+	if o.readHeaderTimeout > 0 {
+		srv.Config.ReadHeaderTimeout = o.readHeaderTimeout
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -275,13 +284,13 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 
 // newTestGateway builds a gateway from a Kong file whose hosts are the keys
 // of addrs (all on port 8000).
-func newTestGateway(t *testing.T, kong string, addrs map[string]string, now func() time.Time) *Gateway {
+func newTestGateway(t *testing.T, kong string, addrs map[string]string, now func() time.Time, tune ...func(*Options)) *Gateway {
 	t.Helper()
 	cfg, err := kongconf.Parse([]byte(kong))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := New(Options{
+	opts := Options{
 		Kong: cfg,
 		Resolve: func(host string, port int) ([]Endpoint, error) {
 			addr, ok := addrs[host]
@@ -293,7 +302,11 @@ func newTestGateway(t *testing.T, kong string, addrs map[string]string, now func
 		HealthInterval: 50 * time.Millisecond,
 		HealthTimeout:  testHealthTimeout,
 		Now:            now,
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	gw, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
