@@ -291,6 +291,19 @@ func TestKongDockerfiles(t *testing.T) {
 					t.Errorf("ENV %s = %q, want 1..%d seconds", key, env[key], limit)
 				}
 			}
+			// No version or timing headers to clients (Kong's default sends
+			// Server/Via with its version and latency headers): only the
+			// request id, or nothing.
+			if h := env["KONG_HEADERS"]; h != "off" {
+				if h == "" {
+					t.Error("ENV KONG_HEADERS is not set: Kong would send Server/Via with its version and latency headers")
+				}
+				for _, name := range strings.Split(h, ",") {
+					if name = strings.TrimSpace(name); name != "X-Kong-Request-Id" {
+						t.Errorf("ENV KONG_HEADERS lists %q; only X-Kong-Request-Id (or off) may be sent", name)
+					}
+				}
+			}
 			// Kong is the edge: the client address is the TCP peer, whatever
 			// X-Forwarded-For a client sends.
 			for _, key := range []string{"KONG_TRUSTED_IPS", "KONG_REAL_IP_HEADER", "KONG_REAL_IP_RECURSIVE"} {
