@@ -37,6 +37,10 @@
 //     intervals; when every target is ejected or not ready the gateway still
 //     tries them (Kong answers 503); errors are always JSON (Kong follows the
 //     client's Accept header).
+//   - slow clients: a request body must arrive within BodyReadTimeout (408
+//     otherwise, never proxied), and NewServer bounds headers in time and
+//     size, like nginx's client_body_timeout and client_header_timeout.
+//     Neither the gateway's answers nor proxied ones carry Server or Via.
 //   - headers: X-Forwarded-For/-Proto/-Host/-Port/-Path/-Prefix and X-Real-IP
 //     are set from the connection (the gateway is the edge, so a client's own
 //     X-Forwarded-For is replaced, not trusted); X-Request-ID is kept when it

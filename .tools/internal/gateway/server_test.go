@@ -93,3 +93,18 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		t.Errorf("connection held for %v with unfinished headers", took)
 	}
 }
+
+// Like Kong with KONG_HEADERS=X-Kong-Request-Id, the gateway names no
+// software or version: neither its own answers nor proxied ones carry
+// Server or Via.
+func TestNoServerOrViaHeaders(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/blog/x"}, {http.MethodGet, "/nothing"}, {http.MethodPost, "/auth/signin/basic"},
+	} {
+		a := f.do(t, c.method, c.path, nil, "{}")
+		if a.header.Get("Server") != "" || a.header.Get("Via") != "" {
+			t.Errorf("%s %s: Server %q Via %q", c.method, c.path, a.header.Get("Server"), a.header.Get("Via"))
+		}
+	}
+}
