@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"blogplatform/chassis/embedded"
+	"blogplatform/chassis/natsx/inbox"
 )
 
 const (
@@ -74,9 +75,11 @@ func startConfiguredNATS(t *testing.T) *server.Server {
 	if err != nil {
 		t.Fatalf("nats-server.conf: %v", err)
 	}
-	// The ports the compose file and health check rely on.
-	if opts.Port != 4222 || opts.HTTPPort != 8222 {
-		t.Errorf("client port %d, monitoring port %d; want 4222 and 8222", opts.Port, opts.HTTPPort)
+	// The ports the compose file and health check rely on. Monitoring
+	// answers without credentials, so it listens on the container's
+	// loopback only (the health check runs inside the container).
+	if opts.Port != 4222 || opts.HTTPPort != 8222 || opts.HTTPHost != "127.0.0.1" {
+		t.Errorf("client port %d, monitoring %s:%d; want 4222 and 127.0.0.1:8222", opts.Port, opts.HTTPHost, opts.HTTPPort)
 	}
 	opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
 	opts.HTTPHost, opts.HTTPPort = "127.0.0.1", server.RANDOM_PORT
@@ -170,7 +173,8 @@ func connect(t *testing.T, srv *server.Server, user, password string) (*nats.Con
 		nats.MaxReconnects(0),
 	}
 	if user != "" {
-		options = append(options, nats.UserInfo(user, password))
+		// As natsx.Connect does: replies in the user's own inbox.
+		options = append(options, nats.UserInfo(user, password), nats.CustomInboxPrefix(inbox.Prefix(user)))
 	}
 	nc, err := nats.Connect(srv.ClientURL(), options...)
 	if err == nil {
@@ -225,7 +229,7 @@ func TestNATSConfigFailsWithoutPasswords(t *testing.T) {
 // blog can call it and discover it, and blog cannot listen on auth subjects.
 func TestNATSConfigPermissions(t *testing.T) {
 	srv := startConfiguredNATS(t)
-	authConn, _, err := connect(t, srv, "auth", natsAuthPassword)
+	authConn, authErrs, err := connect(t, srv, "auth", natsAuthPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +284,39 @@ func TestNATSConfigPermissions(t *testing.T) {
 				t.Errorf("blog subscribed to %s without a permissions violation", subject)
 			}
 			_ = sub.Unsubscribe()
+		}
+	})
+
+	// Each service reads only its own replies: blog cannot subscribe to
+	// auth's inbox or the shared default one, nor write into auth's inbox;
+	// auth writes into blog's inbox only to answer a request.
+	t.Run("inboxes are private", func(t *testing.T) {
+		for _, subject := range []string{inbox.Subjects("auth"), "_INBOX.>", ">"} {
+			sub, err := blogConn.SubscribeSync(subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = blogConn.Flush()
+			if !waitPermissionViolation(blogErrs, subject) {
+				t.Errorf("blog subscribed to %s without a permissions violation", subject)
+			}
+			_ = sub.Unsubscribe()
+		}
+		forged := inbox.Prefix("auth") + ".forged"
+		if err := blogConn.Publish(forged, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		_ = blogConn.Flush()
+		if !waitPermissionViolation(blogErrs, forged) {
+			t.Errorf("blog published into auth's inbox (%s)", forged)
+		}
+		unsolicited := inbox.Prefix("blog") + ".unsolicited"
+		if err := authConn.Publish(unsolicited, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		_ = authConn.Flush()
+		if !waitPermissionViolation(authErrs, unsolicited) {
+			t.Errorf("auth published into blog's inbox without a request (%s)", unsolicited)
 		}
 	})
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"blogplatform/chassis/natsx/inbox"
 )
 
 // Liveness settings of the embedded server: a client that stops answering
@@ -27,30 +29,35 @@ const (
 // to accept client connections.
 const natsReadyTimeout = 10 * time.Second
 
-// Subjects every user with restricted permissions is nevertheless allowed to
-// use, because request/reply and the micro framework need them:
-//   - "_INBOX.>": nats.go's default reply subjects. A requester subscribes to
-//     its inbox and a responder publishes to the requester's inbox.
+// What every user with restricted permissions is nevertheless allowed,
+// because request/reply and the micro framework need it:
+//   - subscribing to its own inbox, inbox.Subjects(name) (e.g.
+//     "_INBOX_blog.>"): replies to its requests arrive there (natsx.Connect
+//     sets that prefix). Nobody else may subscribe to it, so one service
+//     cannot read another's replies; the shared "_INBOX.>" is not allowed.
+//   - answering a request it received (the server's allow_responses: one
+//     publish to that request's reply subject, within two minutes), which
+//     is how a responder reaches the requester's inbox without being
+//     allowed to publish into other users' inboxes at will.
 //   - "$SRV.>": the nats.go micro framework's discovery subjects ($SRV.PING,
 //     $SRV.INFO, $SRV.STATS), which every micro service subscribes to.
-//
-// Caveat, acceptable for the local platform and tests but not a production
-// design: with "_INBOX.>" open to everyone, any authenticated user could
-// subscribe to all inboxes and read other services' replies. Production
-// should use per-user inbox prefixes (nats.CustomInboxPrefix) or
-// allow_responses instead.
-var alwaysAllowed = []string{"_INBOX.>", "$SRV.>"}
+const discoverySubjects = "$SRV.>"
 
 // NATSUser is one client account of the embedded NATS server.
 type NATSUser struct {
 	Name     string
 	Password string
-	// Publish and Subscribe are allow lists of subjects (wildcards allowed).
-	// nil means "everything". A non-nil list (even empty) is a restriction
-	// and always has "_INBOX.>" and "$SRV.>" added to it (see alwaysAllowed).
+	// Publish and Subscribe are allow lists of subjects (wildcards allowed);
+	// nil leaves that direction unrestricted. A restricted subscriber always
+	// gets its own inbox and micro discovery on top, a restricted publisher
+	// micro discovery and replies to the requests it receives (see
+	// discoverySubjects). A restricted user's name must be usable as an
+	// inbox prefix (inbox.CheckUser).
 	Publish   []string
 	Subscribe []string
 }
+
+func (u NATSUser) restricted() bool { return u.Publish != nil || u.Subscribe != nil }
 
 // NATSOptions configures [StartNATS]. The zero value is a server on a random
 // 127.0.0.1 port without authentication and without logging.
@@ -94,6 +101,9 @@ func StartNATS(opts NATSOptions) (*NATS, error) {
 		if u.Name == "" {
 			return nil, errors.New("embedded: NATS user with an empty name")
 		}
+		if err := inbox.CheckUser(u.Name); u.restricted() && err != nil {
+			return nil, fmt.Errorf("embedded: %w", err)
+		}
 	}
 	n := &NATS{opts: opts, host: host}
 	srv, err := n.start(port)
@@ -121,10 +131,15 @@ func (n *NATS) serverOptions(port int) *server.Options {
 	}
 	for _, u := range n.opts.Users {
 		user := &server.User{Username: u.Name, Password: u.Password}
-		if u.Publish != nil || u.Subscribe != nil {
+		if u.restricted() {
 			user.Permissions = &server.Permissions{
-				Publish:   allowList(u.Publish),
-				Subscribe: allowList(u.Subscribe),
+				Publish:   allowList(u.Publish, discoverySubjects),
+				Subscribe: allowList(u.Subscribe, inbox.Subjects(u.Name), discoverySubjects),
+			}
+			if u.Publish != nil {
+				// Zero values: the server's defaults (one reply per
+				// request, within two minutes).
+				user.Permissions.Response = &server.ResponsePermission{}
 			}
 		}
 		o.Users = append(o.Users, user)
@@ -132,14 +147,13 @@ func (n *NATS) serverOptions(port int) *server.Options {
 	return o
 }
 
-// allowList converts a NATSUser allow list to a server permission; nil stays
-// nil (no restriction).
-func allowList(subjects []string) *server.SubjectPermission {
+// allowList is a restricted user's allow list: its own subjects plus the
+// always allowed ones; nil stays nil (that direction is not restricted).
+func allowList(subjects []string, always ...string) *server.SubjectPermission {
 	if subjects == nil {
 		return nil
 	}
-	allow := append(append([]string{}, subjects...), alwaysAllowed...)
-	return &server.SubjectPermission{Allow: allow}
+	return &server.SubjectPermission{Allow: append(append([]string{}, subjects...), always...)}
 }
 
 func (n *NATS) start(port int) (*server.Server, error) {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"blogplatform/chassis/natsx/inbox"
 )
 
 func startNATS(t testing.TB, opts NATSOptions) *NATS {
@@ -118,7 +120,8 @@ func TestNATSRestartKeepsURLAndClientsReconnect(t *testing.T) {
 
 // TestNATSUserPermissions shows the local platform's security model: only the
 // auth service's user may subscribe to auth.>, other users may still make
-// requests to it (inbox replies and micro discovery are allowed for all).
+// requests to it (replies to their own inbox and micro discovery are allowed
+// for all).
 func TestNATSUserPermissions(t *testing.T) {
 	n := startNATS(t, NATSOptions{Users: []NATSUser{
 		{Name: "auth", Password: "auth-pw", Subscribe: []string{"auth.>"}},
@@ -127,7 +130,7 @@ func TestNATSUserPermissions(t *testing.T) {
 
 	// The auth service, as a nats.go micro service (needs $SRV.> and inbox
 	// replies).
-	authConn := natsConnect(t, n.ClientURL(), nats.UserInfo("auth", "auth-pw"))
+	authConn := natsConnect(t, n.ClientURL(), nats.UserInfo("auth", "auth-pw"), nats.CustomInboxPrefix(inbox.Prefix("auth")))
 	svc, err := micro.AddService(authConn, micro.Config{
 		Name:    "auth",
 		Version: "1.0.0",
@@ -146,7 +149,7 @@ func TestNATSUserPermissions(t *testing.T) {
 	}
 
 	asyncErrs := make(chan error, 10)
-	blogConn := natsConnect(t, n.ClientURL(), nats.UserInfo("blog", "blog-pw"),
+	blogConn := natsConnect(t, n.ClientURL(), nats.UserInfo("blog", "blog-pw"), nats.CustomInboxPrefix(inbox.Prefix("blog")),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { asyncErrs <- err }))
 
 	reply, err := blogConn.Request("auth.verify", []byte("token"), 5*time.Second)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"blogplatform/chassis/natsx/inbox"
 )
 
 // Liveness settings of every connection made by Connect.
@@ -23,7 +25,7 @@ const (
 type ConnOptions struct {
 	URL      string
 	Name     string // client name shown in NATS monitoring
-	User     string // optional credentials (per-service users)
+	User     string // optional credentials (per-service users); also names the inbox prefix
 	Password string
 	Logger   *slog.Logger
 }
@@ -74,7 +76,13 @@ func Connect(o ConnOptions) (*nats.Conn, error) {
 		}),
 	}
 	if o.User != "" {
-		opts = append(opts, nats.UserInfo(o.User, o.Password))
+		// Replies come back under the user's own inbox prefix, the only
+		// inbox subjects the server lets this user subscribe to: no other
+		// service can read them (the default "_INBOX" is shared by all).
+		if err := inbox.CheckUser(o.User); err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.UserInfo(o.User, o.Password), nats.CustomInboxPrefix(inbox.Prefix(o.User)))
 	}
 	nc, err := nats.Connect(o.URL, opts...)
 	if err != nil {

@@ -358,17 +358,19 @@ func (p *Platform) startInfrastructure(ctx context.Context) error {
 	nats, err := embedded.StartNATS(embedded.NATSOptions{
 		Users: []embedded.NATSUser{
 			{
-				// auth serves the auth.* request subjects.
+				// auth serves the auth.* request subjects; it publishes
+				// only answers to the requests it receives (and discovery).
 				Name: "auth", Password: p.natsPasswords["auth"],
-				Publish:   []string{"auth.>", "_INBOX.>", "$SRV.>"},
-				Subscribe: []string{"auth.>", "_INBOX.>", "$SRV.>"},
+				Publish:   []string{},
+				Subscribe: []string{"auth.>"},
 			},
 			{
 				// blog may only ask: it cannot subscribe to auth.>, so no
 				// process with blog's credentials can impersonate auth.
+				// Each user also reads only its own inbox (_INBOX_<user>).
 				Name: "blog", Password: p.natsPasswords["blog"],
-				Publish:   []string{"auth.>", "$SRV.>"},
-				Subscribe: []string{"_INBOX.>"},
+				Publish:   []string{"auth.>"},
+				Subscribe: []string{},
 			},
 		},
 		// The server's start-up banner (Info) and its warning about plain
