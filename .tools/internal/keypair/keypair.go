@@ -22,6 +22,8 @@ const (
 	PublicFile  = "public.pem"
 	// DefaultBits is the reference's key size.
 	DefaultBits = 2048
+	// PrivateMode is private.pem's permission bits: its owner only.
+	PrivateMode os.FileMode = 0o600
 )
 
 // ErrExists is returned by Write when a key file exists and force is false.
@@ -70,11 +72,11 @@ func Write(dir string, bits int, force bool) error {
 	if err != nil {
 		return err
 	}
-	// 0644, not 0600: in compose the key reaches auth_service through a
-	// read-only bind mount, and the container runs as a non-root user that
-	// must read it. These are development keys; production keys come from a
-	// secret store.
-	if err := writePEM(privPath, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key), 0o644); err != nil {
+	// The private key is readable by its owner only (0600): whoever can read
+	// it can sign tokens. In compose it reaches auth_service through a
+	// read-only bind mount and the container runs as the file's owner
+	// (AUTH_UID/AUTH_GID, see keygen). The public key is public.
+	if err := writePEM(privPath, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key), PrivateMode); err != nil {
 		return err
 	}
 	return writePEM(pubPath, "PUBLIC KEY", pubDER, 0o644)
@@ -85,8 +87,11 @@ func Write(dir string, bits int, force bool) error {
 // whatever uses the other half, and keeping it cannot work.
 func Ensure(dir string, bits int) (bool, error) {
 	ok, err := Exists(dir)
-	if err != nil || ok {
+	if err != nil {
 		return false, err
+	}
+	if ok {
+		return false, Tighten(dir)
 	}
 	privPath, pubPath := Paths(dir)
 	for _, p := range []string{privPath, pubPath} {
@@ -120,4 +125,18 @@ func writePEM(path, blockType string, der []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// Tighten makes an existing private.pem readable by its owner only, for keys
+// written by older versions with 0644.
+func Tighten(dir string) error {
+	privPath, _ := Paths(dir)
+	info, err := os.Stat(privPath)
+	if err != nil {
+		return err
+	}
+	if info.Mode().Perm()&^PrivateMode != 0 {
+		return os.Chmod(privPath, PrivateMode)
+	}
+	return nil
 }

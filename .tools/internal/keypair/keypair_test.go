@@ -49,8 +49,12 @@ func TestWriteRefusesToOverwriteUnlessForced(t *testing.T) {
 	if !key.PublicKey.Equal(pub.(*rsa.PublicKey)) {
 		t.Fatal("public.pem is not private.pem's public key")
 	}
-	if info, _ := os.Stat(privPath); info.Mode().Perm() != 0o644 {
-		t.Errorf("private key mode %v", info.Mode().Perm())
+	// Whoever reads the private key can sign tokens: its owner only.
+	if info, _ := os.Stat(privPath); info.Mode().Perm() != 0o600 {
+		t.Errorf("private key mode %v, want -rw-------", info.Mode().Perm())
+	}
+	if info, _ := os.Stat(pubPath); info.Mode().Perm() != 0o644 {
+		t.Errorf("public key mode %v, want -rw-r--r--", info.Mode().Perm())
 	}
 }
 
@@ -68,5 +72,26 @@ func TestEnsure(t *testing.T) {
 	os.Remove(pubPath)
 	if _, err := Ensure(dir, 1024); err == nil {
 		t.Fatal("half a pair must be an error, not silently replaced")
+	}
+}
+
+// A private key left world-readable by an older version is tightened, never
+// replaced.
+func TestEnsureTightensAnOpenPrivateKey(t *testing.T) {
+	dir := t.TempDir()
+	if err := Write(dir, 1024, false); err != nil {
+		t.Fatal(err)
+	}
+	privPath, _ := Paths(dir)
+	before, _ := os.ReadFile(privPath)
+	if err := os.Chmod(privPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if created, err := Ensure(dir, 1024); err != nil || created {
+		t.Fatalf("Ensure = %v, %v", created, err)
+	}
+	after, _ := os.ReadFile(privPath)
+	if info, _ := os.Stat(privPath); info.Mode().Perm() != PrivateMode || string(before) != string(after) {
+		t.Errorf("mode %v, same key %v; want 0600 and the same key", info.Mode().Perm(), string(before) == string(after))
 	}
 }
