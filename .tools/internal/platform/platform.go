@@ -624,12 +624,9 @@ func (p *Platform) startGateway(kong *kongconf.Config) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.gwStop = cancel
 	p.gwDone = make(chan struct{})
-	p.gwServer = &http.Server{
-		Handler:           gw,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
-	}
+	// The gateway's own listener settings: slow clients cannot hold
+	// connections (header and body read deadlines, idle timeout).
+	p.gwServer = gateway.NewServer(gw, slog.NewLogLogger(p.log.Handler(), slog.LevelWarn))
 	go func() {
 		defer close(p.gwDone)
 		var wg sync.WaitGroup
