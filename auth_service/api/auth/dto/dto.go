@@ -9,6 +9,7 @@ import (
 	"blogplatform/auth_service/api/auth/token"
 	userdto "blogplatform/auth_service/api/user/dto"
 	"blogplatform/auth_service/api/user/model"
+	"blogplatform/chassis/httpx"
 )
 
 // Email is an email address in its normal form (model.NormalizeEmail):
@@ -29,10 +30,25 @@ type SignUpBasic struct {
 	Email    Email  `json:"email" binding:"required" validate:"required,email"`
 	Password string `json:"password" binding:"required" validate:"required,min=6,max=100"`
 	Name     string `json:"name" binding:"required" validate:"required,min=2,max=200"`
-	// An explicit "" is checked (and fails url) like the reference; only an
-	// absent or null value skips the check.
-	ProfilePicURL *string `json:"profilePicUrl,omitempty" validate:"omitempty,url,max=500"`
+	// An explicit "" is checked (and fails) like the reference; only an
+	// absent or null value skips the check. Only an absolute http or https
+	// URL is accepted: a javascript: or data: URL would be stored XSS for
+	// any client that renders the picture. A value that is no URI at all
+	// keeps the reference's message (see signUpStyle).
+	ProfilePicURL *string `json:"profilePicUrl,omitempty" validate:"omitempty,uri,http_url,max=500"`
 }
+
+// signUpStyle is the auth wording, with the reference's "is not a valid
+// URL" for a value that is no URI at all and a clear message for a URI
+// that is not an absolute http(s) URL.
+var signUpStyle = func() httpx.Style {
+	s := httpx.CharStyle
+	s.URI = "%[1]s is not a valid URL"
+	s.URL = "%[1]s must be an absolute http or https URL"
+	return s
+}()
+
+func (SignUpBasic) ValidationStyle() httpx.Style { return signUpStyle }
 
 type SignInBasic struct {
 	Email    Email  `json:"email" binding:"required" validate:"required,email"`
