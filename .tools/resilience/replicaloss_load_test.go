@@ -112,6 +112,11 @@ type lossStats struct {
 	recovered bool
 	preRate   float64 // successful requests per second before the fault
 	endRate   float64 // and at the end of the run (see recovery)
+	// thawLow is, for a frozen replica, the lowest rate of successful
+	// requests over any lossWindow after SIGCONT, as a share of preRate
+	// (0 when there was no thaw): the thawed replica coming back is a
+	// second event, reported apart from the loss itself.
+	thawLow float64
 	// failureKinds counts failures by status and message, most frequent
 	// first.
 	failureKinds []lossCount
@@ -129,8 +134,11 @@ type lossCount struct {
 
 // analyse computes the run's figures. Throughput is counted per bucket of
 // completion time over [0, duration); requests finishing after the end (the
-// ones in flight when it came) still count for latency and failures.
-func analyse(samples []lossSample, duration, faultAt time.Duration) lossStats {
+// ones in flight when it came) still count for latency and failures. For a
+// frozen replica (thawAt > 0, the moment of SIGCONT) the recovery from the
+// loss is judged over the freeze, [0, thawAt): how soon the remaining
+// replica carried the load; the thaw itself is reported as thawLow.
+func analyse(samples []lossSample, duration, faultAt, thawAt time.Duration) lossStats {
 	st := lossStats{requests: len(samples)}
 	lat := make([]time.Duration, 0, len(samples))
 	kinds := map[string]int{}
@@ -164,7 +172,14 @@ func analyse(samples []lossSample, duration, faultAt time.Duration) lossStats {
 		return a.n > b.n || a.n == b.n && a.what < b.what
 	})
 	st.buckets = buckets
-	st.recovery, st.recovered, st.preRate, st.endRate = recovery(buckets, faultAt)
+	judged := buckets
+	if thawAt > 0 {
+		judged = buckets[:min(len(buckets), int(thawAt/lossBucket))]
+	}
+	st.recovery, st.recovered, st.preRate, st.endRate = recovery(judged, faultAt)
+	if thawAt > 0 {
+		st.thawLow = lowestShareAfter(buckets, faultAt, thawAt)
+	}
 	return st
 }
 
@@ -245,4 +260,32 @@ func truncateLoss(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// lowestShareAfter is the lowest mean over lossWindow buckets from `from` to
+// the end, as a share of the mean before faultAt (leaving out the first
+// bucket, while connections open).
+func lowestShareAfter(buckets []int, faultAt, from time.Duration) float64 {
+	faultBucket, first := int(faultAt/lossBucket), int(from/lossBucket)
+	if faultBucket < 2 || first+lossWindow > len(buckets) {
+		return 0
+	}
+	mean := func(bs []int) float64 {
+		n := 0
+		for _, c := range bs {
+			n += c
+		}
+		return float64(n) / float64(len(bs))
+	}
+	pre := mean(buckets[1:faultBucket])
+	if pre == 0 {
+		return 0
+	}
+	low := -1.0
+	for b := first; b+lossWindow <= len(buckets); b++ {
+		if m := mean(buckets[b : b+lossWindow]); low < 0 || m < low {
+			low = m
+		}
+	}
+	return low / pre
 }

