@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 )
 
@@ -58,39 +57,11 @@ func TestEncodedSignInPathsShareTheLimit(t *testing.T) {
 		budget  = 120
 		attempt = 2 * budget
 	)
-	var (
-		mu                sync.Mutex
-		answered, refused int
-		wg                sync.WaitGroup
-	)
-	next := make(chan int)
-	go func() {
-		defer close(next)
-		for i := range attempt {
-			next <- i
-		}
-	}()
-	for range 8 {
-		wg.Go(func() {
-			for i := range next {
-				body := map[string]any{"email": fmt.Sprintf("enc-%d-%s@example.com", i, random(6)), "password": "wrong-password"}
-				r, err := attacker.try(http.MethodPost, spellings[i%len(spellings)], body)
-				mu.Lock()
-				switch {
-				case err != nil:
-					t.Errorf("%s: %v", spellings[i%len(spellings)], err)
-				case r.status == http.StatusTooManyRequests:
-					refused++
-				case r.status == http.StatusNotFound && str(r.body, "message") == "user not registered":
-					answered++
-				default:
-					t.Errorf("%v", r)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	res := signInFlood(t, attempt, func(i int) (reply, error) {
+		body := map[string]any{"email": fmt.Sprintf("enc-%d-%s@example.com", i, random(6)), "password": "wrong-password"}
+		return attacker.try(http.MethodPost, spellings[i%len(spellings)], body)
+	})
+	answered, refused := res.answered, res.refused
 	t.Logf("%d sign-ins spelled 4 ways: %d reached sign-in, %d refused with 429", attempt, answered, refused)
 	if refused == 0 || answered > budget {
 		t.Fatalf("%d of %d encoded sign-ins reached sign-in; the budget is %d per minute", answered, attempt, budget)

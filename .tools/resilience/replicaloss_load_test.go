@@ -201,18 +201,11 @@ func recovery(buckets []int, faultAt time.Duration) (after time.Duration, ok boo
 	if faultBucket < 2 || faultBucket+max(lossWindow, lossSettleBuckets) > len(buckets) {
 		return 0, false, 0, 0
 	}
-	mean := func(bs []int) float64 {
-		n := 0
-		for _, c := range bs {
-			n += c
-		}
-		return float64(n) / float64(len(bs))
-	}
-	pre := mean(buckets[1:faultBucket])
+	pre := meanCount(buckets[1:faultBucket])
 	// The better half of the last stretch: what the remaining replicas can
 	// serve, without a stall at the very end lowering the bar for itself.
 	last := buckets[len(buckets)-lossSettleBuckets:]
-	end := max(mean(last[:lossSettleBuckets/2]), mean(last[lossSettleBuckets/2:]))
+	end := max(meanCount(last[:lossSettleBuckets/2]), meanCount(last[lossSettleBuckets/2:]))
 	preRate, endRate = pre/lossBucket.Seconds(), end/lossBucket.Seconds()
 	if pre == 0 || end < lossMinSettledShare*pre {
 		return 0, false, preRate, endRate
@@ -221,7 +214,7 @@ func recovery(buckets []int, faultAt time.Duration) (after time.Duration, ok boo
 	first := -1
 	for b := len(buckets) - 1; b >= faultBucket; b-- {
 		w := min(b, len(buckets)-lossWindow)
-		if mean(buckets[w:w+lossWindow]) < threshold {
+		if meanCount(buckets[w:w+lossWindow]) < threshold {
 			break
 		}
 		first = b
@@ -270,22 +263,24 @@ func lowestShareAfter(buckets []int, faultAt, from time.Duration) float64 {
 	if faultBucket < 2 || first+lossWindow > len(buckets) {
 		return 0
 	}
-	mean := func(bs []int) float64 {
-		n := 0
-		for _, c := range bs {
-			n += c
-		}
-		return float64(n) / float64(len(bs))
-	}
-	pre := mean(buckets[1:faultBucket])
+	pre := meanCount(buckets[1:faultBucket])
 	if pre == 0 {
 		return 0
 	}
 	low := -1.0
 	for b := first; b+lossWindow <= len(buckets); b++ {
-		if m := mean(buckets[b : b+lossWindow]); low < 0 || m < low {
+		if m := meanCount(buckets[b : b+lossWindow]); low < 0 || m < low {
 			low = m
 		}
 	}
 	return low / pre
+}
+
+// meanCount is the mean of a run of bucket counts.
+func meanCount(bs []int) float64 {
+	n := 0
+	for _, c := range bs {
+		n += c
+	}
+	return float64(n) / float64(len(bs))
 }
