@@ -5,6 +5,11 @@
 // asserting the exact answers clients get meanwhile and afterwards. Every
 // response is validated against the service's OpenAPI document and checked
 // for leaked internal text.
+//
+// The replica-loss suite (TestReplicaLoss, replicaloss_*.go) works on the
+// local platform instead: both services as separate processes, two replicas
+// each, behind the local gateway, and it kills, freezes and stops one
+// replica under load.
 package resilience
 
 import (
