@@ -16,7 +16,7 @@ func TestDefaults(t *testing.T) {
 	if c.Mongo.Name != "blog-dev-db" || c.ServiceName != "blog" || c.Redis.DB != 2 {
 		t.Errorf("base defaults: db %q service %q redis db %d", c.Mongo.Name, c.ServiceName, c.Redis.DB)
 	}
-	if c.NATSTimeout != 2*time.Second || c.NATSAttemptTimeout != 100*time.Millisecond || c.NATSMaxAttempts != 15 ||
+	if c.NATSTimeout != 2*time.Second || c.NATSAttemptTimeout != 100*time.Millisecond || c.NATSMaxAttempts != 31 ||
 		c.NATSRetryBudget != 1 {
 		t.Errorf("auth call defaults: %v %v %d %v", c.NATSTimeout, c.NATSAttemptTimeout, c.NATSMaxAttempts, c.NATSRetryBudget)
 	}

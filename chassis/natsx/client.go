@@ -30,7 +30,7 @@ var ErrUnavailable = errors.New("remote service unavailable")
 const (
 	DefaultTimeout             = 2 * time.Second
 	DefaultAttemptTimeout      = 100 * time.Millisecond
-	DefaultMaxAttempts         = 15
+	DefaultMaxAttempts         = 31
 	DefaultRetryBudget         = 1.0
 	DefaultBreakerFailureRatio = 0.5
 	DefaultBreakerMinRequests  = 20
@@ -78,9 +78,10 @@ type BreakerOptions struct {
 //
 // NATS delivers each message of a queue group to a member chosen at random,
 // so with one dead member out of N, k messages all reach it with probability
-// (1/N)^k. The defaults (100 ms, 15 messages: rounds of 1, 2, 4 and 8 sent at
-// 0, 100, 200 and 300 ms) bound that at (1/2)^15 ≈ 3·10⁻⁵ for two replicas
-// and (1/3)^15 ≈ 7·10⁻⁸ for three, within 0.4 s, which covers the second or
+// (1/N)^k. The defaults (100 ms, 31 messages: rounds of 1, 2, 4, 8 and 16
+// sent at 0, 100, 200, 300 and 400 ms) bound that at (1/2)^31 ≈ 5·10⁻¹⁰ for
+// two replicas (15 messages would leave 3·10⁻⁵: about one failed request per
+// 30,000 while a member is frozen), within 0.5 s, which covers the second or
 // two the server needs to drop a frozen member. 100 ms is ~13× the measured
 // p99 of an auth request at saturation (2.4–7.8 ms), short enough that a
 // protected request making two calls stays well inside the gateway's

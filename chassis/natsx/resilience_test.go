@@ -128,9 +128,13 @@ func TestFrozenMemberCostsOneAttemptTimeout(t *testing.T) {
 	const attempt = 200 * time.Millisecond
 	// The most sensitive breaker there is: any request counted as failed
 	// would open it. A lost message that a hedge made up for is no failure.
+	// The frozen member here is never dropped (it still answers the
+	// server's pings), so every request of the run needs ~1.6 extra
+	// messages, more than the default budget grants a 2 s burst of
+	// requests with no history before it; the budget has its own test.
 	c := retryingClient(t, n.ClientURL(), m, ClientOptions{
 		Breaker: BreakerOptions{MinRequests: 1, FailureRatio: 0.001},
-		Retry:   RetryOptions{AttemptTimeout: attempt},
+		Retry:   RetryOptions{AttemptTimeout: attempt, Budget: 4},
 	})
 
 	const requests = 500

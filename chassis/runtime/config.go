@@ -109,7 +109,7 @@ func LoadBase(src *config.Source, d Defaults) Base {
 		NATSTimeout:    src.Duration("NATS_REQUEST_TIMEOUT", 2*time.Second, time.Millisecond, time.Millisecond, time.Minute),
 		NATSAttemptTimeout: src.Duration("NATS_ATTEMPT_TIMEOUT", natsx.DefaultAttemptTimeout, time.Millisecond,
 			time.Millisecond, time.Minute),
-		NATSMaxAttempts: src.Int("NATS_MAX_ATTEMPTS", 15, 1, 1000),
+		NATSMaxAttempts: src.Int("NATS_MAX_ATTEMPTS", natsx.DefaultMaxAttempts, 1, 1000),
 		NATSRetryBudget: src.Float("NATS_RETRY_BUDGET", 1.0, 0.01, 100),
 
 		ReadHeaderTimeout: src.Duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second, time.Second, time.Millisecond, time.Hour),
