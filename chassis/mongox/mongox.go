@@ -123,22 +123,132 @@ type Index struct {
 // EnsureIndexes creates every index, returning the names of optional ones the
 // store refused. A required index that fails is an error: the service must not
 // serve without, say, a unique index.
+//
+// An index on the same keys that already exists under another name (created
+// by another version or by an operator, e.g. the reference's own names) is
+// accepted when its options are equivalent; with different options the error
+// says which index to drop.
 func EnsureIndexes(ctx context.Context, db *mongo.Database, log *slog.Logger, indexes []Index) (skipped []string, err error) {
 	for _, ix := range indexes {
-		name, cerr := db.Collection(ix.Collection).Indexes().CreateOne(ctx, ix.Model)
+		coll := db.Collection(ix.Collection)
+		_, cerr := coll.Indexes().CreateOne(ctx, ix.Model)
 		if cerr == nil {
 			continue
 		}
 		label := ix.Collection + "." + indexLabel(ix.Model)
+		if isIndexConflict(cerr) {
+			existing, same, lerr := findSameKeys(ctx, coll, ix.Model)
+			switch {
+			case lerr != nil:
+				return skipped, fmt.Errorf("ensure index %s: %w (listing the existing indexes: %v)", label, cerr, lerr)
+			case existing != "" && same == "":
+				log.Info("index already exists under another name; kept", "index", label, "existing", existing)
+				continue
+			case existing != "":
+				return skipped, fmt.Errorf("ensure index %s: the index %q on the same keys has different options (%s); "+
+					"drop it (db.%s.dropIndex(%q)) and start the service again to create the right one",
+					label, existing, same, ix.Collection, existing)
+			}
+		}
 		if ix.Optional {
 			log.Warn("optional index not supported by the store; using the fallback", "index", label, "error", cerr.Error())
 			skipped = append(skipped, label)
 			continue
 		}
-		_ = name
 		return skipped, fmt.Errorf("ensure index %s: %w", label, cerr)
 	}
 	return skipped, nil
+}
+
+// isIndexConflict reports MongoDB's IndexOptionsConflict (85) and
+// IndexKeySpecsConflict (86): an index with these keys or this name exists
+// in another form.
+func isIndexConflict(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && (se.HasErrorCode(85) || se.HasErrorCode(86))
+}
+
+// findSameKeys looks for an existing index on exactly model's keys. It
+// returns its name ("" when there is none) and, when its options differ from
+// model's, what differs ("" when they are equivalent).
+func findSameKeys(ctx context.Context, coll *mongo.Collection, model mongo.IndexModel) (name, diff string, err error) {
+	want, err := bson.Marshal(model.Keys)
+	if err != nil {
+		return "", "", err
+	}
+	cur, err := coll.Indexes().List(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	var specs []bson.Raw
+	if err := cur.All(ctx, &specs); err != nil {
+		return "", "", err
+	}
+	opts := options.IndexOptions{}
+	if model.Options != nil {
+		for _, set := range model.Options.List() {
+			if err := set(&opts); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	for _, spec := range specs {
+		key, ok := spec.Lookup("key").DocumentOK()
+		if !ok || !sameKeys(key, want) {
+			continue
+		}
+		name, _ = spec.Lookup("name").StringValueOK()
+		var diffs []string
+		if got, wantUnique := boolOption(spec, "unique"), opts.Unique != nil && *opts.Unique; got != wantUnique {
+			diffs = append(diffs, fmt.Sprintf("unique: %v, want %v", got, wantUnique))
+		}
+		if got, wantSparse := boolOption(spec, "sparse"), opts.Sparse != nil && *opts.Sparse; got != wantSparse {
+			diffs = append(diffs, fmt.Sprintf("sparse: %v, want %v", got, wantSparse))
+		}
+		gotTTL, hasTTL := spec.Lookup("expireAfterSeconds").AsInt64OK()
+		switch {
+		case opts.ExpireAfterSeconds == nil && hasTTL:
+			diffs = append(diffs, fmt.Sprintf("expireAfterSeconds: %d, want none", gotTTL))
+		case opts.ExpireAfterSeconds != nil && (!hasTTL || gotTTL != int64(*opts.ExpireAfterSeconds)):
+			diffs = append(diffs, fmt.Sprintf("expireAfterSeconds: %v, want %d", spec.Lookup("expireAfterSeconds"), *opts.ExpireAfterSeconds))
+		}
+		return name, strings.Join(diffs, "; "), nil
+	}
+	return "", "", nil
+}
+
+// sameKeys compares two key documents field by field, in order, numbers by
+// value (1 and 1.0 are the same direction).
+func sameKeys(got bson.Raw, want []byte) bool {
+	a, err := got.Elements()
+	if err != nil {
+		return false
+	}
+	b, err := bson.Raw(want).Elements()
+	if err != nil || len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key() != b[i].Key() {
+			return false
+		}
+		av, bv := a[i].Value(), b[i].Value()
+		if an, ok := av.AsFloat64OK(); ok {
+			if bn, ok := bv.AsFloat64OK(); !ok || an != bn {
+				return false
+			}
+			continue
+		}
+		if av.String() != bv.String() {
+			return false
+		}
+	}
+	return true
+}
+
+func boolOption(spec bson.Raw, key string) bool {
+	v, ok := spec.Lookup(key).BooleanOK()
+	return ok && v
 }
 
 func indexLabel(m mongo.IndexModel) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +107,52 @@ func TestUnreachableStoreIsUnavailableQuickly(t *testing.T) {
 	}
 	if elapsed := time.Since(start); elapsed > 3*time.Second {
 		t.Fatalf("took %s: server selection timeout not applied", elapsed)
+	}
+}
+
+// An index on the same keys under another name (another version's, or the
+// reference's own names) is kept when its options are equivalent; with other
+// options the start fails with an error that names the index to drop.
+func TestEnsureIndexesAcceptsAnEquivalentIndexUnderAnotherName(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	code := bson.D{{Key: "code", Value: 1}}
+	tests := []struct {
+		name     string
+		existing mongo.IndexModel
+		wantErr  []string // fragments of the error; nil: accepted
+	}{
+		{"SameOptions", mongo.IndexModel{Keys: code, Options: options.Index().SetUnique(true).SetName("email_1")}, nil},
+		{"SameOptionsDoubleDirection", mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1.0}}, Options: options.Index().SetUnique(true).SetName("legacy")}, nil},
+		{"NotUnique", mongo.IndexModel{Keys: code, Options: options.Index().SetName("code_legacy")},
+			[]string{`"code_legacy"`, "unique: false, want true", `dropIndex("code_legacy")`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := connect(t, env, env.UniqueDBName("mongox"))
+			if err := d.WaitReady(ctx, log); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Database.Collection("roles").Indexes().CreateOne(ctx, tc.existing); err != nil {
+				t.Fatal(err)
+			}
+			_, err := mongox.EnsureIndexes(ctx, d.Database, log, []mongox.Index{
+				{Collection: "roles", Model: mongo.IndexModel{Keys: code, Options: options.Index().SetUnique(true)}},
+			})
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted an index with other options")
+			}
+			for _, f := range tc.wantErr {
+				if !strings.Contains(err.Error(), f) {
+					t.Errorf("error %q lacks %q", err, f)
+				}
+			}
+		})
 	}
 }

@@ -64,13 +64,16 @@ type Role struct {
 // concurrent sign-ups with one email safe; the unique code index does the
 // same for concurrent bootstraps.
 func Indexes() []mongox.Index {
-	unique := options.Index().SetUnique(true)
+	// A builder per index: the driver writes the generated name into the
+	// builder it is given, so a shared one would name the roles index after
+	// the users index (email_1).
+	unique := func() *options.IndexOptionsBuilder { return options.Index().SetUnique(true) }
 	return []mongox.Index{
 		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: 1}}}},
 		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique}},
+		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()}},
 		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: 1}}}},
 		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}}, Options: unique}},
+		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}}, Options: unique()}},
 	}
 }
