@@ -300,7 +300,7 @@ func (c *Cache) Fetch(ctx context.Context, e Entry, load Loader) ([]byte, error)
 		return encode(ctx, load)
 	}
 	return c.shared(ctx, e.key+"\x00"+gen, load, e, func(ctx context.Context, b []byte) {
-		c.kv.SetIfGeneration(ctx, GenerationKey, gen, e.key, json.RawMessage(b), e.TTL, "")
+		c.kv.SetIfGeneration(ctx, GenerationKey, gen, e.key, json.RawMessage(b), e.TTL)
 	})
 }
 

@@ -196,50 +196,33 @@ var setIfGeneration = redis.NewScript(`
 local current = redis.call('GET', KEYS[2]) or '0'
 if current ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if #KEYS >= 3 then
-  redis.call('SADD', KEYS[3], KEYS[1])
-  local ttl = redis.call('PTTL', KEYS[3])
-  if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
-end
 return 1`)
 
-// SetIfGeneration stores v under key only while genKey still holds gen. When
-// trackSet is non-empty the key is recorded there so InvalidateAll can find it.
-func (c *Cache) SetIfGeneration(ctx context.Context, genKey, gen, key string, v any, ttl time.Duration, trackSet string) {
+// SetIfGeneration stores v under key only while genKey still holds gen, so a
+// reader that read the store before an invalidation cannot put its stale
+// value back after it.
+func (c *Cache) SetIfGeneration(ctx context.Context, genKey, gen, key string, v any, ttl time.Duration) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
-	keys := []string{key, genKey}
-	if trackSet != "" {
-		keys = append(keys, trackSet)
-	}
-	if err := setIfGeneration.Run(ctx, c.rdb, keys, b, ttl.Milliseconds(), gen).Err(); err != nil {
+	if err := setIfGeneration.Run(ctx, c.rdb, []string{key, genKey}, b, ttl.Milliseconds(), gen).Err(); err != nil {
 		c.warn("set_if_generation", key, err)
 	}
 }
 
 var invalidate = redis.NewScript(`
 redis.call('INCR', KEYS[1])
-local sets = tonumber(ARGV[1])
-for i = 2, sets + 1 do
-  local members = redis.call('SMEMBERS', KEYS[i])
-  for j = 1, #members, 500 do
-    redis.call('DEL', unpack(members, j, math.min(j + 499, #members)))
-  end
-  redis.call('DEL', KEYS[i])
-end
-for i = sets + 2, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1`)
 
-// Invalidate atomically bumps genKey, deletes keys, and deletes every key
-// recorded in each of trackSets. It returns the error so the caller can retry.
-func (c *Cache) Invalidate(ctx context.Context, genKey string, keys []string, trackSets []string) error {
-	all := make([]string, 0, 1+len(trackSets)+len(keys))
-	all = append(all, genKey)
-	all = append(all, trackSets...)
-	all = append(all, keys...)
-	if err := invalidate.Run(ctx, c.rdb, all, len(trackSets)).Err(); err != nil {
+// Invalidate atomically bumps genKey and deletes keys. It returns the error
+// so the caller can retry. (Nothing records cached keys: a cache of many
+// entries invalidates them by versioning their keys, never by a set that
+// grows with the traffic.)
+func (c *Cache) Invalidate(ctx context.Context, genKey string, keys []string) error {
+	all := append([]string{genKey}, keys...)
+	if err := invalidate.Run(ctx, c.rdb, all).Err(); err != nil {
 		c.warn("invalidate", genKey, err)
 		return err
 	}
