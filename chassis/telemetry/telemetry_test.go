@@ -81,8 +81,14 @@ func TestTraceCrossesHTTPAndNATS(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("status %d: %s", w.Code, w.Body.String())
 	}
-	_ = authTP.ForceFlush(context.Background())
 	_ = blogTP.ForceFlush(context.Background())
+	// The handler's span ends after its reply is sent, so the client can
+	// have its answer a moment before the auth side's span has ended.
+	deadline := time.Now().Add(2 * time.Second)
+	for len(authSpans.Ended()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = authTP.ForceFlush(context.Background())
 
 	blogEnded := blogSpans.Ended()
 	authEnded := authSpans.Ended()
