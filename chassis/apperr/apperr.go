@@ -20,6 +20,7 @@ const (
 	Forbidden        Code = "forbidden"          // 403
 	NotFound         Code = "not_found"          // 404
 	MethodNotAllowed Code = "method_not_allowed" // 405
+	Conflict         Code = "conflict"           // 409: the resource's current state refuses the change; look again
 	TooLarge         Code = "too_large"          // 413
 	TooManyRequests  Code = "too_many_requests"  // 429
 	Internal         Code = "internal"           // 500
@@ -32,6 +33,7 @@ var statusOf = map[Code]int{
 	Forbidden:        http.StatusForbidden,
 	NotFound:         http.StatusNotFound,
 	MethodNotAllowed: http.StatusMethodNotAllowed,
+	Conflict:         http.StatusConflict,
 	TooLarge:         http.StatusRequestEntityTooLarge,
 	TooManyRequests:  http.StatusTooManyRequests,
 	Internal:         http.StatusInternalServerError,

@@ -21,6 +21,7 @@ func TestPublicNeverLeaksInternalText(t *testing.T) {
 		{"forbidden", Denied("permission denied: role missing"), 403, "permission denied: role missing"},
 		{"not found", Missing("blog not found"), 404, "blog not found"},
 		{"too many", New(TooManyRequests, "too many requests"), 429, "too many requests"},
+		{"conflict", New(Conflict, "blog changed: review it again"), 409, "blog changed: review it again"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,6 +42,7 @@ func TestWireRoundTrip(t *testing.T) {
 		{Denied("permission denied: does not have sufficient role"), "403:permission denied: does not have sufficient role"},
 		{errors.New("driver detail"), "500:something went wrong"},
 		{BadRequest("a: b: c"), "400:a: b: c"},
+		{New(Conflict, "changed since"), "409:changed since"},
 	}
 	for _, tt := range tests {
 		if got := WireText(tt.err); got != tt.wire {

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -37,6 +38,36 @@ func OK(c *gin.Context, message string) {
 func Data(c *gin.Context, message string, data any) {
 	c.AbortWithStatusJSON(http.StatusOK, Envelope{Code: CodeSuccess, Status: http.StatusOK, Message: message, Data: data})
 }
+
+// RawData answers 200 with a message and data that is already JSON (cached
+// bytes or freshly encoded ones): the same bytes Data would send, written
+// through the server's buffered writer without decoding data or assembling
+// a copy of the body. data must be valid JSON.
+func RawData(c *gin.Context, message string, data []byte) {
+	prefix := successPrefix
+	if message != "success" {
+		prefix = envelopePrefix(message)
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(prefix)+len(data)+1))
+	c.Status(http.StatusOK)
+	_, _ = c.Writer.WriteString(prefix)
+	_, _ = c.Writer.Write(data)
+	_, _ = c.Writer.WriteString("}")
+	c.Abort()
+}
+
+// envelopePrefix is the success envelope up to its data:
+// {"code":"10000","status":200,"message":<message>,"data":
+func envelopePrefix(message string) string {
+	quoted, _ := json.Marshal(message) // a string always encodes
+	return `{"code":"` + CodeSuccess + `","status":` + strconv.Itoa(http.StatusOK) +
+		`,"message":` + string(quoted) + `,"data":`
+}
+
+// successPrefix is envelopePrefix("success"), the message of every read.
+var successPrefix = envelopePrefix("success")
 
 // Fail answers with the error's status and client-safe message. The internal
 // cause of a 5xx is logged with the request id, never sent.
