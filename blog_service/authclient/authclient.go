@@ -14,6 +14,7 @@ import (
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/httpx"
+	"blogplatform/chassis/mongox"
 	"blogplatform/chassis/natsx"
 )
 
@@ -43,7 +44,7 @@ func (c *Client) Authenticate(ctx context.Context, header string) (authwire.User
 	if err := c.rpc.Request(ctx, authwire.SubjectAuthentication, authwire.Text{Value: header}, &user); err != nil {
 		return user, mapError(err)
 	}
-	if !httpx.IsObjectIDHex(user.ID) {
+	if !mongox.IsObjectIDHex(user.ID) {
 		// Every blog is owned by the user's id: an answer without a usable
 		// one is a broken reply, not a user.
 		return user, apperr.Wrap(apperr.Unavailable, UnavailableMessage, errors.New("auth.authentication: reply has no valid user id"))

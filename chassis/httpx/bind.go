@@ -16,6 +16,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"blogplatform/chassis/apperr"
+	"blogplatform/chassis/mongox"
 )
 
 // Style holds a DTO's message templates. %[1]s is the field name and %[2]s the
@@ -92,23 +93,9 @@ func newValidator(tag string) *validator.Validate {
 	// objectid: 24 hexadecimal characters (checked after len=24 so that the
 	// length message keeps priority).
 	_ = v.RegisterValidation("objectid", func(fl validator.FieldLevel) bool {
-		return IsObjectIDHex(fl.Field().String())
+		return mongox.IsObjectIDHex(fl.Field().String())
 	})
 	return v
-}
-
-// IsObjectIDHex reports whether s is 24 hexadecimal characters.
-func IsObjectIDHex(s string) bool {
-	if len(s) != 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // Validate runs stage 1 (`binding` tags) and, only when it passes, stage 2

@@ -7,7 +7,7 @@ package message
 import (
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
-	"blogplatform/chassis/httpx"
+	"blogplatform/chassis/mongox"
 )
 
 // AuthenticationRequest is {"value":"<Authorization header>"} (authwire.Text).
@@ -34,7 +34,7 @@ func (r *AuthorizationRequest) Validate() error {
 	if r.User == nil {
 		return apperr.BadRequest("user is required")
 	}
-	if !httpx.IsObjectIDHex(r.User.ID) {
+	if !mongox.IsObjectIDHex(r.User.ID) {
 		return apperr.BadRequest("user._id must be a valid id")
 	}
 	return nil

@@ -17,7 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"blogplatform/chassis/httpx"
+	"blogplatform/chassis/mongox"
 )
 
 // Verification failures. The texts are the reference's where it had one and
@@ -182,7 +182,7 @@ func (s *Signer) verify(p *jwt.Parser, raw string) (Claims, error) {
 // checked issuer and audience already; the signature-only one has not.
 func (s *Signer) validClaims(rc *jwt.RegisteredClaims) (Claims, error) {
 	if rc.Issuer != s.opts.Issuer || len(rc.Audience) == 0 || rc.Audience[0] != s.opts.Audience ||
-		!httpx.IsObjectIDHex(rc.Subject) || rc.ID == "" || rc.ExpiresAt == nil || rc.NotBefore == nil {
+		!mongox.IsObjectIDHex(rc.Subject) || rc.ID == "" || rc.ExpiresAt == nil || rc.NotBefore == nil {
 		return Claims{}, ErrClaims
 	}
 	return Claims{Subject: strings.ToLower(rc.Subject), ID: rc.ID, ExpiresAt: rc.ExpiresAt.Time, NotBefore: rc.NotBefore.Time}, nil

@@ -6,7 +6,7 @@ package message
 import (
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
-	"blogplatform/chassis/httpx"
+	"blogplatform/chassis/mongox"
 )
 
 // ProfileRequest is {"value":"<user id hex>"}.
@@ -14,7 +14,7 @@ type ProfileRequest authwire.Text
 
 // Validate rejects anything but a 24-character hex id.
 func (r *ProfileRequest) Validate() error {
-	if !httpx.IsObjectIDHex(r.Value) {
+	if !mongox.IsObjectIDHex(r.Value) {
 		return apperr.BadRequest("id must be a valid id")
 	}
 	return nil
