@@ -134,6 +134,7 @@ require (
 	blogplatform/auth_service v0.0.0
 	blogplatform/blog_service v0.0.0
 	blogplatform/chassis v0.0.0
+	blogplatform/devkit v0.0.0
 	blogplatform/kong/apikey_auth_plugin v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
@@ -151,3 +152,5 @@ replace blogplatform/auth_service => ../auth_service
 replace blogplatform/blog_service => ../blog_service
 
 tool gotest.tools/gotestsum
+
+replace blogplatform/devkit => ../devkit

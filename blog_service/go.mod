@@ -13,6 +13,7 @@ require (
 )
 
 require (
+	blogplatform/devkit v0.0.0
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/AlekSi/pointer v1.2.0 // indirect
 	github.com/FerretDB/FerretDB v1.24.2 // indirect
@@ -115,3 +116,5 @@ require (
 )
 
 replace blogplatform/chassis => ../chassis
+
+replace blogplatform/devkit => ../devkit

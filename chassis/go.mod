@@ -74,6 +74,7 @@ require (
 )
 
 require (
+	blogplatform/devkit v0.0.0
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -84,3 +85,5 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 )
+
+replace blogplatform/devkit => ../devkit

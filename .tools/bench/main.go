@@ -33,7 +33,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"blogplatform/chassis/loadtest"
+	"blogplatform/devkit/loadtest"
 	"blogplatform/tools/internal/platform"
 )
 

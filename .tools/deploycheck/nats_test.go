@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"blogplatform/chassis/embedded"
+	"blogplatform/devkit/embedded"
 	"blogplatform/chassis/natsx/inbox"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	authopenapi "blogplatform/auth_service/openapi"
 	blogopenapi "blogplatform/blog_service/openapi"
-	"blogplatform/chassis/openapi"
+	"blogplatform/devkit/openapi"
 )
 
 // specs validates every response the journey receives against the service's

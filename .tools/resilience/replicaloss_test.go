@@ -24,7 +24,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"blogplatform/blog_service/model"
-	"blogplatform/chassis/loadtest"
+	"blogplatform/devkit/loadtest"
 	localplatform "blogplatform/tools/internal/platform"
 )
 

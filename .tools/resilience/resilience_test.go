@@ -40,10 +40,10 @@ import (
 	blogopenapi "blogplatform/blog_service/openapi"
 	blogstartup "blogplatform/blog_service/startup"
 	chassisconfig "blogplatform/chassis/config"
-	"blogplatform/chassis/embedded"
-	"blogplatform/chassis/openapi"
+	"blogplatform/devkit/embedded"
+	"blogplatform/devkit/openapi"
 	"blogplatform/chassis/runtime"
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 const (

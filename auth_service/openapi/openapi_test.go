@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"blogplatform/auth_service/openapi"
-	chassisopenapi "blogplatform/chassis/openapi"
+	chassisopenapi "blogplatform/devkit/openapi"
 )
 
 const (

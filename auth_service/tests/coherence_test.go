@@ -3,7 +3,7 @@ package tests
 import (
 	"testing"
 
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 // TestCacheCoherenceAcrossReplicas: two replicas share the database and

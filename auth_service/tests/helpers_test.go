@@ -27,10 +27,10 @@ import (
 	"blogplatform/auth_service/openapi"
 	"blogplatform/auth_service/startup"
 	chassisconfig "blogplatform/chassis/config"
-	"blogplatform/chassis/embedded"
-	chassisopenapi "blogplatform/chassis/openapi"
+	"blogplatform/devkit/embedded"
+	chassisopenapi "blogplatform/devkit/openapi"
 	"blogplatform/chassis/runtime"
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 // keyPair is a test's own RSA key pair, written as the service reads it.

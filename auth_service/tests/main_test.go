@@ -1,5 +1,5 @@
 // Package tests exercises auth_service end to end against real
-// infrastructure (chassis/testinfra: the embedded FerretDB store, Redis,
+// infrastructure (devkit/testinfra: the embedded FerretDB store, Redis,
 // NATS): HTTP through the real engine, NATS through a real server, two
 // replicas for cache coherence. Nothing of the service is mocked.
 package tests
@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 var env *testinfra.Env

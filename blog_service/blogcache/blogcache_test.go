@@ -16,7 +16,7 @@ import (
 
 	"blogplatform/blog_service/model"
 	"blogplatform/chassis/cache"
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 // flakyRedis fails every command while down is set, leaving the data in

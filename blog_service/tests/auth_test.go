@@ -9,7 +9,7 @@ import (
 
 	"blogplatform/blog_service/authclient"
 	"blogplatform/blog_service/internal/testkit"
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 // privateApp runs an app on its own infrastructure, so a test can break

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"blogplatform/blog_service/internal/testkit"
-	"blogplatform/chassis/loadtest"
+	"blogplatform/devkit/loadtest"
 )
 
 // Benchmarks behind the numbers in the report (nothing asserts timings):
@@ -23,7 +23,7 @@ import (
 //	go test ./tests/ -run '^$' -bench Latency -benchtime 8x
 //
 // Each HTTP benchmark serves the App on a real loopback listener and drives
-// it with 16 concurrent keep-alive clients (chassis/loadtest); b.N is the
+// it with 16 concurrent keep-alive clients (devkit/loadtest); b.N is the
 // number of requests, so ns/op is the inverse of throughput, and req/s, p50
 // and p99 are reported as metrics. allocs/op counts the whole process
 // (server, Redis client and HTTP client).

@@ -15,7 +15,7 @@ import (
 
 	"blogplatform/blog_service/blogcache"
 	"blogplatform/blog_service/internal/testkit"
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 // TestCacheHit: the first read stores blog_<id>, the second is a hit.

@@ -1,5 +1,5 @@
 // Package tests drives blog_service through its HTTP engine against the
-// embedded store, NATS and Redis of chassis/testinfra, with a fake
+// embedded store, NATS and Redis of devkit/testinfra, with a fake
 // auth_service on the real NATS server.
 package tests
 
@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"blogplatform/blog_service/internal/testkit"
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 var (

@@ -11,7 +11,7 @@ import (
 
 	"blogplatform/chassis/cache"
 	"blogplatform/chassis/metrics"
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 var env *testinfra.Env

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"blogplatform/chassis/embedded"
+	"blogplatform/devkit/embedded"
 	"blogplatform/chassis/natsx/inbox"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"blogplatform/chassis/embedded"
+	"blogplatform/devkit/embedded"
 	"blogplatform/chassis/metrics"
 )
 

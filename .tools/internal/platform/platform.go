@@ -29,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"blogplatform/chassis/embedded"
+	"blogplatform/devkit/embedded"
 	"blogplatform/tools/internal/envfiles"
 	"blogplatform/tools/internal/gateway"
 	"blogplatform/tools/internal/keypair"

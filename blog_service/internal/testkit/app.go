@@ -17,9 +17,9 @@ import (
 	"blogplatform/blog_service/openapi"
 	"blogplatform/blog_service/startup"
 	chassisconfig "blogplatform/chassis/config"
-	chassisopenapi "blogplatform/chassis/openapi"
+	chassisopenapi "blogplatform/devkit/openapi"
 	"blogplatform/chassis/runtime"
-	"blogplatform/chassis/testinfra"
+	"blogplatform/devkit/testinfra"
 )
 
 // AuthTimeout is the NATS request timeout of test apps: short, so the

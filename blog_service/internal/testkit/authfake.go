@@ -1,7 +1,7 @@
 // Package testkit is what blog_service's tests share: a fake auth_service on
 // the real NATS server, built from the wire fixtures in chassis/authwire
 // (the copy auth_service is tested against too), and an App harness on the
-// embedded infrastructure of chassis/testinfra.
+// embedded infrastructure of devkit/testinfra.
 package testkit
 
 import (

@@ -16,7 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"blogplatform/chassis/embedded"
+	"blogplatform/devkit/embedded"
 )
 
 // env is this package's shared environment, started by the one-line TestMain

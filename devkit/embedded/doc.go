@@ -20,5 +20,5 @@
 // [StartStore]).
 //
 // This package must not import "testing": the local platform uses it too.
-// Test helpers live in blogplatform/chassis/testinfra.
+// Test helpers live in blogplatform/devkit/testinfra.
 package embedded

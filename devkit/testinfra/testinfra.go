@@ -1,5 +1,5 @@
 // Package testinfra gives tests real infrastructure — the embedded FerretDB
-// store, NATS server and Redis from blogplatform/chassis/embedded — reached
+// store, NATS server and Redis from blogplatform/devkit/embedded — reached
 // over the network exactly as services reach production infrastructure.
 //
 // Shared per test package (one line in TestMain):
@@ -31,7 +31,7 @@ import (
 	"testing"
 	"time"
 
-	"blogplatform/chassis/embedded"
+	"blogplatform/devkit/embedded"
 )
 
 // startTimeout bounds how long starting the whole environment may take.
