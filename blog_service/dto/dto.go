@@ -86,6 +86,17 @@ func AuthorFromUser(u authwire.User) Author {
 	return Author{ID: u.ID, Name: u.Name, ProfilePicURL: webURL(u.ProfilePicURL)}
 }
 
+// UserID is the authenticated user's id (checked to be hex by authclient).
+func UserID(u authwire.User) bson.ObjectID {
+	id, _ := bson.ObjectIDFromHex(u.ID)
+	return id
+}
+
+// ProfileOf is the public profile stored with the user's blogs.
+func ProfileOf(u authwire.User) *model.AuthorProfile {
+	return &model.AuthorProfile{Name: u.Name, ProfilePicURL: u.ProfilePicURL}
+}
+
 func NewPublicBlog(b *model.Blog) PublicBlog {
 	return PublicBlog{
 		ID: b.ID.Hex(), Title: b.Title, Description: b.Description, Text: deref(b.Text), Slug: b.Slug,
@@ -210,7 +221,7 @@ type Pagination struct {
 	Limit int64 `form:"limit" binding:"required" validate:"required,min=1,max=1000"`
 }
 
-func (Pagination) ValidationStyle() httpx.Style { return httpx.PageStyle }
+func (Pagination) ValidationStyle() httpx.Style { return PageStyle() }
 
 // StorePage converts validated pagination to the store's page.
 func (p Pagination) StorePage() model.Page { return model.Page{Number: p.Page, Size: p.Limit} }

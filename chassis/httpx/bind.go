@@ -20,48 +20,32 @@ import (
 )
 
 // Style holds a DTO's message templates. %[1]s is the field name and %[2]s the
-// tag's parameter. DTOs pick a style by implementing Styled.
+// tag's parameter; an empty template reads "<field> is invalid". The wording
+// belongs to the service that owns the DTO: a DTO picks its style by
+// implementing Styled, and one that does not gets DefaultStyle.
 type Style struct {
 	Required, Min, Max, Len, Email, URL, URI, Uppercase, ObjectID, Default string
 }
 
-// CharStyle is the auth DTOs' wording ("must be at least 6 characters").
-var CharStyle = Style{
-	Required:  "%[1]s is required",
-	Min:       "%[1]s must be at least %[2]s characters",
-	Max:       "%[1]s must be at most %[2]s characters",
-	Len:       "%[1]s must be of length %[2]s",
-	Email:     "%[1]s is not a valid email",
-	URL:       "%[1]s is not a valid URL",
-	URI:       "%[1]s is not a valid URI",
-	Uppercase: "%[1]s must be uppercase",
-	ObjectID:  "%[1]s must be a valid id",
-	Default:   "%[1]s is invalid",
+// DefaultStyle is the wording of a DTO that chooses none ("must be at least 6
+// characters"). Services derive their own styles from it and change only the
+// templates whose wording differs.
+func DefaultStyle() Style {
+	return Style{
+		Required:  "%[1]s is required",
+		Min:       "%[1]s must be at least %[2]s characters",
+		Max:       "%[1]s must be at most %[2]s characters",
+		Len:       "%[1]s must be of length %[2]s",
+		Email:     "%[1]s is not a valid email",
+		URL:       "%[1]s is not a valid URL",
+		URI:       "%[1]s is not a valid URI",
+		Uppercase: "%[1]s must be uppercase",
+		ObjectID:  "%[1]s must be a valid id",
+		Default:   "%[1]s is invalid",
+	}
 }
 
-// SizeStyle is the blog DTOs' wording ("must be at least 3 size").
-var SizeStyle = Style{
-	Required:  "%[1]s is required",
-	Min:       "%[1]s must be at least %[2]s size",
-	Max:       "%[1]s must be at most %[2]s size",
-	Len:       "%[1]s must be of length %[2]s",
-	Email:     "%[1]s is not a valid email",
-	URL:       "%[1]s must be a valid URL",
-	URI:       "%[1]s must be a valid URI",
-	Uppercase: "%[1]s must be uppercase",
-	ObjectID:  "%[1]s must be a valid id",
-	Default:   "%[1]s is invalid",
-}
-
-// PageStyle is the pagination wording ("page must be min 1").
-var PageStyle = Style{
-	Required: "%[1]s is required",
-	Min:      "%[1]s must be min %[2]s",
-	Max:      "%[1]s must be at most %[2]s",
-	Default:  "%[1]s is invalid",
-}
-
-// Styled lets a DTO choose its message templates; CharStyle otherwise.
+// Styled lets a DTO choose its message templates; DefaultStyle otherwise.
 type Styled interface{ ValidationStyle() Style }
 
 // Validators for the two stages. They are immutable after construction and
@@ -103,7 +87,7 @@ func newValidator(tag string) *validator.Validate {
 // per failed field in field order, joined by ", ".
 func Validate(dst any) error {
 	s1, s2 := validators()
-	style := CharStyle
+	style := DefaultStyle()
 	if st, ok := dst.(Styled); ok {
 		style = st.ValidationStyle()
 	}

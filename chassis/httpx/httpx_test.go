@@ -30,14 +30,27 @@ type createBlog struct {
 	Tags  []string `json:"tags" validate:"required,min=1,dive,uppercase"`
 }
 
-func (createBlog) ValidationStyle() Style { return SizeStyle }
+// sizeStyle is a service's own wording built on the default: only the
+// templates it changes are named.
+func sizeStyle() Style {
+	s := DefaultStyle()
+	s.Min = "%[1]s must be at least %[2]s size"
+	s.Max = "%[1]s must be at most %[2]s size"
+	return s
+}
+
+func (createBlog) ValidationStyle() Style { return sizeStyle() }
 
 type pagination struct {
 	Page  int64 `form:"page" binding:"required" validate:"required,min=1,max=1000"`
 	Limit int64 `form:"limit" binding:"required" validate:"required,min=1,max=1000"`
 }
 
-func (pagination) ValidationStyle() Style { return PageStyle }
+// pageStyle names only the templates pagination can produce; any other
+// failure reads "<field> is invalid".
+func (pagination) ValidationStyle() Style {
+	return Style{Required: "%[1]s is required", Min: "%[1]s must be min %[2]s", Max: "%[1]s must be at most %[2]s"}
+}
 
 type mongoID struct {
 	ID string `uri:"id" binding:"required" validate:"required,len=24,objectid"`

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gin-gonic/gin"
+
 	"blogplatform/blog_service/dto"
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/httpx"
@@ -33,7 +35,7 @@ type CreateBlog struct {
 // createStyle is the blog wording with a clear message for a URL that is
 // not absolute http(s).
 var createStyle = func() httpx.Style {
-	s := httpx.SizeStyle
+	s := dto.SizeStyle()
 	s.URL = "%[1]s must be an absolute http or https URL"
 	return s
 }()
@@ -63,6 +65,24 @@ var updateStyle = func() httpx.Style {
 }()
 
 func (UpdateBlog) ValidationStyle() httpx.Style { return updateStyle }
+
+// bindBlog binds a create or update body: the struct rules, then the
+// characters of its tags.
+func bindBlog(c *gin.Context, body interface{ tagList() []string }) error {
+	if err := httpx.BindJSON(c, body); err != nil {
+		return err
+	}
+	return checkTags(body.tagList())
+}
+
+func (b *CreateBlog) tagList() []string { return b.Tags }
+
+func (b *UpdateBlog) tagList() []string {
+	if b.Tags == nil {
+		return nil
+	}
+	return *b.Tags
+}
 
 // checkTags refuses a tag with a character outside dto.ValidTagChars.
 func checkTags(tags []string) error {

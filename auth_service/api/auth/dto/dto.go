@@ -1,6 +1,6 @@
 // Package dto holds the auth payloads of the HTTP API (§4.4–§4.6). Stage-1
 // `binding` tags and stage-2 `validate` tags are the reference's rules; the
-// messages use the chassis CharStyle ("must be at least 6 characters").
+// messages use the chassis default wording ("must be at least 6 characters").
 package dto
 
 import (
@@ -42,7 +42,7 @@ type SignUpBasic struct {
 // URL" for a value that is no URI at all and a clear message for a URI
 // that is not an absolute http(s) URL.
 var signUpStyle = func() httpx.Style {
-	s := httpx.CharStyle
+	s := httpx.DefaultStyle()
 	s.URI = "%[1]s is not a valid URL"
 	s.URL = "%[1]s must be an absolute http or https URL"
 	return s
