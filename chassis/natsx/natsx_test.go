@@ -16,6 +16,7 @@ import (
 
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/metrics"
+	"blogplatform/devkit/wait"
 )
 
 func startServer(t *testing.T) *server.Server {
@@ -215,10 +216,9 @@ func TestHandlersRunConcurrently(t *testing.T) {
 			errs <- client.Request(context.Background(), "auth.wait", echoReq{Value: "x"}, &out)
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for maxInflight.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Not fatal here: the handlers must be released first; the check below
+	// reports a shortfall.
+	wait.For(5*time.Second, func() bool { return maxInflight.Load() >= n })
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -254,7 +254,8 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("open breaker let a request through: %v", err)
 	}
-	time.Sleep(250 * time.Millisecond)
+	// The open timeout passes: the breaker lets trial requests through.
+	wait.Eventually(t, 5*time.Second, "breaker half-open", func() bool { return client.BreakerState() == "half-open" })
 	for i := range 2 {
 		if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); err != nil {
 			t.Fatalf("half-open trial %d failed: %v", i, err)
@@ -292,16 +293,12 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	if !s2.ReadyForConnections(5 * time.Second) {
 		t.Fatal("restart failed")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery after restart: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var lastErr error
+	if !wait.For(10*time.Second, func() bool {
+		lastErr = client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out)
+		return lastErr == nil
+	}) {
+		t.Fatalf("no recovery after restart: %v", lastErr)
 	}
 }
 
@@ -324,13 +321,7 @@ func TestConnectRetriesWhenServerIsLate(t *testing.T) {
 	}
 	go s2.Start()
 	defer s2.Shutdown()
-	deadline := time.Now().Add(10 * time.Second)
-	for !nc.IsConnected() {
-		if time.Now().After(deadline) {
-			t.Fatal("never connected")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.Eventually(t, 10*time.Second, "connected to the late server", nc.IsConnected)
 }
 
 func TestEnvelopeEncoding(t *testing.T) {

@@ -14,8 +14,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"blogplatform/devkit/embedded"
 	"blogplatform/chassis/metrics"
+	"blogplatform/devkit/embedded"
+	"blogplatform/devkit/wait"
 )
 
 // These tests run against the embedded nats-server the platform uses, with
@@ -171,12 +172,18 @@ func TestFrozenMemberCostsOneAttemptTimeout(t *testing.T) {
 // abandoned.
 func TestSlowMemberStillAnswers(t *testing.T) {
 	n := startEmbedded(t)
-	// The member numbers the messages it receives and answers each, 300 ms
-	// later, with its number.
+	// The member numbers the messages of each request (each request sends
+	// its own value) in the order it receives them and answers each, 300 ms
+	// later, with its number; a late hedge of one request cannot shift the
+	// numbers of the next.
 	nc := connect(t, n.ClientURL())
-	var received atomic.Int32
+	var mu sync.Mutex
+	received := map[string]int{}
 	if _, err := nc.QueueSubscribe(subj, "q", func(m *nats.Msg) {
-		ordinal := received.Add(1)
+		mu.Lock()
+		received[string(m.Data)]++
+		ordinal := received[string(m.Data)]
+		mu.Unlock()
 		go func() {
 			time.Sleep(300 * time.Millisecond)
 			_ = m.Respond(fmt.Appendf(nil, `{"data":{"echo":"%d"}}`, ordinal))
@@ -190,20 +197,17 @@ func TestSlowMemberStillAnswers(t *testing.T) {
 	m := metrics.New("test")
 	c := retryingClient(t, n.ClientURL(), m, ClientOptions{})
 	for i := range 3 {
-		before := received.Load()
 		start := time.Now()
 		var out echoResp
-		if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out); err != nil {
+		if err := c.Request(context.Background(), subj, echoReq{Value: strconv.Itoa(i)}, &out); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
-		if want := strconv.Itoa(int(before) + 1); out.Echo != want {
-			t.Errorf("request %d: reply to message %s, want the first one (%s)", i, out.Echo, want)
+		if out.Echo != "1" {
+			t.Errorf("request %d: reply to message %s, want the first one (1)", i, out.Echo)
 		}
 		if d := time.Since(start); d < 300*time.Millisecond {
 			t.Errorf("request %d took %s, less than the member's delay", i, d)
 		}
-		// Let the hedges' replies arrive before the next request counts.
-		time.Sleep(400 * time.Millisecond)
 	}
 	if got := attemptsOf(m, "hedge"); got < 3*2 {
 		t.Errorf("%v hedge messages, want at least one round of 2 per request", got)
@@ -221,14 +225,16 @@ func TestNoRespondersIsRetried(t *testing.T) {
 		var out echoResp
 		done <- c.Request(context.Background(), subj, echoReq{Value: "v"}, &out)
 	}()
-	time.Sleep(150 * time.Millisecond)
+	// The member appears once the first message and two retries went out.
+	wait.Eventually(t, 5*time.Second, "two retries sent", func() bool { return c.nc.Stats().OutMsgs >= 3 })
 	addResponder(t, n.ClientURL(), 0, false)
 	if err := <-done; err != nil {
 		t.Fatalf("request failed although a member appeared: %v", err)
 	}
-	// Pauses are 25 to 50 ms: a few retries, not a spin.
+	// Pauses are 25 to 50 ms: a few retries while the member subscribes,
+	// not a spin.
 	if got := attemptsOf(m, "retry"); got < 2 || got > 8 {
-		t.Errorf("%v retries in 150 ms", got)
+		t.Errorf("%v retries", got)
 	}
 }
 
@@ -320,7 +326,7 @@ func TestAllMembersGone(t *testing.T) {
 	}
 
 	addResponder(t, n.ClientURL(), 0, false)
-	time.Sleep(350 * time.Millisecond)
+	wait.Eventually(t, 5*time.Second, "breaker half-open", func() bool { return c.BreakerState() == "half-open" })
 	for i := range 3 {
 		if err := request(); err != nil {
 			t.Fatalf("half-open trial %d: %v", i, err)

@@ -15,6 +15,7 @@ import (
 	"blogplatform/chassis/httpx"
 	"blogplatform/chassis/natsx"
 	"blogplatform/chassis/telemetry"
+	"blogplatform/devkit/wait"
 )
 
 // One request crosses HTTP → NATS client → NATS handler in another "service"
@@ -84,10 +85,7 @@ func TestTraceCrossesHTTPAndNATS(t *testing.T) {
 	_ = blogTP.ForceFlush(context.Background())
 	// The handler's span ends after its reply is sent, so the client can
 	// have its answer a moment before the auth side's span has ended.
-	deadline := time.Now().Add(2 * time.Second)
-	for len(authSpans.Ended()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Eventually(t, 5*time.Second, "the NATS handler's span ended", func() bool { return len(authSpans.Ended()) > 0 })
 	_ = authTP.ForceFlush(context.Background())
 
 	blogEnded := blogSpans.Ended()
