@@ -6,13 +6,15 @@
 package config
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/joho/godotenv"
 )
 
 // Source resolves variables: first the process environment, then the dotenv
@@ -51,38 +53,65 @@ func FromMap(values map[string]string) *Source {
 	return &Source{file: copied, lookup: func(string) (string, bool) { return "", false }}
 }
 
-// ParseDotenvFile parses KEY=VALUE lines; `#` starts a comment line, values may
-// be wrapped in single or double quotes, and `export ` prefixes are accepted.
+// ParseDotenvFile reads a dotenv file with github.com/joho/godotenv, so it
+// is read as other dotenv tools read it: `#` comment lines and ` #` trailing
+// comments on unquoted values, `export ` prefixes, single quotes taken
+// literally, double quotes with \n escapes and ${VAR} references to earlier
+// variables of the same file, and quoted values spanning several lines. A
+// malformed file gives one line naming the file and the line, never the
+// values (they may be secrets).
 func ParseDotenvFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	values := map[string]string{}
-	scanner := bufio.NewScanner(f)
-	lineNo := 0
-	for scanner.Scan() {
-		lineNo++
-		line := strings.TrimSpace(scanner.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: expected KEY=VALUE", path, lineNo)
-		}
-		key = strings.TrimSpace(key)
-		value = strings.TrimSpace(value)
-		if n := len(value); n >= 2 && (value[0] == '"' && value[n-1] == '"' || value[0] == '\'' && value[n-1] == '\'') {
-			value = value[1 : n-1]
-		} else if i := strings.Index(value, " #"); i >= 0 {
-			value = strings.TrimSpace(value[:i])
-		}
-		values[key] = value
+	values, err := parseDotenv(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: %s", path, dotenvErrorLine(data), dotenvErrorText(err))
 	}
-	return values, scanner.Err()
+	return values, nil
+}
+
+// parseDotenv is godotenv's parser plus one rule it lacks: a last line
+// without "=" is an error, not a value for the empty name.
+func parseDotenv(data []byte) (map[string]string, error) {
+	values, err := godotenv.UnmarshalBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := values[""]; ok {
+		return nil, errors.New("expected KEY=VALUE")
+	}
+	return values, nil
+}
+
+// dotenvErrorLine finds the line of a parse error, which godotenv does not
+// report: it is the line after the longest run of whole lines that parses.
+// (A shorter prefix may fail only because it cuts a multi-line value.)
+func dotenvErrorLine(data []byte) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	good, end := 0, 0
+	for i, l := range lines {
+		end += len(l)
+		if _, err := parseDotenv(data[:end]); err == nil {
+			good = i + 1
+		}
+	}
+	return good + 1
+}
+
+// dotenvErrorText keeps godotenv's description of the error and drops the
+// file text it quotes after it.
+func dotenvErrorText(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(msg, "unterminated quoted value"):
+		return "unterminated quoted value"
+	case strings.HasPrefix(msg, `unexpected character "\n"`):
+		return "expected KEY=VALUE" // the line ended before any "="
+	}
+	msg, _, _ = strings.Cut(msg, " near ")
+	return msg
 }
 
 func (s *Source) raw(key string) (string, bool) {

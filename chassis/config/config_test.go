@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,102 @@ func TestDotenvParsing(t *testing.T) {
 		if values[k] != v {
 			t.Errorf("%s = %q, want %q", k, values[k], v)
 		}
+	}
+}
+
+// TestDotenvSyntax pins the dotenv syntax users know from other tools
+// (docker compose, direnv, node's dotenv): the parser is godotenv's.
+func TestDotenvSyntax(t *testing.T) {
+	content := strings.Join([]string{
+		"# a comment line",
+		"   # an indented comment",
+		"export EXPORTED=yes",
+		"export  SPACED=two spaces after export",
+		"DOUBLE=\"has # no comment\"",
+		"SINGLE='literal $HOME and \\n'",
+		"ESCAPED=\"a\\nb\"",
+		"INLINE=value # comment",
+		"HASH=abc#def",
+		"PADDED =  padded  ",
+		"MULTI=\"first",
+		"second\"",
+		"SINGLEMULTI='one",
+		"two'",
+		"REF=${EXPORTED}-ref",
+		"EMPTY=",
+		"EMPTYQ=\"\"",
+		"CRLF=crlf\r",
+		"LAST=no newline",
+	}, "\n")
+	path := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	values, err := ParseDotenvFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"EXPORTED":    "yes",
+		"SPACED":      "two spaces after export",
+		"DOUBLE":      "has # no comment",
+		"SINGLE":      `literal $HOME and \n`,
+		"ESCAPED":     "a\nb",
+		"INLINE":      "value",
+		"HASH":        "abc#def",
+		"PADDED":      "padded",
+		"MULTI":       "first\nsecond",
+		"SINGLEMULTI": "one\ntwo",
+		"REF":         "yes-ref",
+		"EMPTY":       "",
+		"EMPTYQ":      "",
+		"CRLF":        "crlf",
+		"LAST":        "no newline",
+	}
+	for k, v := range want {
+		if got, ok := values[k]; !ok || got != v {
+			t.Errorf("%s = %q (set %v), want %q", k, got, ok, v)
+		}
+	}
+	if len(values) != len(want) {
+		t.Errorf("parsed %d variables, want %d: %v", len(values), len(want), values)
+	}
+}
+
+// TestDotenvErrorsNameTheLine: a malformed file is one line naming the file
+// and the offending line, without the file's values.
+func TestDotenvErrorsNameTheLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		line          int
+		what          string
+	}{
+		{"no equals sign", "A=1\nB=2\nNOT A VARIABLE\nC=3\n", 3, "expected KEY=VALUE"},
+		{"bad name", "A=1\nB-C=secret-value\n", 2, `unexpected character "-"`},
+		{"last line without equals", "A=1\nB", 2, "expected KEY=VALUE"},
+		{"unterminated quote", "A=\"ok\nmulti\"\nB=1\nC=\"secret-value\nD=2\n", 4, "unterminated quoted value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "bad.env")
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ParseDotenvFile(path)
+			if err == nil {
+				t.Fatal("malformed file accepted")
+			}
+			msg := err.Error()
+			prefix := fmt.Sprintf("%s:%d: ", path, tc.line)
+			if !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, tc.what) {
+				t.Errorf("error %q, want %q... containing %q", msg, prefix, tc.what)
+			}
+			if strings.Contains(msg, "\n") || strings.Contains(msg, "secret-value") {
+				t.Errorf("error %q must be one line without the file's values", msg)
+			}
+			if _, err := Load(path); err == nil || err.Error() != msg {
+				t.Errorf("Load: %v, want the same error", err)
+			}
+		})
 	}
 }
 
