@@ -17,6 +17,7 @@ import (
 	"blogplatform/blog_service/model"
 	"blogplatform/chassis/cache"
 	"blogplatform/devkit/testinfra"
+	"blogplatform/devkit/wait"
 )
 
 // flakyRedis fails every command while down is set, leaving the data in
@@ -103,7 +104,7 @@ func TestFailedInvalidationReplayedBeforeNextRead(t *testing.T) {
 	if got := fetch(t, c, e, raw(v2)); got != v2 {
 		t.Errorf("read right after the blip served %s", got)
 	}
-	time.Sleep(2 * retryInterval)
+	wait.Eventually(t, 5*time.Second, "failure window over", func() bool { return !c.failedRecently() })
 	if got := fetch(t, c, e, raw(v2)); got != v2 {
 		t.Errorf("read after the retry interval served %s", got)
 	}
@@ -130,14 +131,9 @@ func TestFailedInvalidationReplayedInBackground(t *testing.T) {
 	flaky.down.Store(true)
 	c.Changed(context.Background(), blog(id))
 	flaky.down.Store(false)
-	deadline := time.Now().Add(5 * time.Second)
-	for c.Pending() {
-		if time.Now().After(deadline) {
-			t.Fatal("invalidation never replayed")
-		}
-		time.Sleep(retryInterval)
-	}
-	time.Sleep(2 * retryInterval) // past the failure window: the read below trusts Redis
+	wait.Eventually(t, 5*time.Second, "invalidation replayed", func() bool { return !c.Pending() })
+	// Past the failure window, the read below trusts Redis.
+	wait.Eventually(t, 5*time.Second, "failure window over", func() bool { return !c.failedRecently() })
 	if got := fetch(t, c, e, value("fresh")); got != `"fresh"` {
 		t.Errorf("similar list survived the replayed invalidation: %s", got)
 	}
@@ -173,8 +169,15 @@ func TestWriteBackRefusedAfterInvalidation(t *testing.T) {
 // TestConcurrentMissesShareOneLoad: a burst of misses on one key queries
 // the store once.
 func TestConcurrentMissesShareOneLoad(t *testing.T) {
-	c, _, _ := newCache(t)
+	c, rdb, _ := newCache(t)
 	e := c.Tag("GO", model.Page{Number: 1, Size: 10})
+	// Each Fetch of a list reads its version and entry in one script; the
+	// load below is held until all 16 have missed, so every caller arrives
+	// while it runs.
+	missed := &commandCounter{match: func(cmd redis.Cmder, err error) bool {
+		return err == nil && (cmd.Name() == "evalsha" || cmd.Name() == "eval")
+	}}
+	rdb.AddHook(missed)
 	var loads atomic.Int32
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -185,7 +188,9 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 			<-start
 			_, _ = c.Fetch(context.Background(), e, func(context.Context) (any, error) {
 				loads.Add(1)
-				time.Sleep(50 * time.Millisecond)
+				if !wait.For(5*time.Second, func() bool { return missed.n.Load() >= 16 }) {
+					t.Errorf("only %d of 16 callers missed", missed.n.Load())
+				}
 				return []int{1}, nil
 			})
 		}()
@@ -282,6 +287,27 @@ func TestVersionedReadsNeedNoTracking(t *testing.T) {
 	}
 }
 
+// commandCounter counts the completed Redis commands that match, so a test
+// can wait until a concurrent caller has reached a given step.
+type commandCounter struct {
+	match func(cmd redis.Cmder, err error) bool
+	n     atomic.Int32
+}
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if c.match(cmd, err) {
+			c.n.Add(1)
+		}
+		return err
+	}
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
 // TestLockSerialisesWritersOfOneBlog: a second writer of a blog waits for
 // the first to release; writers of other blogs do not wait; with Redis
 // unreachable a writer goes ahead at once.
@@ -296,13 +322,23 @@ func TestLockSerialisesWritersOfOneBlog(t *testing.T) {
 	if waited := time.Since(start); waited > 100*time.Millisecond {
 		t.Errorf("a writer of another blog waited %s", waited)
 	}
+	// A refused SET NX of the lock key.
+	refused := &commandCounter{match: func(cmd redis.Cmder, err error) bool {
+		b, ok := cmd.(*redis.BoolCmd)
+		return ok && err == nil && !b.Val() && cmd.Name() == "set" &&
+			len(cmd.Args()) > 1 && cmd.Args()[1] == Prefix+"lock:"+id
+	}}
+	rdb.AddHook(refused)
 	acquired := make(chan time.Time)
 	go func() {
 		r := c.Lock(ctx, id)
-		acquired <- time.Now()
-		r()
+		at := time.Now()
+		r() // before reporting, so the check that the lock was released is not a race
+		acquired <- at
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// Release only once the second writer has asked for the lock and been
+	// refused, so the check below can fail.
+	wait.Eventually(t, 5*time.Second, "second writer refused the lock", func() bool { return refused.n.Load() > 0 })
 	released := time.Now()
 	release()
 	if at := <-acquired; at.Before(released) {
