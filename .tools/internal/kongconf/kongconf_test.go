@@ -204,7 +204,7 @@ func TestInvalidFilesAreRejected(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
 		"unknown service": {`
 routes:
-  - {name: r, service: nope, paths: [/x]}`, `unknown service "nope"`},
+  - {name: r, service: {name: nope}, paths: [/x]}`, `unknown service "nope"`},
 		"regex path": {`
 services:
   - name: s
