@@ -251,3 +251,117 @@ services:
 		})
 	}
 }
+
+// Every declarative file of the repository passes decK's reading and schema
+// validation and resolves for the local gateway.
+func TestEveryKongFileOfTheRepoPassesDecK(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(repoKongDir, "*.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("found %v, want kong.yml and kong-load-balanced.yml at least", files)
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := readFile(path)
+			if err != nil {
+				t.Fatalf("decK: %v", err)
+			}
+			if f.FormatVersion != "3.0" || len(f.Services) == 0 || len(f.Plugins) == 0 {
+				t.Errorf("decK read %+v", f)
+			}
+			if _, err := Load(path); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// What decK's schema rejects is rejected before any resolution, with decK's
+// message naming the field.
+func TestDecKValidation(t *testing.T) {
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"misspelt field": {`
+services:
+  - name: s
+    url: http://h
+    retriez: 4
+    routes: [{name: r, paths: [/x]}]`, "Additional property retriez is not allowed"},
+		"wrong type": {`
+services:
+  - name: s
+    url: http://h
+    retries: two
+    routes: [{name: r, paths: [/x]}]`, "services.0.retries: Invalid type"},
+		"route's service as a bare name": {`
+services:
+  - {name: s, url: http://h}
+routes:
+  - {name: r, service: s, paths: [/x]}`, "routes.0.service: Invalid type"},
+		// Kong's own schema takes fractional seconds here; decK's types
+		// take whole seconds only, so such a file is refused, never
+		// rounded.
+		"fractional health check interval": {`
+services:
+  - {name: s, host: u, routes: [{name: r, paths: [/x]}]}
+upstreams:
+  - name: u
+    targets: [{target: "a:1"}]
+    healthchecks: {active: {healthy: {interval: 0.5}}}`, "healthchecks.active.healthy.interval: Invalid type"},
+		"decK-only plugin config reference": {`
+services:
+  - {name: s, url: http://h, routes: [{name: r, paths: [/x]}]}
+plugins:
+  - {name: request-termination, _config: shared}
+_plugin_configs:
+  shared: {status_code: 418}`, "_config is a decK feature"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The values the gateway uses are the ones decK read: a service's url is
+// split into host, port and path, and the separate fields work as well.
+func TestServiceAddressAsDecKReadsIt(t *testing.T) {
+	cfg, err := Parse([]byte(`
+services:
+  - name: by-url
+    url: http://backend:9000/base
+    routes: [{name: by-url, paths: [/u]}]
+  - name: by-fields
+    protocol: http
+    host: other
+    port: 8080
+    path: /p
+    routes: [{name: by-fields, paths: [/f]}]
+  - name: default-port
+    url: http://plain
+    routes: [{name: default-port, paths: [/d], hosts: [example.com]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ResolvedService{
+		"by-url":       {Host: "backend", Port: 9000, Path: "/base"},
+		"by-fields":    {Host: "other", Port: 8080, Path: "/p"},
+		"default-port": {Host: "plain", Port: 80},
+	}
+	for _, r := range cfg.Routes {
+		w, s := want[r.Name], r.Service
+		if s.Host != w.Host || s.Port != w.Port || s.Path != w.Path {
+			t.Errorf("route %s: service %s:%d%s, want %s:%d%s", r.Name, s.Host, s.Port, s.Path, w.Host, w.Port, w.Path)
+		}
+	}
+	if len(cfg.Routes) != len(want) {
+		t.Errorf("routes %v", cfg.Routes)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "hosts/headers") {
+		t.Errorf("warnings %v", cfg.Warnings)
+	}
+}
