@@ -21,12 +21,15 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"blogplatform/auth_service/api/apikey"
+	apikeystore "blogplatform/auth_service/api/apikey/store"
 	"blogplatform/auth_service/api/auth"
 	"blogplatform/auth_service/api/auth/throttle"
 	"blogplatform/auth_service/api/auth/token"
 	"blogplatform/auth_service/api/keystore"
+	keystorestore "blogplatform/auth_service/api/keystore/store"
 	"blogplatform/auth_service/api/user"
 	"blogplatform/auth_service/api/user/model"
+	userstore "blogplatform/auth_service/api/user/store"
 	"blogplatform/auth_service/config"
 	"blogplatform/auth_service/openapi"
 	"blogplatform/chassis/cache"
@@ -84,16 +87,16 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 		}
 	}()
 
-	indexes := append(model.Indexes(), keystore.Indexes(cfg.RefreshTokenValidity)...)
-	indexes = append(indexes, apikey.Indexes()...)
+	indexes := append(userstore.Indexes(), keystorestore.Indexes(cfg.RefreshTokenValidity)...)
+	indexes = append(indexes, apikeystore.Indexes()...)
 	if a.SkippedIndexes, err = mongox.EnsureIndexes(ctx, rt.DB.Database, rt.Log, indexes); err != nil {
 		return nil, err
 	}
 
 	c := cache.New(rt.Redis, "auth", rt.Log, rt.Metrics)
-	a.Users = user.NewService(rt.DB, c, cfg.AuthCacheTTL)
-	a.Keystores = keystore.NewService(rt.DB, c, rt.Log, cfg.AuthCacheTTL)
-	a.APIKeys = apikey.NewService(rt.DB, c, apikey.Options{
+	a.Users = user.NewService(userstore.New(rt.DB), c, cfg.AuthCacheTTL)
+	a.Keystores = keystore.NewService(keystorestore.New(rt.DB), c, rt.Log, cfg.AuthCacheTTL)
+	a.APIKeys = apikey.NewService(apikeystore.New(rt.DB), c, apikey.Options{
 		CacheTTL: cfg.APIKeyCacheTTL, RejectedTTL: cfg.APIKeyRejectedTTL, RejectedSize: cfg.APIKeyRejectedSize,
 	})
 	a.Signer = token.NewSigner(private, public, token.Options{
@@ -168,8 +171,8 @@ func (a *App) registerNATSMetrics() {
 	)
 }
 
-// Seed is the idempotent bootstrap (CONTRACT §2.12): the four roles, and
-// when configured the API key and the admin user holding all four roles.
+// Seed is the idempotent bootstrap: the four roles, and when configured the
+// API key and the admin user holding all four roles.
 // Safe to run on every start of every replica, concurrently.
 func (a *App) Seed(ctx context.Context) error {
 	roles, err := a.Users.EnsureRoles(ctx, model.AllRoles)
@@ -208,7 +211,8 @@ func (a *App) Seed(ctx context.Context) error {
 	return nil
 }
 
-// startSweeper removes expired keystores periodically (see keystore.Indexes).
+// startSweeper removes expired keystores periodically: stores without TTL
+// indexes (FerretDB) rely on it (see the keystore store's Indexes).
 func (a *App) startSweeper() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopSweeper = cancel

@@ -14,19 +14,22 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
+	"blogplatform/auth_service/api/apikey/model"
 	"blogplatform/chassis/cache"
-	"blogplatform/chassis/mongox"
 )
 
-// ErrDuplicate: a key with that value exists already.
-var ErrDuplicate = errors.New("api key exists")
+// Storer is what the service needs from storage. A look-up that finds
+// nothing answers model.ErrNotFound; inserting an existing value
+// model.ErrDuplicate.
+type Storer interface {
+	Active(ctx context.Context, key string) (*model.ApiKey, error)
+	Insert(ctx context.Context, k *model.ApiKey) error
+	// InsertIfMissing leaves an existing key with k's value as it is.
+	InsertIfMissing(ctx context.Context, k *model.ApiKey) error
+	Disable(ctx context.Context, key string, now time.Time) (matched bool, err error)
+}
 
 // activeVerdict is how an active key's cached verdict (JSON true) reads back.
 var activeVerdict = []byte("true")
@@ -39,8 +42,7 @@ func CacheKey(key string) string {
 }
 
 type Service struct {
-	db       *mongox.DB
-	coll     *mongo.Collection
+	store    Storer
 	cache    *cache.Cache
 	ttl      time.Duration
 	rejected *rejectedCache
@@ -56,8 +58,8 @@ type Options struct {
 	RejectedSize int
 }
 
-func NewService(db *mongox.DB, c *cache.Cache, o Options) *Service {
-	return &Service{db: db, coll: db.Database.Collection(Collection), cache: c, ttl: o.CacheTTL,
+func NewService(store Storer, c *cache.Cache, o Options) *Service {
+	return &Service{store: store, cache: c, ttl: o.CacheTTL,
 		rejected: newRejectedCache(o.RejectedTTL, o.RejectedSize, nil)}
 }
 
@@ -78,11 +80,11 @@ func (s *Service) IsActive(ctx context.Context, key string) (bool, error) {
 	if s.rejected.has(ck) {
 		return false, nil
 	}
-	found, err := s.find(ctx, key)
+	active, err := s.stored(ctx, key)
 	if err != nil {
 		return false, err
 	}
-	if found == nil {
+	if !active {
 		s.rejected.add(ck)
 		return false, nil
 	}
@@ -90,33 +92,24 @@ func (s *Service) IsActive(ctx context.Context, key string) (bool, error) {
 	return true, nil
 }
 
-func (s *Service) find(ctx context.Context, key string) (*ApiKey, error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	var k ApiKey
-	if err := s.coll.FindOne(qctx, bson.M{"key": key, "status": true}).Decode(&k); err != nil {
-		if mongox.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("find api key: %w", err)
+// stored reports whether the store holds key as active.
+func (s *Service) stored(ctx context.Context, key string) (bool, error) {
+	switch _, err := s.store.Active(ctx, key); {
+	case errors.Is(err, model.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
 	}
-	return &k, nil
+	return true, nil
 }
 
 // Create stores an active key and publishes its verdict to every replica.
-func (s *Service) Create(ctx context.Context, key string, comments []string) (*ApiKey, error) {
-	now := time.Now().UTC()
-	k := &ApiKey{Key: key, Version: 1, Permissions: []string{PermissionGeneral}, Comments: comments, Status: true, CreatedAt: now, UpdatedAt: now}
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	res, err := s.coll.InsertOne(qctx, k)
-	if err != nil {
-		if mongox.IsDuplicateKey(err) {
-			return nil, ErrDuplicate
-		}
-		return nil, fmt.Errorf("insert api key: %w", err)
+// An existing value is model.ErrDuplicate.
+func (s *Service) Create(ctx context.Context, key string, comments []string) (*model.ApiKey, error) {
+	k := model.New(key, comments, time.Now().UTC())
+	if err := s.store.Insert(ctx, k); err != nil {
+		return nil, err
 	}
-	k.ID, _ = res.InsertedID.(bson.ObjectID)
 	s.rejected.remove(CacheKey(key))
 	s.cache.SetJSON(ctx, CacheKey(key), true, s.ttl)
 	return k, nil
@@ -125,36 +118,27 @@ func (s *Service) Create(ctx context.Context, key string, comments []string) (*A
 // Disable sets the key's status to false and publishes the negative verdict,
 // so every replica refuses it from now on. It reports whether a key matched.
 func (s *Service) Disable(ctx context.Context, key string) (bool, error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	res, err := s.coll.UpdateOne(qctx, bson.M{"key": key}, bson.M{"$set": bson.M{"status": false, "updatedAt": time.Now().UTC()}})
+	matched, err := s.store.Disable(ctx, key, time.Now().UTC())
 	if err != nil {
-		return false, fmt.Errorf("disable api key: %w", err)
+		return false, err
 	}
 	s.cache.SetJSON(ctx, CacheKey(key), false, s.ttl)
-	return res.MatchedCount > 0, nil
+	return matched, nil
 }
 
 // Ensure creates key when missing and leaves an existing one as it is (an
 // operator who disabled it keeps it disabled). A concurrent bootstrap that
 // inserted first counts as success.
 func (s *Service) Ensure(ctx context.Context, key string, comments []string) error {
-	now := time.Now().UTC()
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	_, err := s.coll.UpdateOne(qctx, bson.M{"key": key}, bson.M{"$setOnInsert": bson.M{
-		"version": 1, "permissions": []string{PermissionGeneral}, "comments": comments,
-		"status": true, "createdAt": now, "updatedAt": now,
-	}}, options.UpdateOne().SetUpsert(true))
-	if err != nil && !mongox.IsDuplicateKey(err) {
-		return fmt.Errorf("ensure api key: %w", err)
+	if err := s.store.InsertIfMissing(ctx, model.New(key, comments, time.Now().UTC())); err != nil {
+		return err
 	}
 	// Replace any verdict cached before the key existed with the stored truth.
-	found, err := s.find(ctx, key)
+	active, err := s.stored(ctx, key)
 	if err != nil {
 		return err
 	}
 	s.rejected.remove(CacheKey(key))
-	s.cache.SetJSON(ctx, CacheKey(key), found != nil, s.ttl)
+	s.cache.SetJSON(ctx, CacheKey(key), active, s.ttl)
 	return nil
 }

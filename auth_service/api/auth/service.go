@@ -17,6 +17,7 @@ import (
 	"blogplatform/auth_service/api/auth/throttle"
 	"blogplatform/auth_service/api/auth/token"
 	"blogplatform/auth_service/api/keystore"
+	ksmodel "blogplatform/auth_service/api/keystore/model"
 	"blogplatform/auth_service/api/user"
 	userdto "blogplatform/auth_service/api/user/dto"
 	"blogplatform/auth_service/api/user/model"
@@ -119,7 +120,9 @@ type Session struct {
 	ExpiresAt  time.Time
 }
 
-// Authenticate checks an Authorization header (§6.4). Nothing here queries
+// Authenticate checks an Authorization header ("Bearer <access token>"):
+// a valid signature and claims, an existing active user (the token's
+// subject) and a live keystore for the token's jti. Nothing here queries
 // the store in the common case: the signature check is remembered in
 // process, and the session and user come from Redis in one round trip.
 func (s *Service) Authenticate(ctx context.Context, header string) (*Session, error) {
@@ -138,14 +141,14 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Session, er
 	cached := s.cache.GetManyRaw(ctx, keystore.SessionKey(claims.ID), user.SnapshotKey(claims.Subject))
 	u, err := s.users.InfoFrom(ctx, claims.Subject, cached[1])
 	if err != nil {
-		if errors.Is(err, user.ErrNotFound) {
+		if errors.Is(err, model.ErrNotFound) {
 			return nil, errSubjectMissing
 		}
 		return nil, apperr.InternalErr(err)
 	}
 	sess, err := s.keystores.Session(ctx, client, claims.ID, cached[0], claims.ExpiresAt.Add(token.Leeway))
 	if err != nil {
-		if errors.Is(err, keystore.ErrNotFound) {
+		if errors.Is(err, ksmodel.ErrNotFound) {
 			return nil, errInvalidAccessToken
 		}
 		return nil, apperr.InternalErr(err)
@@ -179,11 +182,12 @@ func tokenError(err error, invalidClaims *apperr.Error) error {
 	return apperr.Unauthorized(err.Error())
 }
 
-// Authorize re-reads the user and checks it holds one of roles (§6.5).
+// Authorize re-reads the user and checks it holds one of roles (any one of
+// them suffices; an empty list grants nothing).
 func (s *Service) Authorize(ctx context.Context, userID string, roles []string) (*userdto.InfoPrivateUser, error) {
 	u, err := s.users.Info(ctx, userID)
 	if err != nil {
-		if errors.Is(err, user.ErrNotFound) {
+		if errors.Is(err, model.ErrNotFound) {
 			return nil, errAuthorizedUserMissing
 		}
 		return nil, apperr.InternalErr(err)
@@ -197,7 +201,7 @@ func (s *Service) Authorize(ctx context.Context, userID string, roles []string) 
 	return u, nil
 }
 
-// SignUp registers a LEARNER (§4.4). A taken email is a 400 whether the
+// SignUp registers a new user with the LEARNER role and opens a session. A taken email is a 400 whether the
 // check below or the unique index finds it, so concurrent sign-ups with one
 // email give one success and the normal message for the others. The email
 // arrives normalised (dto.Email); an address of a recorded case conflict is
@@ -210,7 +214,7 @@ func (s *Service) SignUp(ctx context.Context, req dto.SignUpBasic) (*dto.UserAut
 	switch _, err := s.users.FindByEmail(ctx, email); {
 	case err == nil:
 		return nil, errAlreadyRegistered
-	case !errors.Is(err, user.ErrNotFound):
+	case !errors.Is(err, model.ErrNotFound):
 		return nil, apperr.InternalErr(err)
 	}
 	switch conflict, err := s.users.ConflictOf(ctx, email); {
@@ -233,7 +237,7 @@ func (s *Service) SignUp(ctx context.Context, req dto.SignUpBasic) (*dto.UserAut
 		Roles: []bson.ObjectID{learner.ID}, Verified: false, Status: true, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.users.Insert(ctx, u); err != nil {
-		if errors.Is(err, user.ErrDuplicateEmail) {
+		if errors.Is(err, model.ErrDuplicateEmail) {
 			return nil, errAlreadyRegistered
 		}
 		return nil, apperr.InternalErr(err)
@@ -244,7 +248,7 @@ func (s *Service) SignUp(ctx context.Context, req dto.SignUpBasic) (*dto.UserAut
 	return s.issue(ctx, u.ID, info)
 }
 
-// SignIn checks email and password (§4.5) and opens a new session. Every
+// SignIn checks email and password and opens a new session. Every
 // attempt counts against the account's budget first (unknown emails too, so
 // the limit tells nothing about which emails exist); a successful one is
 // given back.
@@ -284,7 +288,7 @@ func (s *Service) checkPassword(ctx context.Context, email, password string) (*m
 	}
 	u, err := s.users.FindByEmail(ctx, email)
 	if err != nil {
-		if errors.Is(err, user.ErrNotFound) {
+		if errors.Is(err, model.ErrNotFound) {
 			_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 			return nil, s.failure(errNotRegistered)
 		}
@@ -300,7 +304,7 @@ func (s *Service) checkPassword(ctx context.Context, email, password string) (*m
 // accounts share up to letter case. A password that matches none is an
 // ordinary failure; one that matches is refused too, with a message that
 // says why, because choosing an account would be a guess.
-func (s *Service) checkConflicting(ctx context.Context, conflict *user.EmailConflict, password string) error {
+func (s *Service) checkConflicting(ctx context.Context, conflict *model.EmailConflict, password string) error {
 	users, err := s.users.ActiveByIDs(ctx, conflict.UserIDs)
 	if err != nil {
 		return apperr.InternalErr(err)
@@ -349,7 +353,7 @@ func (s *Service) issue(ctx context.Context, userID bson.ObjectID, info *userdto
 }
 
 // newPair opens a keystore in family ("" for a new session) and signs its pair.
-func (s *Service) newPair(ctx context.Context, userID bson.ObjectID, family string) (token.Pair, *keystore.Keystore, error) {
+func (s *Service) newPair(ctx context.Context, userID bson.ObjectID, family string) (token.Pair, *ksmodel.Keystore, error) {
 	ks, err := s.keystores.Create(ctx, userID, family)
 	if err != nil {
 		return token.Pair{}, nil, apperr.InternalErr(err)
@@ -369,7 +373,7 @@ func revocationError(err error) error {
 	return apperr.InternalErr(err)
 }
 
-// Refresh exchanges a token pair for a new one, once (§4.6). The access
+// Refresh exchanges a token pair for a new one, once. The access
 // token must carry our signature but may have expired; the refresh token is
 // checked fully. Of concurrent refreshes of one pair exactly one succeeds:
 // the keystore delete decides (see keystore.Service.Revoke).
@@ -395,7 +399,7 @@ func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (tok
 		return token.Pair{}, errClaimsMismatch
 	}
 	if _, err := s.users.Info(ctx, access.Subject); err != nil {
-		if errors.Is(err, user.ErrNotFound) {
+		if errors.Is(err, model.ErrNotFound) {
 			return token.Pair{}, errRefreshSubject
 		}
 		return token.Pair{}, apperr.InternalErr(err)
@@ -406,7 +410,7 @@ func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (tok
 	}
 	ks, err := s.keystores.FindPair(ctx, client, access.ID, refresh.ID)
 	if err != nil {
-		if errors.Is(err, keystore.ErrNotFound) {
+		if errors.Is(err, ksmodel.ErrNotFound) {
 			return token.Pair{}, s.refusedPair(ctx, client, refresh.ID)
 		}
 		return token.Pair{}, apperr.InternalErr(err)

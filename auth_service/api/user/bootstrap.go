@@ -3,36 +3,25 @@ package user
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"blogplatform/auth_service/api/user/model"
-	"blogplatform/chassis/mongox"
 )
 
 // EnsureRoles creates the roles that are missing (active) and returns every
-// one of codes as stored. Upserts keyed on code make it idempotent; when two
-// replicas insert at once the unique index refuses one, which counts as done.
+// one of codes as stored. It is idempotent and safe on several replicas at
+// once (see Storer.EnsureRole).
 func (s *Service) EnsureRoles(ctx context.Context, codes []string) ([]model.Role, error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
 	now := time.Now().UTC()
 	roles := make([]model.Role, 0, len(codes))
 	for _, code := range codes {
-		_, err := s.roles.UpdateOne(qctx, bson.M{"code": code},
-			bson.M{"$setOnInsert": bson.M{"status": true, "createdAt": now, "updatedAt": now}},
-			options.UpdateOne().SetUpsert(true))
-		if err != nil && !mongox.IsDuplicateKey(err) {
-			return nil, fmt.Errorf("ensure role %s: %w", code, err)
+		r, err := s.store.EnsureRole(ctx, code, now)
+		if err != nil {
+			return nil, err
 		}
-		var r model.Role
-		if err := s.roles.FindOne(qctx, bson.M{"code": code}).Decode(&r); err != nil {
-			return nil, fmt.Errorf("read role %s: %w", code, err)
-		}
-		roles = append(roles, r)
+		roles = append(roles, *r)
 	}
 	return roles, nil
 }
@@ -49,15 +38,11 @@ var ErrNotAdmin = errors.New("existing account does not hold the admin role")
 // handing every role to that account would make them an administrator. Such
 // an account is reported as ErrNotAdmin and not changed.
 func (s *Service) EnsureUser(ctx context.Context, email, name string, hashPassword func() (string, error), roleIDs []bson.ObjectID, adminRoleID bson.ObjectID) error {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	var existing model.User
-	err := s.users.FindOne(qctx, bson.M{"email": email}).Decode(&existing)
-	switch {
+	switch _, err := s.store.ByEmail(ctx, email); {
 	case err == nil:
 		return s.repairAdminRoles(ctx, email, roleIDs, adminRoleID)
-	case !mongox.IsNotFound(err):
-		return fmt.Errorf("find user: %w", err)
+	case !errors.Is(err, model.ErrNotFound):
+		return err
 	}
 	hash, err := hashPassword()
 	if err != nil {
@@ -67,9 +52,9 @@ func (s *Service) EnsureUser(ctx context.Context, email, name string, hashPasswo
 	// An insert, never an upsert keyed on email: an upsert racing a sign-up
 	// with this email would add the roles to the signed-up account.
 	admin := model.User{Name: name, Email: email, Password: hash, Roles: roleIDs, Verified: false, Status: true, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.users.InsertOne(qctx, admin); err != nil {
-		if !mongox.IsDuplicateKey(err) {
-			return fmt.Errorf("insert user: %w", err)
+	if err := s.store.Insert(ctx, &admin); err != nil {
+		if !errors.Is(err, model.ErrDuplicateEmail) {
+			return err
 		}
 		// Another replica's bootstrap, or a sign-up, inserted it first.
 		return s.repairAdminRoles(ctx, email, roleIDs, adminRoleID)
@@ -78,21 +63,17 @@ func (s *Service) EnsureUser(ctx context.Context, email, name string, hashPasswo
 }
 
 // repairAdminRoles adds the missing roles to the account with email only if
-// it holds adminRoleID; the condition is part of the update, so no sign-up
-// can slip in between a check and the write.
+// it holds adminRoleID, in one conditional write, so no sign-up can slip in
+// between a check and the write.
 func (s *Service) repairAdminRoles(ctx context.Context, email string, roleIDs []bson.ObjectID, adminRoleID bson.ObjectID) error {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	res, err := s.users.UpdateOne(qctx, bson.M{"email": email, "roles": adminRoleID},
-		bson.M{"$addToSet": bson.M{"roles": bson.M{"$each": roleIDs}}})
+	added, err := s.store.AddRolesIfHolding(ctx, email, roleIDs, adminRoleID)
 	if err != nil {
-		return fmt.Errorf("ensure user roles: %w", err)
+		return err
 	}
-	if res.MatchedCount == 0 {
+	if !added {
 		return ErrNotAdmin
 	}
-	var u model.User
-	if err := s.users.FindOne(qctx, bson.M{"email": email}).Decode(&u); err == nil {
+	if u, err := s.store.ByEmail(ctx, email); err == nil {
 		s.Forget(ctx, u.ID.Hex())
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"blogplatform/auth_service/api/user/dto"
 	"blogplatform/auth_service/api/user/message"
+	"blogplatform/auth_service/api/user/model"
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/httpx"
@@ -73,7 +74,7 @@ func (ctl *Controller) ProfileUser(ctx context.Context, req message.ProfileReque
 }
 
 func notFoundOr(err error) error {
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, model.ErrNotFound) {
 		return apperr.Missing(msgUserMissing)
 	}
 	return apperr.InternalErr(err)

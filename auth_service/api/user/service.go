@@ -1,58 +1,61 @@
 // Package user serves profiles (HTTP /profile/..., NATS auth.profile.user)
-// and owns the users and roles collections. Other packages read users
-// through its snapshots: an active user's public fields and role codes,
-// cached in Redis so hot paths do not query the store per request.
+// and states the rules about users and roles: who is active, what a user's
+// snapshot holds, how the bootstrap admin is ensured, how stored emails are
+// normalised. Other packages read users through its snapshots: an active
+// user's public fields and role codes, cached in Redis so hot paths do not
+// query the store per request. Storage is behind Storer (package store).
 package user
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"blogplatform/auth_service/api/user/dto"
 	"blogplatform/auth_service/api/user/model"
 	"blogplatform/chassis/cache"
-	"blogplatform/chassis/mongox"
 )
 
-var (
-	// ErrNotFound: no active user (or role) matches.
-	ErrNotFound = errors.New("not found")
-	// ErrDuplicateEmail: the unique email index refused an insert.
-	ErrDuplicateEmail = errors.New("email already registered")
-)
+// Storer is what the service needs from storage. Look-ups that find nothing
+// answer model.ErrNotFound, writes that would give one email to two
+// accounts model.ErrDuplicateEmail.
+type Storer interface {
+	ActiveByID(ctx context.Context, id bson.ObjectID) (*model.User, error) // without password
+	ActiveByEmail(ctx context.Context, email string) (*model.User, error)
+	ByEmail(ctx context.Context, email string) (*model.User, error) // any status
+	ActiveByIDs(ctx context.Context, ids []bson.ObjectID) ([]model.User, error)
+	Insert(ctx context.Context, u *model.User) error
+	AddRolesIfHolding(ctx context.Context, email string, roleIDs []bson.ObjectID, required bson.ObjectID) (bool, error)
+
+	ActiveRoles(ctx context.Context, ids []bson.ObjectID) ([]model.Role, error)
+	ActiveRoleByCode(ctx context.Context, code string) (*model.Role, error)
+	EnsureRole(ctx context.Context, code string, now time.Time) (*model.Role, error)
+
+	EmailsToNormalize(ctx context.Context) ([]model.User, error)
+	EmailsLike(ctx context.Context, norm string) ([]model.User, error)
+	ReplaceEmail(ctx context.Context, id bson.ObjectID, from, to string, now time.Time) error
+	SaveConflict(ctx context.Context, c *model.EmailConflict) error
+	DropConflictsExcept(ctx context.Context, keep []string) error
+	Conflict(ctx context.Context, email string) (*model.EmailConflict, error)
+}
 
 // SnapshotKey is the Redis key of a user's cached snapshot.
 func SnapshotKey(id string) string { return "auth_user_" + id }
 
 type Service struct {
-	db        *mongox.DB
-	users     *mongo.Collection
-	roles     *mongo.Collection
-	conflicts *mongo.Collection
-	cache     *cache.Cache
+	store Storer
+	cache *cache.Cache
 	// ttl bounds how long a snapshot may lag behind an out-of-band edit of
 	// the user (nothing in this service changes a user after creation except
 	// the bootstrap, which drops the snapshot).
 	ttl time.Duration
 }
 
-func NewService(db *mongox.DB, c *cache.Cache, ttl time.Duration) *Service {
-	return &Service{
-		db:        db,
-		users:     db.Database.Collection(model.UsersCollection),
-		roles:     db.Database.Collection(model.RolesCollection),
-		conflicts: db.Database.Collection(model.EmailConflictsCollection),
-		cache:     c,
-		ttl:       ttl,
-	}
+func NewService(store Storer, c *cache.Cache, ttl time.Duration) *Service {
+	return &Service{store: store, cache: c, ttl: ttl}
 }
 
 // Info returns the active user's snapshot, from the cache when possible.
@@ -73,9 +76,9 @@ func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte) (*dto.
 	}
 	oid, err := bson.ObjectIDFromHex(id)
 	if err != nil {
-		return nil, ErrNotFound
+		return nil, model.ErrNotFound
 	}
-	u, err := s.findActive(ctx, bson.M{"_id": oid, "status": true}, options.FindOne().SetProjection(bson.M{"password": 0}))
+	u, err := s.store.ActiveByID(ctx, oid)
 	if err != nil {
 		return nil, err
 	}
@@ -102,38 +105,23 @@ func (s *Service) Forget(ctx context.Context, id string) {
 // entries), and so are roles whose status is false: a disabled role grants
 // nothing, neither in authorization checks nor in the lists clients see.
 func (s *Service) InfoOf(ctx context.Context, u *model.User) (*dto.InfoPrivateUser, error) {
-	roles, err := s.rolesByID(ctx, u.Roles)
-	if err != nil {
-		return nil, err
+	byID := make(map[bson.ObjectID]model.Role, len(u.Roles))
+	if len(u.Roles) > 0 {
+		roles, err := s.store.ActiveRoles(ctx, u.Roles)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range roles {
+			byID[r.ID] = r
+		}
 	}
 	info := &dto.InfoPrivateUser{ID: u.ID.Hex(), Email: u.Email, Name: u.Name, ProfilePicURL: u.ProfilePicURL, Roles: make([]dto.InfoRole, 0, len(u.Roles))}
 	for _, id := range u.Roles {
-		if r, ok := roles[id]; ok {
+		if r, ok := byID[id]; ok {
 			info.Roles = append(info.Roles, dto.InfoRole{ID: r.ID.Hex(), Code: r.Code})
 		}
 	}
 	return info, nil
-}
-
-func (s *Service) rolesByID(ctx context.Context, ids []bson.ObjectID) (map[bson.ObjectID]model.Role, error) {
-	out := make(map[bson.ObjectID]model.Role, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	cur, err := s.roles.Find(qctx, bson.M{"_id": bson.M{"$in": ids}, "status": true})
-	if err != nil {
-		return nil, fmt.Errorf("find roles: %w", err)
-	}
-	var roles []model.Role
-	if err := cur.All(qctx, &roles); err != nil {
-		return nil, fmt.Errorf("read roles: %w", err)
-	}
-	for _, r := range roles {
-		out[r.ID] = r
-	}
-	return out, nil
 }
 
 // FindByEmail returns the active user with that email, password included.
@@ -141,50 +129,21 @@ func (s *Service) rolesByID(ctx context.Context, ids []bson.ObjectID) (map[bson.
 // the normal form; accounts of a recorded conflict are not normalised and
 // so not found here (see ConflictOf).
 func (s *Service) FindByEmail(ctx context.Context, email string) (*model.User, error) {
-	return s.findActive(ctx, bson.M{"email": email, "status": true})
+	return s.store.ActiveByEmail(ctx, email)
 }
 
-func (s *Service) findActive(ctx context.Context, filter bson.M, opts ...options.Lister[options.FindOneOptions]) (*model.User, error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	var u model.User
-	if err := s.users.FindOne(qctx, filter, opts...).Decode(&u); err != nil {
-		if mongox.IsNotFound(err) {
-			return nil, ErrNotFound
-		}
-		return nil, fmt.Errorf("find user: %w", err)
-	}
-	return &u, nil
+// ActiveByIDs returns the active users among ids, passwords included.
+func (s *Service) ActiveByIDs(ctx context.Context, ids []bson.ObjectID) ([]model.User, error) {
+	return s.store.ActiveByIDs(ctx, ids)
 }
 
-// Insert stores a new user; a taken email is ErrDuplicateEmail, whoever won
-// the race.
+// Insert stores a new user; a taken email is model.ErrDuplicateEmail,
+// whoever won the race.
 func (s *Service) Insert(ctx context.Context, u *model.User) error {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	res, err := s.users.InsertOne(qctx, u)
-	if err != nil {
-		if mongox.IsDuplicateKey(err) {
-			return ErrDuplicateEmail
-		}
-		return fmt.Errorf("insert user: %w", err)
-	}
-	if id, ok := res.InsertedID.(bson.ObjectID); ok {
-		u.ID = id
-	}
-	return nil
+	return s.store.Insert(ctx, u)
 }
 
 // RoleByCode returns the active role with that code.
 func (s *Service) RoleByCode(ctx context.Context, code string) (*model.Role, error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	var r model.Role
-	if err := s.roles.FindOne(qctx, bson.M{"code": code, "status": true}).Decode(&r); err != nil {
-		if mongox.IsNotFound(err) {
-			return nil, ErrNotFound
-		}
-		return nil, fmt.Errorf("find role %s: %w", code, err)
-	}
-	return &r, nil
+	return s.store.ActiveRoleByCode(ctx, code)
 }

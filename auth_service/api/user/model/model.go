@@ -1,24 +1,23 @@
-// Package model holds the users and roles documents (§9.3 of the reference:
-// collection and field names are part of the contract).
+// Package model holds the user domain: users, roles, their codes, the one
+// normal form of an email, and the failures the user store reports. The
+// struct tags name the stored fields, which the reference's documents share;
+// which collections hold them, and how they are queried and indexed, is the
+// store's business alone (package store).
 package model
 
 import (
+	"errors"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
-	"blogplatform/chassis/mongox"
 )
 
-const (
-	UsersCollection = "users"
-	RolesCollection = "roles"
-	// EmailConflictsCollection lists accounts whose emails differ only by
-	// letter case (see user.MigrateEmails).
-	EmailConflictsCollection = "email_conflicts"
+var (
+	// ErrNotFound: no active user (or role) matches.
+	ErrNotFound = errors.New("not found")
+	// ErrDuplicateEmail: another account already holds the email.
+	ErrDuplicateEmail = errors.New("email already registered")
 )
 
 // Role codes (the reference's rolecode enum).
@@ -60,20 +59,13 @@ type Role struct {
 	UpdatedAt time.Time     `bson:"updatedAt"`
 }
 
-// Indexes of both collections. The unique email index is what makes
-// concurrent sign-ups with one email safe; the unique code index does the
-// same for concurrent bootstraps.
-func Indexes() []mongox.Index {
-	// A builder per index: the driver writes the generated name into the
-	// builder it is given, so a shared one would name the roles index after
-	// the users index (email_1).
-	unique := func() *options.IndexOptionsBuilder { return options.Index().SetUnique(true) }
-	return []mongox.Index{
-		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()}},
-		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}}, Options: unique()}},
-	}
+// EmailConflict is a set of stored accounts whose emails differ only by
+// letter case or surrounding spaces. Normalising them would make one address
+// name several accounts, and choosing one would hand its owner's account to
+// whoever owns the other, so they are reported and left for an operator.
+type EmailConflict struct {
+	Email   string          `bson:"_id"` // the normalised address
+	UserIDs []bson.ObjectID `bson:"users"`
+	Stored  []string        `bson:"emails"` // the emails as stored
+	SeenAt  time.Time       `bson:"seenAt"`
 }

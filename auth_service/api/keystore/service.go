@@ -1,6 +1,7 @@
-// Package keystore owns the keystores collection: one document per token
-// pair (§6.2), whose pKey is the access token's jti and sKey the refresh
-// token's. A pair is valid exactly while its keystore exists.
+// Package keystore states the rules of sessions: one keystore per token
+// pair, whose pKey is the access token's jti and sKey the refresh token's. A
+// pair is valid exactly while its keystore exists. Storage is behind Storer
+// (package store).
 //
 // Session state is mirrored in Redis under auth_session_<pKey>, shared by all
 // replicas, so authenticating a request does not query the store: an entry
@@ -30,80 +31,30 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"blogplatform/auth_service/api/keystore/model"
 	"blogplatform/chassis/cache"
-	"blogplatform/chassis/mongox"
 )
 
-const (
-	Collection = "keystores"
-	// RotationsCollection records the refresh tokens refreshes consumed.
-	RotationsCollection = "keystore_rotations"
-	// RevokedFamiliesCollection marks families revoked for refresh-token
-	// reuse, so a refresh racing the revocation cannot leave a live pair.
-	RevokedFamiliesCollection = "keystore_revoked_families"
-)
+// ErrRevocationUnavailable: the revocation could not be published to the
+// shared cache, so it was not done.
+var ErrRevocationUnavailable = errors.New("revocation marker could not be written")
 
-var (
-	// ErrNotFound: no active keystore matches.
-	ErrNotFound = errors.New("keystore not found")
-	// ErrRevocationUnavailable: the revocation could not be published to the
-	// shared cache, so it was not done.
-	ErrRevocationUnavailable = errors.New("revocation marker could not be written")
-)
-
-// Keystore is a document of keystores.
-type Keystore struct {
-	ID     bson.ObjectID `bson:"_id,omitempty"`
-	Client bson.ObjectID `bson:"client"`
-	PKey   string        `bson:"pKey"`
-	SKey   string        `bson:"sKey"`
-	Status bool          `bson:"status"`
-	// Family is shared by the keystores that refreshes chained together.
-	// Keystores stored before families existed have none: their family is
-	// their own id (see FamilyOf).
-	Family    string    `bson:"family,omitempty"`
-	CreatedAt time.Time `bson:"createdAt"`
-	UpdatedAt time.Time `bson:"updatedAt"`
-}
-
-// FamilyOf is the keystore's family.
-func (k *Keystore) FamilyOf() string {
-	if k.Family != "" {
-		return k.Family
-	}
-	return k.ID.Hex()
-}
-
-// rotation records that a refresh consumed the refresh token sKey of family.
-type rotation struct {
-	Client    bson.ObjectID `bson:"client"`
-	SKey      string        `bson:"sKey"`
-	Family    string        `bson:"family"`
-	CreatedAt time.Time     `bson:"createdAt"`
-}
-
-// Indexes: the reference's two lookups and the family lookup, plus TTL
-// indexes that remove a keystore (and the records of its family) once its
-// refresh token has expired: a consumed refresh token past its expiry is
-// refused by its signature check anyway. Stores without TTL indexes
-// (FerretDB) refuse those; the sweeper does the same job there.
-func Indexes(refreshValidity time.Duration) []mongox.Index {
-	ttl := func(coll string) mongox.Index {
-		return mongox.Index{Collection: coll, Optional: true, Model: mongo.IndexModel{
-			Keys:    bson.D{{Key: "createdAt", Value: 1}},
-			Options: options.Index().SetExpireAfterSeconds(int32(refreshValidity / time.Second)),
-		}}
-	}
-	return []mongox.Index{
-		{Collection: Collection, Model: mongo.IndexModel{Keys: bson.D{{Key: "client", Value: 1}, {Key: "pKey", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: Collection, Model: mongo.IndexModel{Keys: bson.D{{Key: "client", Value: 1}, {Key: "pKey", Value: 1}, {Key: "sKey", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: Collection, Model: mongo.IndexModel{Keys: bson.D{{Key: "family", Value: 1}}}},
-		{Collection: RotationsCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "client", Value: 1}, {Key: "sKey", Value: 1}}}},
-		ttl(Collection), ttl(RotationsCollection), ttl(RevokedFamiliesCollection),
-	}
+// Storer is what the service needs from storage. Look-ups that find nothing
+// answer model.ErrNotFound.
+type Storer interface {
+	Insert(ctx context.Context, ks *model.Keystore) error
+	Active(ctx context.Context, client bson.ObjectID, pKey string) (*model.Keystore, error)
+	ActivePair(ctx context.Context, client bson.ObjectID, pKey, sKey string) (*model.Keystore, error)
+	// Delete reports whether this call removed the keystore: of concurrent
+	// callers exactly one gets true.
+	Delete(ctx context.Context, id bson.ObjectID) (bool, error)
+	InsertRotation(ctx context.Context, r model.Rotation) error
+	Rotation(ctx context.Context, client bson.ObjectID, sKey string) (*model.Rotation, error)
+	MarkFamilyRevoked(ctx context.Context, family string, now time.Time) error
+	FamilyRevoked(ctx context.Context, family string) (bool, error)
+	FamilyMembers(ctx context.Context, family string) ([]model.Keystore, error)
+	DeleteCreatedBefore(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
 // SessionKey is the Redis key of the session of an access token's jti.
@@ -116,28 +67,21 @@ type Session struct {
 }
 
 type Service struct {
-	db        *mongox.DB
-	coll      *mongo.Collection
-	rotations *mongo.Collection
-	revoked   *mongo.Collection
-	cache     *cache.Cache
-	log       *slog.Logger
+	store Storer
+	cache *cache.Cache
+	log   *slog.Logger
 	// ttl bounds an active entry, i.e. how long a keystore deleted out of
 	// band (not through this service) may still be honoured.
 	ttl time.Duration
 }
 
-func NewService(db *mongox.DB, c *cache.Cache, log *slog.Logger, ttl time.Duration) *Service {
-	return &Service{
-		db: db, coll: db.Database.Collection(Collection),
-		rotations: db.Database.Collection(RotationsCollection), revoked: db.Database.Collection(RevokedFamiliesCollection),
-		cache: c, log: log, ttl: ttl,
-	}
+func NewService(store Storer, c *cache.Cache, log *slog.Logger, ttl time.Duration) *Service {
+	return &Service{store: store, cache: c, log: log, ttl: ttl}
 }
 
 // Create stores a new keystore with fresh random keys for client, in family
 // (a refresh continues its session's family; "" starts a new one).
-func (s *Service) Create(ctx context.Context, client bson.ObjectID, family string) (*Keystore, error) {
+func (s *Service) Create(ctx context.Context, client bson.ObjectID, family string) (*model.Keystore, error) {
 	pKey, err := randomKey()
 	if err != nil {
 		return nil, err
@@ -152,14 +96,10 @@ func (s *Service) Create(ctx context.Context, client bson.ObjectID, family strin
 		}
 	}
 	now := time.Now().UTC()
-	ks := &Keystore{Client: client, PKey: pKey, SKey: sKey, Status: true, Family: family, CreatedAt: now, UpdatedAt: now}
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	res, err := s.coll.InsertOne(qctx, ks)
-	if err != nil {
-		return nil, fmt.Errorf("insert keystore: %w", err)
+	ks := &model.Keystore{Client: client, PKey: pKey, SKey: sKey, Status: true, Family: family, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.Insert(ctx, ks); err != nil {
+		return nil, err
 	}
-	ks.ID, _ = res.InsertedID.(bson.ObjectID)
 	// Nobody can have revoked a pKey that did not exist a moment ago.
 	s.cache.SetNXJSON(ctx, SessionKey(pKey), Session{KeystoreID: ks.ID.Hex()}, s.ttl)
 	return ks, nil
@@ -176,29 +116,26 @@ func randomKey() (string, error) {
 
 // Session resolves the session of (client, pKey). cached is the value read
 // from Redis by the caller (nil on a miss); on a miss the store decides and
-// the answer is cached. A revoked or unknown session is ErrNotFound.
+// the answer is cached. A revoked or unknown session is model.ErrNotFound.
 func (s *Service) Session(ctx context.Context, client bson.ObjectID, pKey string, cached []byte, tokenExpiry time.Time) (Session, error) {
 	if cached != nil {
 		var sess Session
 		if err := json.Unmarshal(cached, &sess); err == nil {
 			if sess.Revoked {
-				return Session{}, ErrNotFound
+				return Session{}, model.ErrNotFound
 			}
 			return sess, nil
 		}
 	}
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	var ks Keystore
-	err := s.coll.FindOne(qctx, bson.M{"client": client, "pKey": pKey, "status": true}).Decode(&ks)
+	ks, err := s.store.Active(ctx, client, pKey)
 	switch {
-	case mongox.IsNotFound(err):
+	case errors.Is(err, model.ErrNotFound):
 		// Keys are random and never reused: an unknown pKey stays unknown,
 		// so the negative answer is as durable as a revocation.
 		s.remember(ctx, pKey, Session{Revoked: true}, tokenExpiry)
-		return Session{}, ErrNotFound
+		return Session{}, model.ErrNotFound
 	case err != nil:
-		return Session{}, fmt.Errorf("find keystore: %w", err)
+		return Session{}, err
 	}
 	sess := Session{KeystoreID: ks.ID.Hex()}
 	s.remember(ctx, pKey, sess, tokenExpiry)
@@ -220,18 +157,8 @@ func (s *Service) remember(ctx context.Context, pKey string, sess Session, token
 }
 
 // FindPair returns the active keystore of a token pair.
-func (s *Service) FindPair(ctx context.Context, client bson.ObjectID, pKey, sKey string) (*Keystore, error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	var ks Keystore
-	err := s.coll.FindOne(qctx, bson.M{"client": client, "pKey": pKey, "sKey": sKey, "status": true}).Decode(&ks)
-	if mongox.IsNotFound(err) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find keystore pair: %w", err)
-	}
-	return &ks, nil
+func (s *Service) FindPair(ctx context.Context, client bson.ObjectID, pKey, sKey string) (*model.Keystore, error) {
+	return s.store.ActivePair(ctx, client, pKey, sKey)
 }
 
 // Revoke marks the keystore's session revoked on every replica and then
@@ -240,24 +167,13 @@ func (s *Service) FindPair(ctx context.Context, client bson.ObjectID, pKey, sKey
 // refresh single-use. When the mark cannot be written the keystore is left
 // alone and the error is ErrRevocationUnavailable: the session stays exactly
 // as valid as it was, which is what the caller's failure answer says.
-//
-// The delete is by _id alone and its DeletedCount decides the winner. That
-// is atomic on MongoDB and on FerretDB alike, whereas FerretDB's
-// findAndModify (FindOneAndDelete) reads and then deletes without checking
-// that its delete removed anything, so two callers could both "win".
 func (s *Service) Revoke(ctx context.Context, keystoreID bson.ObjectID, pKey string, accessExpiry time.Time) (bool, error) {
 	// Written even when another caller revokes at the same time: the mark
 	// is the same, and writing it twice is harmless.
 	if err := s.markRevoked(ctx, pKey, accessExpiry); err != nil {
 		return false, err
 	}
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	res, err := s.coll.DeleteOne(qctx, bson.M{"_id": keystoreID})
-	if err != nil {
-		return false, fmt.Errorf("delete keystore: %w", err)
-	}
-	return res.DeletedCount == 1, nil
+	return s.store.Delete(ctx, keystoreID)
 }
 
 // markRevoked writes the revoked entry of pKey, overwriting an active one,
@@ -277,30 +193,22 @@ func (s *Service) markRevoked(ctx context.Context, pKey string, accessExpiry tim
 
 // RecordRotation notes that a refresh consumed ks's refresh token, so that
 // presenting it again is recognised as reuse (ConsumedFamily).
-func (s *Service) RecordRotation(ctx context.Context, ks *Keystore) error {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	r := rotation{Client: ks.Client, SKey: ks.SKey, Family: ks.FamilyOf(), CreatedAt: time.Now().UTC()}
-	if _, err := s.rotations.InsertOne(qctx, r); err != nil {
-		return fmt.Errorf("record rotation: %w", err)
-	}
-	return nil
+func (s *Service) RecordRotation(ctx context.Context, ks *model.Keystore) error {
+	return s.store.InsertRotation(ctx, model.Rotation{Client: ks.Client, SKey: ks.SKey, Family: ks.FamilyOf(), CreatedAt: time.Now().UTC()})
 }
 
 // ConsumedFamily returns the family of a refresh token (the refresh token's
 // jti, sKey) that a refresh has already consumed, and when it was consumed;
 // found is false for a token never seen consumed.
 func (s *Service) ConsumedFamily(ctx context.Context, client bson.ObjectID, sKey string) (family string, consumedAt time.Time, found bool, err error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	var r rotation
-	switch err := s.rotations.FindOne(qctx, bson.M{"client": client, "sKey": sKey}).Decode(&r); {
-	case mongox.IsNotFound(err):
+	switch r, err := s.store.Rotation(ctx, client, sKey); {
+	case errors.Is(err, model.ErrNotFound):
 		return "", time.Time{}, false, nil
 	case err != nil:
-		return "", time.Time{}, false, fmt.Errorf("find rotation: %w", err)
+		return "", time.Time{}, false, err
+	default:
+		return r.Family, r.CreatedAt, true, nil
 	}
-	return r.Family, r.CreatedAt, true, nil
 }
 
 // RevokeFamily ends every session of a family: each keystore is marked
@@ -309,24 +217,12 @@ func (s *Service) ConsumedFamily(ctx context.Context, client bson.ObjectID, sKey
 // keystore at this moment either sees the mark (FamilyRevoked) or created
 // its keystore early enough to be found and deleted here.
 func (s *Service) RevokeFamily(ctx context.Context, family string) error {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	_, err := s.revoked.UpdateOne(qctx, bson.M{"_id": family},
-		bson.M{"$setOnInsert": bson.M{"createdAt": time.Now().UTC()}}, options.UpdateOne().SetUpsert(true))
-	if err != nil && !mongox.IsDuplicateKey(err) {
-		return fmt.Errorf("mark family revoked: %w", err)
+	if err := s.store.MarkFamilyRevoked(ctx, family, time.Now().UTC()); err != nil {
+		return err
 	}
-	filter := bson.M{"family": family}
-	if id, err := bson.ObjectIDFromHex(family); err == nil {
-		filter = bson.M{"$or": bson.A{filter, bson.M{"_id": id}}} // a keystore from before families
-	}
-	cur, err := s.coll.Find(qctx, filter)
+	members, err := s.store.FamilyMembers(ctx, family)
 	if err != nil {
-		return fmt.Errorf("find family: %w", err)
-	}
-	var members []Keystore
-	if err := cur.All(qctx, &members); err != nil {
-		return fmt.Errorf("read family: %w", err)
+		return err
 	}
 	for _, ks := range members {
 		// The mark only has to outlive cached active entries (the cache
@@ -340,30 +236,14 @@ func (s *Service) RevokeFamily(ctx context.Context, family string) error {
 
 // FamilyRevoked reports whether RevokeFamily ran for family.
 func (s *Service) FamilyRevoked(ctx context.Context, family string) (bool, error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	n, err := s.revoked.CountDocuments(qctx, bson.M{"_id": family})
-	if err != nil {
-		return false, fmt.Errorf("check family: %w", err)
-	}
-	return n > 0, nil
+	return s.store.FamilyRevoked(ctx, family)
 }
 
 // Sweep deletes keystores, rotation records and family marks created before
 // cutoff (their refresh tokens have expired, so they can never be used
 // again) and returns how many documents went.
 func (s *Service) Sweep(ctx context.Context, cutoff time.Time) (int64, error) {
-	qctx, cancel := s.db.Ctx(ctx)
-	defer cancel()
-	var total int64
-	for _, coll := range []*mongo.Collection{s.coll, s.rotations, s.revoked} {
-		res, err := coll.DeleteMany(qctx, bson.M{"createdAt": bson.M{"$lt": cutoff}})
-		if err != nil {
-			return total, fmt.Errorf("sweep %s: %w", coll.Name(), err)
-		}
-		total += res.DeletedCount
-	}
-	return total, nil
+	return s.store.DeleteCreatedBefore(ctx, cutoff)
 }
 
 // RunSweeper sweeps every interval until ctx ends, deleting keystores older

@@ -1,0 +1,91 @@
+// Package store keeps API keys in Mongo. It is the only code that knows
+// their collection, filters and indexes; the apikey service states the rules
+// and declares what it needs (apikey.Storer).
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"blogplatform/auth_service/api/apikey/model"
+	"blogplatform/chassis/mongox"
+)
+
+const Collection = "api_keys"
+
+// Indexes: the unique index is on key (the reference put it on a field api
+// keys do not have).
+func Indexes() []mongox.Index {
+	return []mongox.Index{
+		{Collection: Collection, Model: mongo.IndexModel{Keys: bson.D{{Key: "key", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{Collection: Collection, Model: mongo.IndexModel{Keys: bson.D{{Key: "key", Value: 1}, {Key: "status", Value: 1}}}},
+	}
+}
+
+// Store implements apikey.Storer on Mongo.
+type Store struct {
+	db   *mongox.DB
+	coll *mongo.Collection
+}
+
+func New(db *mongox.DB) *Store { return &Store{db: db, coll: db.Database.Collection(Collection)} }
+
+// Active returns the active key with that value.
+func (s *Store) Active(ctx context.Context, key string) (*model.ApiKey, error) {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	var k model.ApiKey
+	if err := s.coll.FindOne(qctx, bson.M{"key": key, "status": true}).Decode(&k); err != nil {
+		if mongox.IsNotFound(err) {
+			return nil, model.ErrNotFound
+		}
+		return nil, fmt.Errorf("find api key: %w", err)
+	}
+	return &k, nil
+}
+
+// Insert stores k and sets its id; an existing value is model.ErrDuplicate.
+func (s *Store) Insert(ctx context.Context, k *model.ApiKey) error {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	res, err := s.coll.InsertOne(qctx, k)
+	if err != nil {
+		if mongox.IsDuplicateKey(err) {
+			return model.ErrDuplicate
+		}
+		return fmt.Errorf("insert api key: %w", err)
+	}
+	k.ID, _ = res.InsertedID.(bson.ObjectID)
+	return nil
+}
+
+// InsertIfMissing stores k unless a key with its value exists (then nothing
+// changes). A concurrent insert of the same value counts as done.
+func (s *Store) InsertIfMissing(ctx context.Context, k *model.ApiKey) error {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	_, err := s.coll.UpdateOne(qctx, bson.M{"key": k.Key}, bson.M{"$setOnInsert": bson.M{
+		"version": k.Version, "permissions": k.Permissions, "comments": k.Comments,
+		"status": k.Status, "createdAt": k.CreatedAt, "updatedAt": k.UpdatedAt,
+	}}, options.UpdateOne().SetUpsert(true))
+	if err != nil && !mongox.IsDuplicateKey(err) {
+		return fmt.Errorf("ensure api key: %w", err)
+	}
+	return nil
+}
+
+// Disable sets the key's status to false and reports whether a key matched.
+func (s *Store) Disable(ctx context.Context, key string, now time.Time) (bool, error) {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	res, err := s.coll.UpdateOne(qctx, bson.M{"key": key}, bson.M{"$set": bson.M{"status": false, "updatedAt": now}})
+	if err != nil {
+		return false, fmt.Errorf("disable api key: %w", err)
+	}
+	return res.MatchedCount > 0, nil
+}
