@@ -177,6 +177,24 @@ func NewClient(nc *nats.Conn, o ClientOptions) *Client {
 	return c
 }
 
+// BareError is a well-formed error reply whose text carries no
+// "<status>:" prefix. Older auth services (the reference's) answer some
+// failures this way, e.g. "mongo: no documents in result". It is an answer,
+// not an outage, and never counts against the breaker. It wraps
+// ErrUnavailable, so a caller that cannot tell what the text means treats it
+// as no usable answer; a caller that knows what it asked (errors.As) gives
+// it the status the sender meant.
+type BareError struct {
+	Subject string
+	Message string
+}
+
+func (e *BareError) Error() string {
+	return ErrUnavailable.Error() + ": " + e.Subject + ": error reply without a status: " + e.Message
+}
+
+func (e *BareError) Unwrap() error { return ErrUnavailable }
+
 // errCallerGone marks a request that ended because the caller's context did,
 // so the breaker ignores it: it says nothing about the remote side.
 var errCallerGone = errors.New("caller gone")
@@ -230,8 +248,14 @@ func (c *Client) BreakerState() string {
 
 // Request sends {"data":req} to subject and decodes the reply's data into
 // resp. It returns nil, an *apperr.Error carrying the remote
-// "<status>:<message>", or an error wrapping ErrUnavailable. Requests to
-// subjects listed in RetryOptions.Idempotent are retried and hedged.
+// "<status>:<message>", a *BareError for an error reply without a status,
+// or an error wrapping ErrUnavailable. Requests to subjects listed in
+// RetryOptions.Idempotent are retried and hedged.
+//
+// The breaker judges the transport only: a reply that arrives is a success
+// for it whatever it says, so no answer of the remote service (an error
+// reply with or without a status, a 5xx, even an undecodable body) can open
+// it. Only no responders, timeouts and a closed connection count.
 func (c *Client) Request(ctx context.Context, subject string, req, resp any) (err error) {
 	start := time.Now()
 	outcome := "ok"
@@ -271,6 +295,7 @@ func (c *Client) Request(ctx context.Context, subject string, req, resp any) (er
 		return reply, err
 	}
 	var reply *nats.Msg
+	// Decoding stays outside the breaker (see above).
 	if c.breaker != nil {
 		reply, err = c.breaker.Execute(send)
 	} else {
@@ -293,13 +318,11 @@ func (c *Client) Request(ctx context.Context, subject string, req, resp any) (er
 		return fmt.Errorf("%w: %s: reply is not an envelope", ErrUnavailable, subject)
 	}
 	if env.Error != "" {
-		remote, ok := apperr.ParseWire(env.Error)
-		if !ok {
-			outcome = "bad_reply"
-			return fmt.Errorf("%w: %s: unrecognised error %q", ErrUnavailable, subject, env.Error)
-		}
 		outcome = "remote_error"
-		return remote
+		if remote, ok := apperr.ParseWire(env.Error); ok {
+			return remote
+		}
+		return &BareError{Subject: subject, Message: env.Error}
 	}
 	if resp != nil {
 		if len(env.Data) == 0 {

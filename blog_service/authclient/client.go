@@ -1,7 +1,9 @@
 // Package authclient is blog_service's only way to authenticate and authorize
 // users: NATS requests to auth_service (auth.authentication, then
 // auth.authorization) and profile look-ups (auth.profile.user), with the
-// chassis client's deadline and circuit breaker.
+// chassis client's deadline and circuit breaker. client.go asks auth,
+// middleware.go guards routes with it, context.go carries the user it found
+// through a request.
 package authclient
 
 import (
@@ -9,11 +11,8 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/gin-gonic/gin"
-
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
-	"blogplatform/chassis/httpx"
 	"blogplatform/chassis/mongox"
 	"blogplatform/chassis/natsx"
 )
@@ -59,55 +58,46 @@ func (c *Client) Authorize(ctx context.Context, user authwire.User, roles ...str
 	return mapError(err)
 }
 
-// Profile returns the public profile of the user with id (hex).
+// Profile returns the public profile of the user with id (hex). A user auth
+// does not know (missing, inactive, or not an id at all) is an apperr
+// NotFound.
 func (c *Client) Profile(ctx context.Context, id string) (authwire.User, error) {
 	var user authwire.User
 	err := c.rpc.Request(ctx, authwire.SubjectProfileUser, authwire.Text{Value: id}, &user)
 	return user, mapError(err)
 }
 
+// bareReplyCode is what an error reply without a status prefix means, by
+// subject. Older auth services (the reference's) answer some failures with
+// a bare driver text, e.g. "mongo: no documents in result" for a user
+// missing from the store; their blog answered any authentication failure
+// with 401 and any authorization failure with 403, and a failed profile
+// look-up means the user is not there.
+var bareReplyCode = map[string]apperr.Code{
+	authwire.SubjectAuthentication: apperr.Unauthenticated,
+	authwire.SubjectAuthorization:  apperr.Forbidden,
+	authwire.SubjectProfileUser:    apperr.NotFound,
+}
+
 // mapError keeps auth_service's own answers (status and bare message, e.g.
-// 401 "permission denied: missing Authorization") and turns every failure to
-// get an answer into 503. A 5xx answered by auth_service is also a 503 here:
-// from this service's point of view auth could not do its job, and its
-// message is not ours to relay.
+// 401 "permission denied: missing Authorization"), gives an answer without
+// a status the one its subject implies (bareReplyCode), and turns every
+// failure to get an answer into 503. A 5xx answered by auth_service is also
+// a 503 here: from this service's point of view auth could not do its job,
+// and its message is not ours to relay.
 func mapError(err error) error {
 	if err == nil {
 		return nil
+	}
+	var bare *natsx.BareError
+	if errors.As(err, &bare) {
+		if code, ok := bareReplyCode[bare.Subject]; ok {
+			return apperr.Wrap(code, bare.Message, err)
+		}
 	}
 	var remote *apperr.Error
 	if !errors.Is(err, natsx.ErrUnavailable) && errors.As(err, &remote) && remote.Status() < http.StatusInternalServerError {
 		return remote
 	}
 	return apperr.Wrap(apperr.Unavailable, UnavailableMessage, err)
-}
-
-const userKey = "authclient.user"
-
-// Require is the middleware of a protected route group: authentication, then
-// authorization for role, both before any validation of the request. Both
-// calls carry the HTTP request's context, so a client that goes away stops
-// the wait.
-func (c *Client) Require(role string) gin.HandlerFunc {
-	return func(ctx *gin.Context) {
-		reqCtx := ctx.Request.Context()
-		user, err := c.Authenticate(reqCtx, ctx.GetHeader("Authorization"))
-		if err != nil {
-			httpx.Fail(ctx, err)
-			return
-		}
-		if err := c.Authorize(reqCtx, user, role); err != nil {
-			httpx.Fail(ctx, err)
-			return
-		}
-		ctx.Set(userKey, user)
-		ctx.Next()
-	}
-}
-
-// User is the authenticated user Require stored; only valid behind Require.
-func User(c *gin.Context) authwire.User {
-	u, _ := c.Get(userKey)
-	user, _ := u.(authwire.User)
-	return user
 }
