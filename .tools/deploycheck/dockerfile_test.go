@@ -179,7 +179,7 @@ func TestDockerignoreExcludesSecrets(t *testing.T) {
 			excluded: []string{".env", "auth_service/.env", "auth_service/.test.env", "blog_service/.env", "blog_service/.test.env",
 				"auth_service/keys", "auth_service/keys/private.pem", "auth_service/keys/public.pem", "some/dir/server.pem",
 				".git/config", ".data/mongo/x", ".devstack/run.log"},
-			kept: []string{"chassis/go.mod", "chassis/go.sum", "auth_service/go.mod", "auth_service/cmd/main.go", "blog_service/cmd/main.go",
+			kept: []string{"chassis/go.mod", "chassis/go.sum", "devkit/go.mod", "auth_service/go.mod", "auth_service/cmd/main.go", "blog_service/cmd/main.go",
 				"auth_service/.env.example", "blog_service/.test.env.example", "auth_service/Dockerfile", "blog_service/Dockerfile"}},
 		{ignoreFile: "auth_service/.dockerignore",
 			excluded: []string{".env", ".test.env", "keys", "keys/private.pem", "keys/public.pem"},
