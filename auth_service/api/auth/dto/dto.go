@@ -1,6 +1,7 @@
-// Package dto holds the auth payloads of the HTTP API (§4.4–§4.6). Stage-1
-// `binding` tags and stage-2 `validate` tags are the reference's rules; the
-// messages use the chassis default wording ("must be at least 6 characters").
+// Package dto holds the auth payloads of the HTTP API (sign-up, sign-in,
+// token refresh). Stage-1 `binding` tags and stage-2 `validate` tags are the
+// reference's rules; the messages use the chassis default wording ("must be
+// at least 6 characters").
 package dto
 
 import (

@@ -1,7 +1,7 @@
 // Package message holds the NATS payloads of auth.authentication and
-// auth.authorization (§8.5). The wire shapes are chassis/authwire's; the
-// types here add validation, so a malformed request gets a 400 reply instead
-// of the reference's crash.
+// auth.authorization. The wire shapes are chassis/authwire's; the types
+// here add validation, so a malformed request gets a 400 reply instead of
+// the reference's crash.
 package message
 
 import (

@@ -1,4 +1,4 @@
-// Package token signs and verifies the RS256 JWT pair (§6 of the reference):
+// Package token signs and verifies the RS256 JWT pair the reference issues:
 // registered claims only (iss, sub, aud as an array, exp, nbf, iat, jti), the
 // access token's jti being the keystore's pKey and the refresh token's its
 // sKey. Verification pins RS256 and lets the library check issuer, audience

@@ -1,4 +1,5 @@
-// Package dto holds the user payloads of the HTTP API (§4.4, §4.8, §4.9).
+// Package dto holds the user payloads of the HTTP API (sign-up and sign-in
+// users, /profile/mine and /profile/id/:id).
 package dto
 
 // InfoRole is a role as clients see it.

@@ -1,5 +1,5 @@
-// Package message holds the NATS payload of auth.profile.user (§8.5). The
-// wire shapes are chassis/authwire's; the types here add validation so a
+// Package message holds the NATS payload of auth.profile.user. The wire
+// shapes are chassis/authwire's; the types here add validation so a
 // malformed request gets a 400 reply.
 package message
 
