@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"blogplatform/devkit/wait"
 )
 
 // TestConcurrentRefreshOfOnePair: a pair can be refreshed once. Of 20
@@ -90,8 +92,12 @@ func TestReuseAfterTheGracePeriodEndsTheSession(t *testing.T) {
 	if res := r.do("GET", "/profile/mine", "", "Authorization", next.bearer()); res.status != 200 {
 		t.Fatalf("within the grace period the new pair must keep working: %d %q", res.status, res.message())
 	}
-	time.Sleep(1100 * time.Millisecond)
-	again()
+	// Presented again until the grace period is over: refused every time,
+	// and once it is over the session ends.
+	wait.Eventually(t, 10*time.Second, "the session ends once the grace period is over", func() bool {
+		again()
+		return r.do("GET", "/profile/mine", "", "Authorization", next.bearer()).status != 200
+	})
 	expect(t, r.do("GET", "/profile/mine", "", "Authorization", next.bearer()), 401, "permission denied: invalid access token")
 }
 

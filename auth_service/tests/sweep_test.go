@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"blogplatform/devkit/wait"
 )
 
 // TestExpiredKeystoresAreRemoved: keystores outlive their refresh token by
@@ -42,20 +44,13 @@ func TestExpiredKeystoresAreRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.Eventually(t, 10*time.Second, "expired keystore removed", func() bool {
 		n, err := db.Collection("keystores").CountDocuments(t.Context(), bson.M{"_id": res.InsertedID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("expired keystore still there")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n == 0
+	})
 	// The live session's keystore stays, stored with a date.
 	var ks bson.M
 	if err := db.Collection("keystores").FindOne(t.Context(), bson.M{"client": client}).Decode(&ks); err != nil {
