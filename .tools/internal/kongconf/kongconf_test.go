@@ -146,11 +146,9 @@ services:
             config: {bypass: true}
       - name: closed
         paths: [/closed]
-routes:
-  - name: top
-    service: {name: svc}
-    paths: [/top]
-    methods: [GET]
+      - name: top
+        paths: [/top]
+        methods: [GET]
 plugins:
   - name: apikey-auth-plugin
     config: {verification_urls: [http://auth:8000/verify/apikey]}
@@ -202,9 +200,20 @@ plugins:
 
 func TestInvalidFilesAreRejected(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"unknown service": {`
+		"plugin on unknown service": {`
+services:
+  - name: s
+    url: http://h
+    routes: [{name: r, paths: [/x]}]
+plugins:
+  - {name: request-termination, service: nope}`, `unknown service "nope"`},
+		// Kong's DB-less loader reads a top-level route's service as a bare
+		// name, decK's schema only as {name: ...}.
+		"top-level route naming a service": {`
+services:
+  - {name: s, url: http://h}
 routes:
-  - {name: r, service: {name: nope}, paths: [/x]}`, `unknown service "nope"`},
+  - {name: r, service: {name: s}, paths: [/x]}`, `nest it under service "s"`},
 		"regex path": {`
 services:
   - name: s
@@ -294,6 +303,7 @@ services:
     url: http://h
     retries: two
     routes: [{name: r, paths: [/x]}]`, "services.0.retries: Invalid type"},
+		// The spelling Kong's DB-less loader takes; decK's schema refuses it.
 		"route's service as a bare name": {`
 services:
   - {name: s, url: http://h}

@@ -22,8 +22,8 @@ type resolver struct {
 	routePlugins   map[string]map[string]Plugin
 }
 
-// ownedRoute is a route with the name of the service it belongs to ("" for
-// a top-level route that names none).
+// ownedRoute is a route with the name of the service it is nested in (""
+// for a top-level route).
 type ownedRoute struct {
 	route   Route
 	service string
@@ -41,7 +41,7 @@ func (f *File) Resolve() (*Config, error) {
 	}
 	r.upstreams(f.Upstreams)
 	r.resolveServices(f.Services)
-	routes := f.ownedRoutes()
+	routes := r.ownedRoutes(f)
 	r.indexRouteNames(routes)
 	r.scopePlugins(f)
 	for i, o := range routes {
@@ -109,16 +109,27 @@ func (r *resolver) resolveServices(services []Service) {
 // ownedRoutes lists the routes nested in services and the top-level ones,
 // each with the service it belongs to. A top-level route without a service
 // is valid in Kong when a plugin answers every request (checked once its
-// plugins are known).
-func (f *File) ownedRoutes() []ownedRoute {
+// plugins are known). A top-level route that names a service is refused: Kong's
+// DB-less loader takes that reference as a bare name (`service: auth`) and
+// decK's schema only as a mapping (`service: {name: auth}`), so no spelling
+// reads the same in both; nested under its service, it does.
+func (r *resolver) ownedRoutes(f *File) []ownedRoute {
 	var owned []ownedRoute
 	for _, s := range f.Services {
 		for _, rt := range s.Routes {
 			owned = append(owned, ownedRoute{rt, s.Name})
 		}
 	}
-	for _, rt := range f.Routes {
-		owned = append(owned, ownedRoute{rt, rt.Service.Name})
+	for i, rt := range f.Routes {
+		if rt.Service.Name != "" {
+			name := rt.Name
+			if name == "" {
+				name = fmt.Sprintf("top-level #%d", i+1)
+			}
+			r.fail("route %s: a top-level route cannot name its service the same way for Kong and decK; nest it under service %q", name, rt.Service.Name)
+			continue
+		}
+		owned = append(owned, ownedRoute{rt, ""})
 	}
 	return owned
 }
@@ -186,10 +197,7 @@ func (r *resolver) route(i int, o ownedRoute) {
 	}
 	svc, ok := r.resolvedServices[o.service]
 	if !ok && o.service != "" {
-		if r.services[o.service] == nil {
-			r.fail("route %s: unknown service %q", name, o.service)
-		}
-		return // a service that failed to resolve has its own error
+		return // its service failed to resolve and has its own error
 	}
 	if len(rt.Paths) == 0 {
 		r.fail("route %s: no paths (the local gateway routes by path only)", name)
