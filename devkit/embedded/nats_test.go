@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"blogplatform/chassis/natsx/inbox"
+	"blogplatform/devkit/wait"
 )
 
 func startNATS(t testing.TB, opts NATSOptions) *NATS {
@@ -98,22 +99,14 @@ func TestNATSRestartKeepsURLAndClientsReconnect(t *testing.T) {
 		t.Fatalf("URL changed across Restart: %s -> %s", url, n.ClientURL())
 	}
 	// Both connections must reconnect; the responder also re-subscribes.
-	deadline := time.Now().Add(10 * time.Second)
-	for !(responder.IsConnected() && client.IsConnected()) {
-		if time.Now().After(deadline) {
-			t.Fatal("clients did not reconnect")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Eventually(t, 10*time.Second, "clients reconnected", func() bool { return responder.IsConnected() && client.IsConnected() })
+	// The responder's SUB may reach the new server a moment after the
+	// client's reconnect, so allow a few tries.
 	var err error
-	for time.Now().Before(deadline) {
-		// The responder's SUB may reach the new server a moment after the
-		// client's reconnect, so allow a few tries.
-		if _, err = client.Request("ping", nil, time.Second); err == nil {
-			break
-		}
-	}
-	if err != nil {
+	if !wait.For(10*time.Second, func() bool {
+		_, err = client.Request("ping", nil, time.Second)
+		return err == nil
+	}) {
 		t.Fatalf("after restart: %v", err)
 	}
 }
@@ -293,12 +286,7 @@ func TestNATSDropsFrozenClient(t *testing.T) {
 
 	start := time.Now()
 	limit := NATSPingInterval*time.Duration(NATSMaxPingsOut+1) + time.Second // ≈ 4 s
-	for n.Server().NumClients() > 1 {
-		if time.Since(start) > limit {
-			t.Fatalf("frozen client still connected after %s", time.Since(start).Round(time.Millisecond))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.Eventually(t, limit, "frozen client dropped", func() bool { return n.Server().NumClients() <= 1 })
 	t.Logf("frozen client dropped after %s", time.Since(start).Round(time.Millisecond))
 
 	// Every request now reaches the live member, at once.

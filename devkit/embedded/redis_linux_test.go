@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"blogplatform/devkit/wait"
 )
 
 // TestRedisChildDiesWithParent kills a parent process (a helper copy of this
@@ -65,17 +67,11 @@ func TestRedisChildDiesWithParent(t *testing.T) {
 
 	// redis-server is now a child of init (or a subreaper), which reaps it; a
 	// zero signal to its pid fails once it is gone.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := syscall.Kill(pid, 0)
-		if errors.Is(err, syscall.ESRCH) || isZombie(pid) {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("redis-server pid %d survived its parent", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !wait.For(10*time.Second, func() bool {
+		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) || isZombie(pid)
+	}) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("redis-server pid %d survived its parent", pid)
 	}
 	if err := c.Ping(context.Background()).Err(); err == nil {
 		t.Error("orphaned redis still answers PING")

@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"blogplatform/devkit/embedded"
+	"blogplatform/devkit/wait"
 )
 
 // env is this package's shared environment, started by the one-line TestMain
@@ -170,13 +171,9 @@ func TestPrivateEnvFaultInjection(t *testing.T) {
 	if err := e.NATS.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !nc.IsConnected() || nc.Stats().Reconnects == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("NATS client did not reconnect after Restart")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Eventually(t, 10*time.Second, "NATS client reconnected after Restart", func() bool {
+		return nc.IsConnected() && nc.Stats().Reconnects > 0
+	})
 }
 
 func TestPrivateEnvWithOptions(t *testing.T) {
