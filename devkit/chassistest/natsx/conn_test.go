@@ -1,4 +1,4 @@
-package natsx
+package natsx_test
 
 import (
 	"context"
@@ -9,8 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"blogplatform/devkit/embedded"
+	"blogplatform/chassis/natsx"
 	"blogplatform/chassis/natsx/inbox"
+	"blogplatform/devkit/embedded"
 )
 
 // TestConnectUsesThePerUserInbox: with the platform's restricted users
@@ -28,7 +29,7 @@ func TestConnectUsesThePerUserInbox(t *testing.T) {
 	t.Cleanup(n.Shutdown)
 	quiet := slog.New(slog.DiscardHandler)
 	conn := func(user, password string) *nats.Conn {
-		nc, err := Connect(ConnOptions{URL: n.ClientURL(), Name: user, User: user, Password: password, Logger: quiet})
+		nc, err := natsx.Connect(natsx.ConnOptions{URL: n.ClientURL(), Name: user, User: user, Password: password, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +42,7 @@ func TestConnectUsesThePerUserInbox(t *testing.T) {
 	if got := blog.NewRespInbox(); !strings.HasPrefix(got, inbox.Prefix("blog")+".") {
 		t.Errorf("blog's reply subject %q lacks its inbox prefix", got)
 	}
-	client := NewClient(blog, ClientOptions{Timeout: 3 * time.Second, Logger: quiet})
+	client := natsx.NewClient(blog, natsx.ClientOptions{Timeout: 3 * time.Second, Logger: quiet})
 	var resp echoResp
 	if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "hi"}, &resp); err != nil || resp.Echo != "hi" {
 		t.Fatalf("blog -> auth.echo: %+v %v", resp, err)
@@ -52,7 +53,7 @@ func TestConnectUsesThePerUserInbox(t *testing.T) {
 }
 
 func TestConnectRefusesAUserThatCannotNameAnInbox(t *testing.T) {
-	if nc, err := Connect(ConnOptions{URL: "nats://127.0.0.1:1", User: "a.b", Logger: slog.New(slog.DiscardHandler)}); err == nil {
+	if nc, err := natsx.Connect(natsx.ConnOptions{URL: "nats://127.0.0.1:1", User: "a.b", Logger: slog.New(slog.DiscardHandler)}); err == nil {
 		nc.Close()
 		t.Fatal("user a.b accepted")
 	}

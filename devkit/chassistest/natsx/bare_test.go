@@ -1,4 +1,4 @@
-package natsx
+package natsx_test
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"blogplatform/chassis/apperr"
+	"blogplatform/chassis/natsx"
 )
 
 // TestErrorRepliesAreAnswersForTheBreaker: error replies, with a status
@@ -23,23 +24,23 @@ func TestErrorRepliesAreAnswersForTheBreaker(t *testing.T) {
 		"auth.denied":   "403:permission denied",
 	}
 	for subject, text := range replies {
-		if _, err := nc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(EncodeError(text)) }); err != nil {
+		if _, err := nc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond(natsx.EncodeError(text)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	c := NewClient(connect(t, s.ClientURL()), ClientOptions{Timeout: time.Second,
-		Breaker: BreakerOptions{MinRequests: 5, FailureRatio: 0.5, OpenTimeout: time.Minute}})
+	c := natsx.NewClient(connect(t, s.ClientURL()), natsx.ClientOptions{Timeout: time.Second,
+		Breaker: natsx.BreakerOptions{MinRequests: 5, FailureRatio: 0.5, OpenTimeout: time.Minute}})
 	subjects := []string{"auth.bare", "auth.internal", "auth.denied"}
 	for i := range 100 {
 		subject := subjects[i%len(subjects)]
 		err := c.Request(t.Context(), subject, echoReq{Value: "x"}, &echoResp{})
-		var bare *BareError
+		var bare *natsx.BareError
 		var remote *apperr.Error
 		switch {
-		case subject != "auth.bare" && errors.Is(err, ErrUnavailable):
+		case subject != "auth.bare" && errors.Is(err, natsx.ErrUnavailable):
 			t.Fatalf("%s: %v, want the remote's answer", subject, err)
 		case subject == "auth.bare" && (!errors.As(err, &bare) || bare.Message != replies[subject] || bare.Subject != subject):
 			t.Fatalf("%s: %#v, want a BareError", subject, err)

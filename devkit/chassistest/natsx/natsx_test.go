@@ -1,8 +1,7 @@
-package natsx
+package natsx_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/metrics"
+	"blogplatform/chassis/natsx"
 	"blogplatform/devkit/wait"
 )
 
@@ -35,7 +35,7 @@ func startServer(t *testing.T) *server.Server {
 
 func connect(t *testing.T, url string) *nats.Conn {
 	t.Helper()
-	nc, err := Connect(ConnOptions{URL: url, Name: t.Name(), Logger: slog.New(slog.DiscardHandler)})
+	nc, err := natsx.Connect(natsx.ConnOptions{URL: url, Name: t.Name(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,46 +58,32 @@ type echoResp struct {
 	Echo string `json:"echo"`
 }
 
-func newEchoService(t *testing.T, nc *nats.Conn, m *metrics.Metrics) *Service {
+func newEchoService(t *testing.T, nc *nats.Conn, m *metrics.Metrics) *natsx.Service {
 	t.Helper()
-	svc, err := NewService(nc, ServiceOptions{Name: "auth", Version: "1.0.0", Logger: slog.New(slog.DiscardHandler), Metrics: m})
+	svc, err := natsx.NewService(nc, natsx.ServiceOptions{Name: "auth", Version: "1.0.0", Logger: slog.New(slog.DiscardHandler), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop(time.Second) })
-	group := GroupName("auth", "/")
-	mustAdd := func(name string, h HandlerFunc) {
+	group := natsx.GroupName("auth", "/")
+	mustAdd := func(name string, h natsx.HandlerFunc) {
 		if err := svc.AddEndpoint(group, name, h); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mustAdd("echo", Typed(func(ctx context.Context, r echoReq) (echoResp, error) { return echoResp{Echo: r.Value}, nil }))
-	mustAdd("deny", Typed(func(ctx context.Context, r echoReq) (echoResp, error) {
+	mustAdd("echo", natsx.Typed(func(ctx context.Context, r echoReq) (echoResp, error) { return echoResp{Echo: r.Value}, nil }))
+	mustAdd("deny", natsx.Typed(func(ctx context.Context, r echoReq) (echoResp, error) {
 		return echoResp{}, apperr.Unauthorized("permission denied: missing Authorization")
 	}))
-	mustAdd("fail", Typed(func(ctx context.Context, r echoReq) (echoResp, error) {
+	mustAdd("fail", natsx.Typed(func(ctx context.Context, r echoReq) (echoResp, error) {
 		return echoResp{}, errors.New("mongo: secret detail")
 	}))
-	mustAdd("panic", Typed(func(ctx context.Context, r echoReq) (echoResp, error) {
+	mustAdd("panic", natsx.Typed(func(ctx context.Context, r echoReq) (echoResp, error) {
 		var m map[string]string
 		m["boom"] = r.Value // nil map write: a real panic
 		return echoResp{}, nil
 	}))
 	return svc
-}
-
-func TestGroupName(t *testing.T) {
-	tests := []struct{ service, path, want string }{
-		{"auth", "/", "auth"},
-		{"auth", "/profile", "auth.profile"},
-		{"blog", "/list", "blog.list"},
-		{"blog", "/author/x", "blog.author.x"},
-	}
-	for _, tt := range tests {
-		if got := GroupName(tt.service, tt.path); got != tt.want {
-			t.Errorf("GroupName(%q,%q) = %q, want %q", tt.service, tt.path, got, tt.want)
-		}
-	}
 }
 
 func TestServerRepliesOnTheWire(t *testing.T) {
@@ -150,7 +136,7 @@ func TestClientMapsOutcomes(t *testing.T) {
 	if _, err := nc.Subscribe("auth.slow", func(m *nats.Msg) { time.Sleep(500 * time.Millisecond); _ = m.Respond([]byte(`{"data":{}}`)) }); err != nil {
 		t.Fatal(err)
 	}
-	client := NewClient(nc, ClientOptions{Timeout: 200 * time.Millisecond, Breaker: BreakerOptions{Disabled: true}, Logger: slog.New(slog.DiscardHandler)})
+	client := natsx.NewClient(nc, natsx.ClientOptions{Timeout: 200 * time.Millisecond, Breaker: natsx.BreakerOptions{Disabled: true}, Logger: slog.New(slog.DiscardHandler)})
 
 	var out echoResp
 	if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); err != nil || out.Echo != "v" {
@@ -164,7 +150,7 @@ func TestClientMapsOutcomes(t *testing.T) {
 	for _, subject := range []string{"auth.broken", "auth.rawerror", "auth.nobody", "auth.slow"} {
 		start := time.Now()
 		err := client.Request(context.Background(), subject, echoReq{Value: "v"}, &out)
-		if !errors.Is(err, ErrUnavailable) {
+		if !errors.Is(err, natsx.ErrUnavailable) {
 			t.Errorf("%s: want ErrUnavailable, got %v", subject, err)
 		}
 		if time.Since(start) > 2*time.Second {
@@ -174,7 +160,7 @@ func TestClientMapsOutcomes(t *testing.T) {
 	// The caller's cancellation stops the wait.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := client.Request(ctx, "auth.slow", echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) {
+	if err := client.Request(ctx, "auth.slow", echoReq{Value: "v"}, &out); !errors.Is(err, natsx.ErrUnavailable) {
 		t.Errorf("cancelled: %v", err)
 	}
 }
@@ -182,14 +168,14 @@ func TestClientMapsOutcomes(t *testing.T) {
 func TestHandlersRunConcurrently(t *testing.T) {
 	s := startServer(t)
 	nc := connect(t, s.ClientURL())
-	svc, err := NewService(nc, ServiceOptions{Name: "auth", Version: "1.0.0", Logger: slog.New(slog.DiscardHandler)})
+	svc, err := natsx.NewService(nc, natsx.ServiceOptions{Name: "auth", Version: "1.0.0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Stop(time.Second)
 	var inflight, maxInflight atomic.Int32
 	release := make(chan struct{})
-	err = svc.AddEndpoint("auth", "wait", Typed(func(ctx context.Context, r echoReq) (echoResp, error) {
+	err = svc.AddEndpoint("auth", "wait", natsx.Typed(func(ctx context.Context, r echoReq) (echoResp, error) {
 		n := inflight.Add(1)
 		for {
 			m := maxInflight.Load()
@@ -204,7 +190,7 @@ func TestHandlersRunConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := NewClient(nc, ClientOptions{Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	client := natsx.NewClient(nc, natsx.ClientOptions{Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -236,13 +222,13 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	s := startServer(t)
 	nc := connect(t, s.ClientURL())
 	m := metrics.New("test")
-	client := NewClient(nc, ClientOptions{
+	client := natsx.NewClient(nc, natsx.ClientOptions{
 		Timeout: 100 * time.Millisecond, Name: "auth", Metrics: m, Logger: slog.New(slog.DiscardHandler),
-		Breaker: BreakerOptions{MinRequests: 3, OpenTimeout: 200 * time.Millisecond, HalfOpenRequests: 2},
+		Breaker: natsx.BreakerOptions{MinRequests: 3, OpenTimeout: 200 * time.Millisecond, HalfOpenRequests: 2},
 	})
 	var out echoResp
 	for i := 0; i < 3; i++ { // no responders: each fails fast
-		if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) {
+		if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); !errors.Is(err, natsx.ErrUnavailable) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
@@ -251,7 +237,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	}
 	// Bring the responder back; while open the breaker still refuses.
 	newEchoService(t, nc, nil)
-	if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) {
+	if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); !errors.Is(err, natsx.ErrUnavailable) {
 		t.Fatalf("open breaker let a request through: %v", err)
 	}
 	// The open timeout passes: the breaker lets trial requests through.
@@ -278,10 +264,10 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	port := s.Addr().(*net.TCPAddr).Port
 	nc := connect(t, s.ClientURL())
 	newEchoService(t, nc, nil)
-	client := NewClient(nc, ClientOptions{Timeout: 300 * time.Millisecond, Breaker: BreakerOptions{Disabled: true}, Logger: slog.New(slog.DiscardHandler)})
+	client := natsx.NewClient(nc, natsx.ClientOptions{Timeout: 300 * time.Millisecond, Breaker: natsx.BreakerOptions{Disabled: true}, Logger: slog.New(slog.DiscardHandler)})
 	s.Shutdown()
 	var out echoResp
-	if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) {
+	if err := client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out); !errors.Is(err, natsx.ErrUnavailable) {
 		t.Fatalf("server down: %v", err)
 	}
 	s2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true})
@@ -307,7 +293,7 @@ func TestConnectRetriesWhenServerIsLate(t *testing.T) {
 	s := startServer(t)
 	port := s.Addr().(*net.TCPAddr).Port
 	s.Shutdown()
-	nc, err := Connect(ConnOptions{URL: s.ClientURL(), Logger: slog.New(slog.DiscardHandler)})
+	nc, err := natsx.Connect(natsx.ConnOptions{URL: s.ClientURL(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("a late server must not fail Connect: %v", err)
 	}
@@ -322,15 +308,4 @@ func TestConnectRetriesWhenServerIsLate(t *testing.T) {
 	go s2.Start()
 	defer s2.Shutdown()
 	wait.Eventually(t, 10*time.Second, "connected to the late server", nc.IsConnected)
-}
-
-func TestEnvelopeEncoding(t *testing.T) {
-	b, err := Encode(map[string]string{"value": "x"})
-	if err != nil || string(b) != `{"data":{"value":"x"}}` {
-		t.Fatalf("%s %v", b, err)
-	}
-	var m Message
-	if err := json.Unmarshal(EncodeError("401:x"), &m); err != nil || m.Error != "401:x" || m.Data != nil {
-		t.Fatalf("%+v %v", m, err)
-	}
 }

@@ -1,4 +1,4 @@
-package natsx
+package natsx_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"blogplatform/chassis/metrics"
+	"blogplatform/chassis/natsx"
 	"blogplatform/devkit/embedded"
 	"blogplatform/devkit/wait"
 )
@@ -72,7 +73,14 @@ func addResponder(t *testing.T, url string, delay time.Duration, frozen bool) *r
 	return r
 }
 
-func retryingClient(t *testing.T, url string, m *metrics.Metrics, o ClientOptions) *Client {
+func retryingClient(t *testing.T, url string, m *metrics.Metrics, o natsx.ClientOptions) *natsx.Client {
+	t.Helper()
+	return retryingClientOn(t, connect(t, url), m, o)
+}
+
+// retryingClientOn is retryingClient on a connection the test keeps (to read
+// its message counters).
+func retryingClientOn(t *testing.T, nc *nats.Conn, m *metrics.Metrics, o natsx.ClientOptions) *natsx.Client {
 	t.Helper()
 	o.Logger = slog.New(slog.DiscardHandler)
 	o.Metrics = m
@@ -80,7 +88,7 @@ func retryingClient(t *testing.T, url string, m *metrics.Metrics, o ClientOption
 	if o.Retry.Idempotent == nil {
 		o.Retry.Idempotent = []string{"auth.>"}
 	}
-	return NewClient(connect(t, url), o)
+	return natsx.NewClient(nc, o)
 }
 
 func attemptsOf(m *metrics.Metrics, kind string) float64 {
@@ -89,7 +97,7 @@ func attemptsOf(m *metrics.Metrics, kind string) float64 {
 
 // run sends n requests from workers goroutines and returns every error and
 // the slowest request.
-func run(c *Client, n, workers int) (errs []error, slowest time.Duration) {
+func run(c *natsx.Client, n, workers int) (errs []error, slowest time.Duration) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	next := atomic.Int32{}
@@ -133,9 +141,9 @@ func TestFrozenMemberCostsOneAttemptTimeout(t *testing.T) {
 	// server's pings), so every request of the run needs ~1.6 extra
 	// messages, more than the default budget grants a 2 s burst of
 	// requests with no history before it; the budget has its own test.
-	c := retryingClient(t, n.ClientURL(), m, ClientOptions{
-		Breaker: BreakerOptions{MinRequests: 1, FailureRatio: 0.001},
-		Retry:   RetryOptions{AttemptTimeout: attempt, Budget: 4},
+	c := retryingClient(t, n.ClientURL(), m, natsx.ClientOptions{
+		Breaker: natsx.BreakerOptions{MinRequests: 1, FailureRatio: 0.001},
+		Retry:   natsx.RetryOptions{AttemptTimeout: attempt, Budget: 4},
 	})
 
 	const requests = 500
@@ -195,7 +203,7 @@ func TestSlowMemberStillAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := metrics.New("test")
-	c := retryingClient(t, n.ClientURL(), m, ClientOptions{})
+	c := retryingClient(t, n.ClientURL(), m, natsx.ClientOptions{})
 	for i := range 3 {
 		start := time.Now()
 		var out echoResp
@@ -219,14 +227,15 @@ func TestSlowMemberStillAnswers(t *testing.T) {
 func TestNoRespondersIsRetried(t *testing.T) {
 	n := startEmbedded(t)
 	m := metrics.New("test")
-	c := retryingClient(t, n.ClientURL(), m, ClientOptions{Retry: RetryOptions{MaxAttempts: 100}})
+	nc := connect(t, n.ClientURL())
+	c := retryingClientOn(t, nc, m, natsx.ClientOptions{Retry: natsx.RetryOptions{MaxAttempts: 100}})
 	done := make(chan error, 1)
 	go func() {
 		var out echoResp
 		done <- c.Request(context.Background(), subj, echoReq{Value: "v"}, &out)
 	}()
 	// The member appears once the first message and two retries went out.
-	wait.Eventually(t, 5*time.Second, "two retries sent", func() bool { return c.nc.Stats().OutMsgs >= 3 })
+	wait.Eventually(t, 5*time.Second, "two retries sent", func() bool { return nc.Stats().OutMsgs >= 3 })
 	addResponder(t, n.ClientURL(), 0, false)
 	if err := <-done; err != nil {
 		t.Fatalf("request failed although a member appeared: %v", err)
@@ -244,12 +253,12 @@ func TestNonIdempotentSentOnce(t *testing.T) {
 	n := startEmbedded(t)
 	frozen := addResponder(t, n.ClientURL(), 0, true)
 	m := metrics.New("test")
-	c := retryingClient(t, n.ClientURL(), m, ClientOptions{
+	c := retryingClient(t, n.ClientURL(), m, natsx.ClientOptions{
 		Timeout: 600 * time.Millisecond,
-		Retry:   RetryOptions{Idempotent: []string{"auth.profile.>"}, AttemptTimeout: 50 * time.Millisecond},
+		Retry:   natsx.RetryOptions{Idempotent: []string{"auth.profile.>"}, AttemptTimeout: 50 * time.Millisecond},
 	})
 	var out echoResp
-	if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) {
+	if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out); !errors.Is(err, natsx.ErrUnavailable) {
 		t.Fatalf("want ErrUnavailable from a frozen member, got %v", err)
 	}
 	if got := frozen.calls.Load(); got != 1 {
@@ -259,7 +268,7 @@ func TestNonIdempotentSentOnce(t *testing.T) {
 		t.Fatal("flush")
 	}
 	start := time.Now()
-	if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out); !errors.Is(err, ErrUnavailable) ||
+	if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, &out); !errors.Is(err, natsx.ErrUnavailable) ||
 		time.Since(start) > 100*time.Millisecond {
 		t.Errorf("no responders: %v after %s, want ErrUnavailable at once", err, time.Since(start))
 	}
@@ -275,10 +284,10 @@ func TestNonIdempotentSentOnce(t *testing.T) {
 func TestAllMembersGone(t *testing.T) {
 	n := startEmbedded(t)
 	m := metrics.New("test")
-	c := retryingClient(t, n.ClientURL(), m, ClientOptions{
+	c := retryingClient(t, n.ClientURL(), m, natsx.ClientOptions{
 		Timeout: 300 * time.Millisecond,
-		Breaker: BreakerOptions{MinRequests: 10, FailureRatio: 0.5, Window: 5 * time.Second, OpenTimeout: 300 * time.Millisecond, HalfOpenRequests: 3},
-		Retry:   RetryOptions{AttemptTimeout: 50 * time.Millisecond, MaxAttempts: 3},
+		Breaker: natsx.BreakerOptions{MinRequests: 10, FailureRatio: 0.5, Window: 5 * time.Second, OpenTimeout: 300 * time.Millisecond, HalfOpenRequests: 3},
+		Retry:   natsx.RetryOptions{AttemptTimeout: 50 * time.Millisecond, MaxAttempts: 3},
 	})
 	var out echoResp
 	request := func() error { return c.Request(context.Background(), subj, echoReq{Value: "v"}, &out) }
@@ -305,7 +314,7 @@ func TestAllMembersGone(t *testing.T) {
 			t.Fatalf("breaker %s after %d failures of %d requests", c.BreakerState(), i, 6+i)
 		}
 		start := time.Now()
-		if err := request(); !errors.Is(err, ErrUnavailable) {
+		if err := request(); !errors.Is(err, natsx.ErrUnavailable) {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 		if d := time.Since(start); d > 300*time.Millisecond+100*time.Millisecond {
@@ -315,7 +324,7 @@ func TestAllMembersGone(t *testing.T) {
 	if c.BreakerState() != "open" {
 		t.Fatalf("breaker %s after 6 failures of 12", c.BreakerState())
 	}
-	if err := request(); !errors.Is(err, ErrUnavailable) {
+	if err := request(); !errors.Is(err, natsx.ErrUnavailable) {
 		t.Fatalf("open breaker: %v", err)
 	}
 	if got := testutil.ToFloat64(m.NATSRequests.WithLabelValues(subj, "client", "breaker_open")); got != 1 {
@@ -348,7 +357,7 @@ func TestOneMembersFailuresDoNotOpenBreaker(t *testing.T) {
 	n := startEmbedded(t)
 	addResponder(t, n.ClientURL(), 0, false)
 	m := metrics.New("test")
-	c := retryingClient(t, n.ClientURL(), m, ClientOptions{Timeout: time.Second, Retry: RetryOptions{MaxAttempts: 2}})
+	c := retryingClient(t, n.ClientURL(), m, natsx.ClientOptions{Timeout: time.Second, Retry: natsx.RetryOptions{MaxAttempts: 2}})
 	for range 30 {
 		if err := c.Request(context.Background(), subj, echoReq{Value: "v"}, nil); err != nil {
 			t.Fatal(err)
@@ -357,7 +366,7 @@ func TestOneMembersFailuresDoNotOpenBreaker(t *testing.T) {
 	// Twenty requests in a row fail (a subject nobody serves stands in for
 	// the lost member): 20 of 50 is under half.
 	for range 20 {
-		if err := c.Request(context.Background(), "auth.gone", echoReq{Value: "v"}, nil); !errors.Is(err, ErrUnavailable) {
+		if err := c.Request(context.Background(), "auth.gone", echoReq{Value: "v"}, nil); !errors.Is(err, natsx.ErrUnavailable) {
 			t.Fatal(err)
 		}
 	}
@@ -372,17 +381,17 @@ func TestCallerCancelStopsEverything(t *testing.T) {
 	n := startEmbedded(t)
 	frozen := addResponder(t, n.ClientURL(), 0, true)
 	m := metrics.New("test")
-	c := retryingClient(t, n.ClientURL(), m, ClientOptions{
+	c := retryingClient(t, n.ClientURL(), m, natsx.ClientOptions{
 		Timeout: 10 * time.Second,
-		Breaker: BreakerOptions{MinRequests: 1},
-		Retry:   RetryOptions{AttemptTimeout: 20 * time.Millisecond},
+		Breaker: natsx.BreakerOptions{MinRequests: 1},
+		Retry:   natsx.RetryOptions{AttemptTimeout: 20 * time.Millisecond},
 	})
 	for i := range 3 {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(100*time.Millisecond, cancel)
 		start := time.Now()
 		err := c.Request(ctx, subj, echoReq{Value: "v"}, nil)
-		if d := time.Since(start); !errors.Is(err, ErrUnavailable) || d > 200*time.Millisecond {
+		if d := time.Since(start); !errors.Is(err, natsx.ErrUnavailable) || d > 200*time.Millisecond {
 			t.Fatalf("request %d: %v after %s, want ErrUnavailable soon after the cancel", i, err, d)
 		}
 	}
@@ -396,60 +405,5 @@ func TestCallerCancelStopsEverything(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.NATSRequests.WithLabelValues(subj, "client", "cancelled")); got != 3 {
 		t.Errorf("%v cancelled outcomes, want 3", got)
-	}
-}
-
-func TestSubjectMatches(t *testing.T) {
-	tests := []struct {
-		pattern, subject string
-		want             bool
-	}{
-		{"auth.>", "auth.authentication", true},
-		{"auth.>", "auth.profile.user", true},
-		{"auth.>", "auth", false},
-		{"auth.>", "blog.auth", false},
-		{"auth.*", "auth.authorization", true},
-		{"auth.*", "auth.profile.user", false},
-		{"auth.*.user", "auth.profile.user", true},
-		{"auth.authentication", "auth.authentication", true},
-		{"auth.authentication", "auth.authenticationx", false},
-		{"auth.authentication", "auth", false},
-		{"auth", "auth.authentication", false},
-		{">", "anything.at.all", true},
-		{"auth.>", "", false},
-	}
-	for _, tt := range tests {
-		if got := subjectMatches(tt.pattern, tt.subject); got != tt.want {
-			t.Errorf("subjectMatches(%q, %q) = %v, want %v", tt.pattern, tt.subject, got, tt.want)
-		}
-	}
-}
-
-// TestRetryBudget: extra messages are bounded by ratio × requests of the
-// last ten seconds plus the floor, and the allowance comes back as the
-// window moves on.
-func TestRetryBudget(t *testing.T) {
-	now := time.Unix(1_000_000, 0)
-	b := newRetryBudget(0.5, 1) // floor: 1 per second → 10 per window
-	b.now = func() time.Time { return now }
-	for range 40 {
-		b.request()
-	}
-	if got := b.take(25); got != 25 {
-		t.Fatalf("took %d of 25 (allowance 0.5×40+10 = 30)", got)
-	}
-	if got := b.take(8); got != 5 {
-		t.Fatalf("took %d of 8 with 5 left", got)
-	}
-	if got := b.take(1); got != 0 {
-		t.Fatalf("took %d with nothing left", got)
-	}
-	now = now.Add(5 * time.Second) // same window: still spent
-	if got := b.take(1); got != 0 {
-		t.Fatalf("took %d five seconds later", got)
-	}
-	now = now.Add(5 * time.Second) // the requests and extras have left the window
-	if got := b.take(20); got != 10 {
-		t.Fatalf("took %d in a fresh window, want the floor of 10", got)
 	}
 }
