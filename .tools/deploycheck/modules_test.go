@@ -91,6 +91,38 @@ func TestReleaseBinariesLinkNoDevelopmentInfrastructure(t *testing.T) {
 	}
 }
 
+// Product code requires no development infrastructure: the chassis module's
+// go.mod names none of it, and chassis builds and tests alone (as a module
+// that names none of it must), its test packages included. A chassis test
+// that needs a live server belongs in devkit/chassistest: in the workspace
+// it could import devkit without chassis's go.mod naming it, so go.mod
+// alone would not show it.
+func TestChassisRequiresNoDevelopmentInfrastructure(t *testing.T) {
+	m := readGoMod(t, "chassis")
+	if len(m.Require) == 0 {
+		t.Fatal("chassis/go.mod requires nothing; the check below would check nothing")
+	}
+	for _, r := range m.Require {
+		if isDevInfrastructure(r.Path) {
+			t.Errorf("chassis/go.mod requires %s", r.Path)
+		}
+	}
+	for _, r := range m.Replace {
+		if isDevInfrastructure(r.Old.Path) {
+			t.Errorf("chassis/go.mod replaces %s", r.Old.Path)
+		}
+	}
+	deps := strings.Fields(string(goIn(t, "chassis", "list", "-test", "-deps", "-f", "{{.ImportPath}}", "./...")))
+	if !slices.Contains(deps, "blogplatform/chassis/httpx") {
+		t.Fatalf("go list -test -deps ./... lists %d packages without blogplatform/chassis/httpx", len(deps))
+	}
+	for _, pkg := range deps {
+		if isDevInfrastructure(pkg) {
+			t.Errorf("chassis (or one of its tests) uses %s", pkg)
+		}
+	}
+}
+
 // The service images fetch only the modules the binary links: no
 // `go mod download` of the whole graph (test-only modules included), a
 // BuildKit cache mount for modules and build cache instead, and every module
