@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"blogplatform/devkit/wait"
 	"blogplatform/tools/internal/gateway"
 	"blogplatform/tools/internal/platform"
 )
@@ -24,21 +25,15 @@ import (
 func requireAllReady(t *testing.T) {
 	t.Helper()
 	restartStopped(t)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		healthy := true
+	if !wait.For(20*time.Second, func() bool {
 		for _, s := range stack.GatewayStats() {
 			if !s.Ready || s.Down {
-				healthy = false
+				return false
 			}
 		}
-		if healthy {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway targets not all ready: %+v", stack.GatewayStats())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return true
+	}) {
+		t.Fatalf("gateway targets not all ready: %+v", stack.GatewayStats())
 	}
 }
 
@@ -314,19 +309,17 @@ func TestGracefulShutdownLosesNoRequest(t *testing.T) {
 // and reports whether it answered 503 in between.
 func watchReadiness(addr string) bool {
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	saw503 := false
+	wait.For(30*time.Second, func() bool {
 		resp, err := client.Get("http://" + addr + "/health/ready")
 		if err != nil {
-			return false
+			return true // the listener is closed: nothing more to see
 		}
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+		saw503 = resp.StatusCode == http.StatusServiceUnavailable
+		return saw503
+	})
+	return saw503
 }
 
 func describeStats() string {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"blogplatform/devkit/wait"
 	"blogplatform/tools/internal/kongconf"
 )
 
@@ -970,13 +971,7 @@ func (f *fixture) targetReady(name string) bool {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Eventually(t, 5*time.Second, "condition", cond)
 }
 
 // blackholeAddr is a loopback address whose SYNs go unanswered: a listener
