@@ -33,6 +33,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"blogplatform/devkit/envelope"
 	"blogplatform/devkit/loadtest"
 	"blogplatform/tools/internal/platform"
 )
@@ -242,12 +243,6 @@ type dataset struct {
 	publishedIDs                         []string
 }
 
-type envelope struct {
-	Status  int             `json:"status"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data"`
-}
-
 func call(ctx context.Context, client *http.Client, method, url string, header http.Header, body any, out any) error {
 	var payload []byte
 	if body != nil {
@@ -271,12 +266,12 @@ func call(ctx context.Context, client *http.Client, method, url string, header h
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil || res.StatusCode != http.StatusOK {
+	env, err := envelope.Decode(raw)
+	if err != nil || res.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s %s: %d %s", method, url, res.StatusCode, bytes.TrimSpace(raw))
 	}
 	if out != nil {
-		return json.Unmarshal(env.Data, out)
+		return env.Into(out)
 	}
 	return nil
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"blogplatform/devkit/embedded"
 	"blogplatform/chassis/natsx/inbox"
+	"blogplatform/devkit/embedded"
 )
 
 const (

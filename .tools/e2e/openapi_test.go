@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
 
 	authopenapi "blogplatform/auth_service/openapi"
 	blogopenapi "blogplatform/blog_service/openapi"
+	"blogplatform/devkit/envelope"
 	"blogplatform/devkit/openapi"
 )
 
@@ -35,11 +35,7 @@ func validateAgainstSpec(t *testing.T, r reply) {
 	if err != nil {
 		t.Fatalf("loading the OpenAPI documents: %v", err)
 	}
-	var kong struct {
-		Message string  `json:"message"`
-		Code    *string `json:"code"`
-	}
-	if json.Unmarshal(r.raw, &kong) == nil && kong.Code == nil && kong.Message != "" {
+	if env, err := envelope.Decode(r.raw); err == nil && env.Code == "" && env.Message != "" {
 		return
 	}
 	req, err := http.NewRequest(r.method, r.path, nil)

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"blogplatform/devkit/envelope"
 )
 
 // lossSample is one request of a replica-loss run, timed from the run's
@@ -51,10 +53,8 @@ type lossReply struct {
 // message is the envelope's message (the services' and the gateway's error
 // bodies both carry one), "" when the body is not such a JSON object.
 func (r lossReply) message() string {
-	var env struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(r.body, &env) != nil {
+	env, err := envelope.Decode(r.body)
+	if err != nil {
 		return ""
 	}
 	return env.Message

@@ -40,9 +40,10 @@ import (
 	blogopenapi "blogplatform/blog_service/openapi"
 	blogstartup "blogplatform/blog_service/startup"
 	chassisconfig "blogplatform/chassis/config"
-	"blogplatform/devkit/embedded"
-	"blogplatform/devkit/openapi"
 	"blogplatform/chassis/runtime"
+	"blogplatform/devkit/embedded"
+	"blogplatform/devkit/envelope"
+	"blogplatform/devkit/openapi"
 	"blogplatform/devkit/testinfra"
 )
 
@@ -215,12 +216,9 @@ func (p *platform) do(method, base, path, token string, body any) answer {
 	raw, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	a := answer{status: res.StatusCode, raw: string(raw), elapsed: time.Since(start)}
-	var env struct {
-		Message string          `json:"message"`
-		Data    json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		p.t.Fatalf("%s %s: not JSON: %s", method, path, raw)
+	env, err := envelope.Decode(raw)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	a.message, a.data = env.Message, env.Data
 	lower := strings.ToLower(a.raw)

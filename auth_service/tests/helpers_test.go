@@ -27,9 +27,10 @@ import (
 	"blogplatform/auth_service/openapi"
 	"blogplatform/auth_service/startup"
 	chassisconfig "blogplatform/chassis/config"
-	"blogplatform/devkit/embedded"
-	chassisopenapi "blogplatform/devkit/openapi"
 	"blogplatform/chassis/runtime"
+	"blogplatform/devkit/embedded"
+	"blogplatform/devkit/envelope"
+	chassisopenapi "blogplatform/devkit/openapi"
 	"blogplatform/devkit/testinfra"
 )
 
@@ -234,12 +235,17 @@ type response struct {
 	status int
 	header http.Header
 	raw    string
-	env    map[string]any
+	env    envelope.Envelope
 }
 
-func (r response) message() string { m, _ := r.env["message"].(string); return m }
+func (r response) message() string { return r.env.Message }
 
-func (r response) data() map[string]any { d, _ := r.env["data"].(map[string]any); return d }
+// data is the envelope's data when it is a JSON object, nil otherwise.
+func (r response) data() map[string]any {
+	var d map[string]any
+	_ = json.Unmarshal(r.env.Data, &d)
+	return d
+}
 
 // do sends a request through the replica's engine; headers are name/value
 // pairs.
@@ -301,8 +307,8 @@ func expect(t testing.TB, res response, status int, message string) {
 	if status < 300 {
 		wantCode = "10000"
 	}
-	if res.env["code"] != wantCode || res.env["status"] != float64(status) {
-		t.Fatalf("envelope code/status %v/%v for %d", res.env["code"], res.env["status"], status)
+	if res.env.Code != wantCode || res.env.Status != status {
+		t.Fatalf("envelope code/status %v/%v for %d", res.env.Code, res.env.Status, status)
 	}
 	if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("content type %q", ct)

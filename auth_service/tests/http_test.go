@@ -153,7 +153,7 @@ func TestAPIKeyVerification(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := r.do("GET", "/verify/apikey", "", "x-api-key", tt.key)
 			expect(t, res, tt.status, tt.message)
-			if _, has := res.env["data"]; has {
+			if len(res.env.Data) > 0 {
 				t.Errorf("unexpected data: %s", res.raw)
 			}
 		})

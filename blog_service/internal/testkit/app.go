@@ -17,8 +17,9 @@ import (
 	"blogplatform/blog_service/openapi"
 	"blogplatform/blog_service/startup"
 	chassisconfig "blogplatform/chassis/config"
-	chassisopenapi "blogplatform/devkit/openapi"
 	"blogplatform/chassis/runtime"
+	"blogplatform/devkit/envelope"
+	chassisopenapi "blogplatform/devkit/openapi"
 	"blogplatform/devkit/testinfra"
 )
 
@@ -124,20 +125,12 @@ func NewApp(t testing.TB, env *testinfra.Env, dbs *RedisDBs, settings Settings) 
 	return &App{App: app, Env: env, DBName: dbName, RedisDB: redisDB, Redis: rdb, document: document}
 }
 
-// Envelope is a decoded response body.
-type Envelope struct {
-	Code    string          `json:"code"`
-	Status  int             `json:"status"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data"`
-}
-
-// Response is one answer of the App.
+// Response is one answer of the App: the raw answer and its decoded envelope.
 type Response struct {
 	Status int
 	Header http.Header
 	Raw    []byte
-	Envelope
+	envelope.Envelope
 }
 
 // Do sends a request straight to the engine. body is sent as is when it is
