@@ -10,6 +10,7 @@ import (
 	"blogplatform/blog_service/authclient"
 	"blogplatform/blog_service/internal/testkit"
 	"blogplatform/devkit/testinfra"
+	"blogplatform/devkit/wait"
 )
 
 // privateApp runs an app on its own infrastructure, so a test can break
@@ -75,16 +76,12 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 	if n := auth.TotalCalls(); n != 0 {
 		t.Errorf("open circuit still sent %d requests", n)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := app.Do(t, http.MethodGet, drafts, testkit.AuthorToken, nil)
-		if r.Status == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("circuit never closed: last answer %d %q", r.Status, r.Message)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var last testkit.Response
+	if !wait.For(10*time.Second, func() bool {
+		last = app.Do(t, http.MethodGet, drafts, testkit.AuthorToken, nil)
+		return last.Status == 200
+	}) {
+		t.Fatalf("circuit never closed: last answer %d %q", last.Status, last.Message)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"blogplatform/blog_service/internal/testkit"
+	"blogplatform/devkit/wait"
 )
 
 // TestSimilarBlogs: a small corpus with known overlaps with the source's
@@ -23,7 +24,10 @@ func TestSimilarBlogs(t *testing.T) {
 		b := app.Create(t, author, body)
 		if publish {
 			app.Publish(t, author, b.ID)
-			time.Sleep(3 * time.Millisecond) // distinct updatedAt (millisecond precision)
+			// Distinct updatedAt (millisecond precision): the next write
+			// starts in a later millisecond than this one ended.
+			published := time.Now().UnixMilli()
+			wait.Eventually(t, time.Second, "the clock passed "+b.ID+"'s millisecond", func() bool { return time.Now().UnixMilli() > published })
 		}
 		return b
 	}
