@@ -1,5 +1,6 @@
-// Package model is the `blogs` collection: the stored document, its indexes
-// and every query blog_service runs on it.
+// Package model is the blog domain: the Blog, its state changes with their
+// rules (lifecycle.go), and the `blogs` collection that stores it (its
+// indexes and every query blog_service runs on it).
 package model
 
 import (
@@ -27,7 +28,10 @@ const DefaultScore = 0.01
 //   - terms, titleTerms, descriptionTerms: the normalised terms (package
 //     terms) behind similar blogs. terms is the union of the other two and is
 //     the indexed field the candidate query matches; the two others tell the
-//     ranking where a term occurs.
+//     ranking where a term occurs;
+//   - version: counts the writes of this platform, compared by every write
+//     (optimistic concurrency). Blogs written by the reference have none,
+//     which reads as 0.
 type Blog struct {
 	ID            bson.ObjectID  `bson:"_id"`
 	Title         string         `bson:"title"`
@@ -53,6 +57,8 @@ type Blog struct {
 	Terms            []string `bson:"terms"`            // added
 	TitleTerms       []string `bson:"titleTerms"`       // added
 	DescriptionTerms []string `bson:"descriptionTerms"` // added
+
+	Version int64 `bson:"version"` // added
 }
 
 // AuthorProfile is the public part of the author's user: never the email.
@@ -97,7 +103,7 @@ func NextUpdatedAt(prev time.Time) time.Time {
 	return now
 }
 
-// Indexes are the reference's indexes (§9.3) plus the terms index. Only the
+// Indexes are the reference's indexes plus the terms index. Only the
 // unique slug index is required: it is what keeps slugs unique (also across
 // concurrent creates). The others speed up queries where the store supports
 // them; a store that refuses one (FerretDB has no text indexes) is logged and

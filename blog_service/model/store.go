@@ -1,9 +1,12 @@
 package model
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -78,15 +81,27 @@ func (s *Store) findOne(ctx context.Context, filter bson.D, opts ...options.List
 	return &b, nil
 }
 
-// Update applies set to the blog with id, only while it also matches expect
-// (the state the caller checked), so a concurrent change of that state makes
-// the update match nothing instead of acting on a state nobody checked. It
-// reports whether a document matched. A taken slug is ErrSlugTaken.
-func (s *Store) Update(ctx context.Context, id bson.ObjectID, expect, set bson.D) (bool, error) {
+// Save writes the changes from before to after (after as a whole: every
+// field that differs is set, a field after no longer has is removed), only
+// while the stored blog is still at before's version, and moves the
+// version on by one (after.Version). It reports whether the blog was still
+// at that version; when it was not, nothing was written. Fields this
+// service does not know (left by another writer) are kept. A taken slug is
+// ErrSlugTaken.
+func (s *Store) Save(ctx context.Context, before, after *Blog) (bool, error) {
+	after.Version = before.Version + 1
+	set, unset, err := diff(before, after)
+	if err != nil {
+		return false, err
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
 	ctx, cancel := s.db.Ctx(ctx)
 	defer cancel()
-	filter := append(bson.D{{Key: "_id", Value: id}}, expect...)
-	res, err := s.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
+	filter := bson.D{{Key: "_id", Value: before.ID}, versionIs(before.Version)}
+	res, err := s.coll.UpdateOne(ctx, filter, update)
 	if err != nil {
 		if mongox.IsDuplicateKey(err) {
 			return false, ErrSlugTaken
@@ -94,6 +109,52 @@ func (s *Store) Update(ctx context.Context, id bson.ObjectID, expect, set bson.D
 		return false, fmt.Errorf("update blog: %w", err)
 	}
 	return res.MatchedCount > 0, nil
+}
+
+// versionIs matches a blog at version v. Version 0 is also a blog without
+// the field (written by the reference, or before versions existed).
+func versionIs(v int64) bson.E {
+	if v == 0 {
+		return bson.E{Key: "version", Value: bson.D{{Key: "$in", Value: bson.A{int64(0), nil}}}}
+	}
+	return bson.E{Key: "version", Value: v}
+}
+
+// diff is the $set and $unset that turn the stored before into after.
+func diff(before, after *Blog) (set, unset bson.D, err error) {
+	old, err := bson.Marshal(before)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode blog: %w", err)
+	}
+	now, err := bson.Marshal(after)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode blog: %w", err)
+	}
+	oldElems, err := bson.Raw(old).Elements()
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode blog: %w", err)
+	}
+	newElems, err := bson.Raw(now).Elements()
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode blog: %w", err)
+	}
+	previous := make(map[string]bson.RawValue, len(oldElems))
+	for _, e := range oldElems {
+		previous[e.Key()] = e.Value()
+	}
+	for _, e := range newElems {
+		key, v := e.Key(), e.Value()
+		p, had := previous[key]
+		delete(previous, key)
+		if key == "_id" || had && key != "version" && p.Type == v.Type && bytes.Equal(p.Value, v.Value) {
+			continue
+		}
+		set = append(set, bson.E{Key: key, Value: v})
+	}
+	for _, key := range slices.Sorted(maps.Keys(previous)) {
+		unset = append(unset, bson.E{Key: key, Value: ""})
+	}
+	return set, unset, nil
 }
 
 // Page is a validated page request (1-based).

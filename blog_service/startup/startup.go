@@ -14,11 +14,11 @@ import (
 
 	"blogplatform/blog_service/api/author"
 	"blogplatform/blog_service/api/blog"
-	"blogplatform/blog_service/api/change"
 	"blogplatform/blog_service/api/editor"
 	"blogplatform/blog_service/api/list"
 	"blogplatform/blog_service/authclient"
 	"blogplatform/blog_service/blogcache"
+	"blogplatform/blog_service/blogrepo"
 	"blogplatform/blog_service/config"
 	"blogplatform/blog_service/model"
 	"blogplatform/blog_service/openapi"
@@ -89,11 +89,11 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 	rt.OnClose(blogCache.Close)
 
 	store := model.NewStore(rt.DB)
-	applier := change.NewApplier(store, blogCache)
+	repo := blogrepo.New(store, blogCache)
 	blog.NewController(blog.NewService(store, blogCache)).Mount(rt.Engine)
 	list.NewController(list.NewService(store, blogCache)).Mount(rt.Engine)
-	author.NewController(author.NewService(store, blogCache, applier, cfg.PublishedEdits == config.PublishedEditsReview), auth).Mount(rt.Engine)
-	editor.NewController(editor.NewService(store, blogCache, applier, auth), auth).Mount(rt.Engine)
+	author.NewController(author.NewService(store, repo, blogCache, cfg.PublishedEdits == config.PublishedEditsReview), auth).Mount(rt.Engine)
+	editor.NewController(editor.NewService(store, repo, blogCache, auth), auth).Mount(rt.Engine)
 	rt.Engine.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
 
 	return &App{Runtime: rt, Engine: rt.Engine, Store: store, Cache: blogCache}, nil

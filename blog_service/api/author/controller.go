@@ -6,7 +6,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"blogplatform/blog_service/api/reply"
 	"blogplatform/blog_service/authclient"
 	"blogplatform/blog_service/dto"
 	"blogplatform/blog_service/model"
@@ -31,9 +30,9 @@ func (ctl *Controller) Mount(r gin.IRouter) {
 	g.POST("", ctl.create)
 	g.PUT("", ctl.update)
 	g.GET("/id/:id", ctl.get)
-	g.DELETE("/id/:id", ctl.delete)
-	g.PUT("/submit/id/:id", ctl.submit)
-	g.PUT("/withdraw/id/:id", ctl.withdraw)
+	g.DELETE("/id/:id", ctl.flag(ctl.service.Delete, "blog deleted successfully"))
+	g.PUT("/submit/id/:id", ctl.flag(ctl.service.Submit, "blog submitted successfully"))
+	g.PUT("/withdraw/id/:id", ctl.flag(ctl.service.Withdraw, "blog withdrawn successfully"))
 	g.GET("/drafts", ctl.list(model.Drafts))
 	g.GET("/submitted", ctl.list(model.SubmittedBlogs))
 	g.GET("/published", ctl.list(model.PublishedBlogs))
@@ -41,17 +40,13 @@ func (ctl *Controller) Mount(r gin.IRouter) {
 
 func (ctl *Controller) create(c *gin.Context) {
 	var body CreateBlog
-	if err := httpx.BindJSON(c, &body); err != nil {
-		reply.Fail(c, err)
-		return
-	}
-	if err := checkTags(body.Tags); err != nil {
-		reply.Fail(c, err)
+	if err := bindBlog(c, &body); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	blog, err := ctl.service.Create(c.Request.Context(), authclient.User(c), body)
 	if err != nil {
-		reply.Fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	httpx.Data(c, "blog created successfully", blog)
@@ -59,19 +54,13 @@ func (ctl *Controller) create(c *gin.Context) {
 
 func (ctl *Controller) update(c *gin.Context) {
 	var body UpdateBlog
-	if err := httpx.BindJSON(c, &body); err != nil {
-		reply.Fail(c, err)
+	if err := bindBlog(c, &body); err != nil {
+		httpx.Fail(c, err)
 		return
-	}
-	if body.Tags != nil {
-		if err := checkTags(*body.Tags); err != nil {
-			reply.Fail(c, err)
-			return
-		}
 	}
 	blog, err := ctl.service.Update(c.Request.Context(), authclient.User(c), body)
 	if err != nil {
-		reply.Fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	httpx.Data(c, "blog updated successfully", blog)
@@ -84,50 +73,40 @@ func (ctl *Controller) get(c *gin.Context) {
 	}
 	blog, err := ctl.service.Get(c.Request.Context(), authclient.User(c), id, given)
 	if err != nil {
-		reply.Fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	httpx.Data(c, "success", blog)
 }
 
-func (ctl *Controller) delete(c *gin.Context) {
-	ctl.flag(c, ctl.service.Delete, "blog deleted successfully")
-}
-
-func (ctl *Controller) submit(c *gin.Context) {
-	ctl.flag(c, ctl.service.Submit, "blog submitted successfully")
-}
-
-func (ctl *Controller) withdraw(c *gin.Context) {
-	ctl.flag(c, ctl.service.Withdraw, "blog withdrawn successfully")
-}
-
 type flagFunc = func(ctx context.Context, user authwire.User, id bson.ObjectID) error
 
-func (ctl *Controller) flag(c *gin.Context, apply flagFunc, message string) {
-	id, _, ok := dto.BindID(c)
-	if !ok {
-		return
+func (ctl *Controller) flag(apply flagFunc, message string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, _, ok := dto.BindID(c)
+		if !ok {
+			return
+		}
+		if err := apply(c.Request.Context(), authclient.User(c), id); err != nil {
+			httpx.Fail(c, err)
+			return
+		}
+		httpx.OK(c, message)
 	}
-	if err := apply(c.Request.Context(), authclient.User(c), id); err != nil {
-		reply.Fail(c, err)
-		return
-	}
-	httpx.OK(c, message)
 }
 
 func (ctl *Controller) list(list model.AuthorList) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var q dto.Pagination
 		if err := httpx.BindQuery(c, &q); err != nil {
-			reply.Fail(c, err)
+			httpx.Fail(c, err)
 			return
 		}
 		data, err := ctl.service.List(c.Request.Context(), authclient.User(c), list, q.StorePage())
 		if err != nil {
-			reply.Fail(c, err)
+			httpx.Fail(c, err)
 			return
 		}
-		reply.Success(c, data)
+		httpx.RawData(c, "success", data)
 	}
 }

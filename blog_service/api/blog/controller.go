@@ -3,7 +3,6 @@ package blog
 import (
 	"github.com/gin-gonic/gin"
 
-	"blogplatform/blog_service/api/reply"
 	"blogplatform/blog_service/dto"
 	"blogplatform/chassis/httpx"
 )
@@ -28,7 +27,7 @@ func (ctl *Controller) byID(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	reply.Success(c, data)
+	httpx.RawData(c, "success", data)
 }
 
 func (ctl *Controller) bySlug(c *gin.Context) {
@@ -42,5 +41,5 @@ func (ctl *Controller) bySlug(c *gin.Context) {
 		httpx.Fail(c, err)
 		return
 	}
-	reply.Success(c, data)
+	httpx.RawData(c, "success", data)
 }

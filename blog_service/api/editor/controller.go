@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"blogplatform/blog_service/api/reply"
 	"blogplatform/blog_service/authclient"
 	"blogplatform/blog_service/dto"
 	"blogplatform/blog_service/model"
@@ -46,7 +45,7 @@ func (ctl *Controller) get(c *gin.Context) {
 	}
 	blog, err := ctl.service.Get(c.Request.Context(), id, given)
 	if err != nil {
-		reply.Fail(c, err)
+		httpx.Fail(c, err)
 		return
 	}
 	httpx.Data(c, "success", blog)
@@ -101,11 +100,12 @@ func (ctl *Controller) publish(c *gin.Context) {
 		return
 	}
 	reviewed, err := reviewedAt(c)
-	if err == nil {
-		err = ctl.service.Publish(c.Request.Context(), authclient.User(c), id, reviewed)
-	}
 	if err != nil {
-		reply.Fail(c, err)
+		httpx.Fail(c, err)
+		return
+	}
+	if err := ctl.service.Publish(c.Request.Context(), authclient.User(c), id, reviewed); err != nil {
+		httpx.Fail(c, err)
 		return
 	}
 	httpx.OK(c, "blog published successfully")
@@ -120,7 +120,7 @@ func (ctl *Controller) transition(apply transitionFunc, message string) gin.Hand
 			return
 		}
 		if err := apply(c.Request.Context(), authclient.User(c), id); err != nil {
-			reply.Fail(c, err)
+			httpx.Fail(c, err)
 			return
 		}
 		httpx.OK(c, message)
@@ -131,14 +131,14 @@ func (ctl *Controller) list(list model.AuthorList) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var q dto.Pagination
 		if err := httpx.BindQuery(c, &q); err != nil {
-			reply.Fail(c, err)
+			httpx.Fail(c, err)
 			return
 		}
 		data, err := ctl.service.List(c.Request.Context(), list, q.StorePage())
 		if err != nil {
-			reply.Fail(c, err)
+			httpx.Fail(c, err)
 			return
 		}
-		reply.Success(c, data)
+		httpx.RawData(c, "success", data)
 	}
 }

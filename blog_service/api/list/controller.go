@@ -3,7 +3,6 @@ package list
 import (
 	"github.com/gin-gonic/gin"
 
-	"blogplatform/blog_service/api/reply"
 	"blogplatform/blog_service/dto"
 	"blogplatform/chassis/httpx"
 )
@@ -64,5 +63,5 @@ func respond(c *gin.Context, data []byte, err error) {
 		httpx.Fail(c, err)
 		return
 	}
-	reply.Success(c, data)
+	httpx.RawData(c, "success", data)
 }
