@@ -3,13 +3,14 @@ package dto
 import "blogplatform/chassis/httpx"
 
 // SizeStyle is the blog bodies' validation wording: lengths read "must be at
-// least 3 size" and a malformed URL "must be a valid URL", as the blog API
-// has always answered; everything else is the chassis default.
+// least 3 size" and a malformed URL or URI "must be a valid URL/URI", as the
+// blog API has always answered; everything else is the chassis default.
 func SizeStyle() httpx.Style {
 	s := httpx.DefaultStyle()
 	s.Min = "%[1]s must be at least %[2]s size"
 	s.Max = "%[1]s must be at most %[2]s size"
 	s.URL = "%[1]s must be a valid URL"
+	s.URI = "%[1]s must be a valid URI"
 	return s
 }
 
