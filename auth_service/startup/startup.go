@@ -31,6 +31,7 @@ import (
 	"blogplatform/auth_service/api/user/model"
 	userstore "blogplatform/auth_service/api/user/store"
 	"blogplatform/auth_service/config"
+	"blogplatform/auth_service/migrations"
 	"blogplatform/auth_service/openapi"
 	"blogplatform/chassis/cache"
 	"blogplatform/chassis/mongox"
@@ -89,6 +90,9 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 
 	indexes := append(userstore.Indexes(), keystorestore.Indexes(cfg.RefreshTokenValidity)...)
 	indexes = append(indexes, apikeystore.Indexes()...)
+	if err = migrations.Run(ctx, rt, indexes); err != nil {
+		return nil, err
+	}
 	if a.SkippedIndexes, err = mongox.EnsureIndexes(ctx, rt.DB.Database, rt.Log, indexes); err != nil {
 		return nil, err
 	}
