@@ -45,6 +45,7 @@ import (
 	"blogplatform/devkit/envelope"
 	"blogplatform/devkit/openapi"
 	"blogplatform/devkit/testinfra"
+	"blogplatform/devkit/wait"
 )
 
 const (
@@ -277,17 +278,6 @@ func (p *platform) publish(token, title string) (string, string) {
 	return blog.ID, blog.Slug
 }
 
-func eventually(t *testing.T, within time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // NATS stops: public reads stay 200 (they never need auth), protected routes
 // answer 503 `authentication service unavailable` — in milliseconds once the
 // breaker is open — and NATS coming back heals them without any restart.
@@ -323,7 +313,7 @@ func TestNATSOutage(t *testing.T) {
 	if err := p.infra.NATS.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "protected routes recover after NATS restarts", func() bool {
+	wait.Eventually(t, 20*time.Second, "protected routes recover after NATS restarts", func() bool {
 		return p.do("GET", p.blogURL, "/author/drafts?page=1&limit=10", token, nil).status == 200
 	})
 }
@@ -414,7 +404,7 @@ func TestStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	eventually(t, 20*time.Second, "reads recover after the store returns", func() bool {
+	wait.Eventually(t, 20*time.Second, "reads recover after the store returns", func() bool {
 		return p.do("GET", p.blogURL, "/list/tag/RESILIENCE?page=1&limit=10", "", nil).status == 200
 	})
 	if a := p.do("GET", p.blogURL, "/author/id/"+id, token, nil); a.status != 200 {
