@@ -73,15 +73,15 @@ func referenceBlogs(authorID bson.ObjectID) []refdata.Blog {
 }
 
 type stack struct {
-	t                *testing.T
-	authDB, blogDB   string
-	priv, pub        string
-	privateKey       *rsa.PrivateKey
-	mongo            *mongo.Client
-	auth             *refdata.Auth
-	blogs            []refdata.Blog
-	authApps         []*authstartup.App
-	blogApps         []*blogstartup.App
+	t              *testing.T
+	authDB, blogDB string
+	priv, pub      string
+	privateKey     *rsa.PrivateKey
+	mongo          *mongo.Client
+	auth           *refdata.Auth
+	blogs          []refdata.Blog
+	authApps       []*authstartup.App
+	blogApps       []*blogstartup.App
 	// Redis logical databases of this stack, so cached entries of another
 	// test's blogs (same slugs) are never seen.
 	authRedis, blogRedis int
