@@ -80,8 +80,6 @@ type stack struct {
 	mongo          *mongo.Client
 	auth           *refdata.Auth
 	blogs          []refdata.Blog
-	authApps       []*authstartup.App
-	blogApps       []*blogstartup.App
 	// Redis logical databases of this stack, so cached entries of another
 	// test's blogs (same slugs) are never seen.
 	authRedis, blogRedis int
