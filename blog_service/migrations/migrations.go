@@ -33,10 +33,12 @@ package migrations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"blogplatform/blog_service/blogcache"
 	"blogplatform/blog_service/model"
@@ -89,6 +91,15 @@ var stateProjection = bson.D{
 	{Key: "status", Value: 1}, {Key: "published", Value: 1}, {Key: "submitted", Value: 1},
 }
 
+// What update reads back to check that a blog still needs its update.
+var (
+	termsCheckProjection = bson.D{
+		{Key: "title", Value: 1}, {Key: "description", Value: 1},
+		{Key: "terms", Value: 1}, {Key: "titleTerms", Value: 1}, {Key: "descriptionTerms", Value: 1},
+	}
+	profileCheckProjection = bson.D{{Key: "authorProfile", Value: 1}}
+)
+
 func decode(docs []bson.Raw) ([]model.Blog, error) {
 	out := make([]model.Blog, len(docs))
 	for i, d := range docs {
@@ -117,9 +128,10 @@ func (d Deps) backfillTerms(ctx context.Context, p *migrate.Progress) error {
 				b.SetTerms()
 				// Conditional on the title and description the terms were
 				// computed from: an edit in between stored its own terms.
-				ok, err := d.update(ctx, b.ID,
-					bson.D{{Key: "title", Value: b.Title}, {Key: "description", Value: b.Description}},
-					bson.D{{Key: "terms", Value: b.Terms}, {Key: "titleTerms", Value: b.TitleTerms}, {Key: "descriptionTerms", Value: b.DescriptionTerms}})
+				ok, err := d.update(ctx, b.ID, termsCheckProjection, func(cur bson.Raw) bool {
+					return stringIs(cur, "title", b.Title) && stringIs(cur, "description", b.Description) &&
+						(absent(cur, "terms") || absent(cur, "titleTerms") || absent(cur, "descriptionTerms"))
+				}, bson.D{{Key: "terms", Value: b.Terms}, {Key: "titleTerms", Value: b.TitleTerms}, {Key: "descriptionTerms", Value: b.DescriptionTerms}})
 				if err != nil {
 					return err
 				}
@@ -170,7 +182,8 @@ func (d Deps) backfillAuthorProfiles(ctx context.Context, p *migrate.Progress) e
 			for i := range blogs {
 				b := &blogs[i]
 				profile := known[b.Author]
-				ok, err := d.update(ctx, b.ID, bson.D{missing("authorProfile")}, bson.D{{Key: "authorProfile", Value: profile}})
+				ok, err := d.update(ctx, b.ID, profileCheckProjection, func(cur bson.Raw) bool { return absent(cur, "authorProfile") },
+					bson.D{{Key: "authorProfile", Value: profile}})
 				if err != nil {
 					return err
 				}
@@ -190,19 +203,47 @@ func (d Deps) backfillAuthorProfiles(ctx context.Context, p *migrate.Progress) e
 // maxRemembered bounds the per-run memory of author profiles.
 const maxRemembered = 10000
 
-// update $sets fields of the blog with id while it also matches expect,
-// under the blog's write lock; it reports whether the blog matched.
-func (d Deps) update(ctx context.Context, id bson.ObjectID, expect, set bson.D) (bool, error) {
+// update $sets fields of the blog with id when check, given the blog's
+// current document (the fields of check's projection), says it still needs
+// them; it reports whether it wrote. It holds the blog's write lock
+// (blogcache.Cache.Lock) from the read to the write, so no other write of
+// the blog comes in between. Both the read and the write filter on exactly
+// {_id}: the one filter every store answers without a collection scan
+// (FerretDB's SQLite backend would scan the whole collection for each
+// update with any other condition).
+func (d Deps) update(ctx context.Context, id bson.ObjectID, projection bson.D, check func(bson.Raw) bool, set bson.D) (bool, error) {
 	if d.Cache != nil {
 		release := d.Cache.Lock(ctx, id.Hex())
 		defer release()
 	}
-	filter := append(bson.D{{Key: "_id", Value: id}}, expect...)
-	res, err := d.Blogs.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}})
+	byID := bson.D{{Key: "_id", Value: id}}
+	current, err := d.Blogs.FindOne(ctx, byID, options.FindOne().SetProjection(projection)).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read blog %s: %w", id.Hex(), err)
+	}
+	if !check(current) {
+		return false, nil
+	}
+	res, err := d.Blogs.UpdateOne(ctx, byID, bson.D{{Key: "$set", Value: set}})
 	if err != nil {
 		return false, fmt.Errorf("update blog %s: %w", id.Hex(), err)
 	}
 	return res.MatchedCount > 0, nil
+}
+
+// absent reports whether doc lacks field (or holds null there).
+func absent(doc bson.Raw, field string) bool {
+	v, err := doc.LookupErr(field)
+	return err != nil || v.Type == bson.TypeNull
+}
+
+// stringIs reports whether doc's field is the string want.
+func stringIs(doc bson.Raw, field, want string) bool {
+	s, ok := doc.Lookup(field).StringValueOK()
+	return ok && s == want
 }
 
 func (d Deps) invalidate(ctx context.Context, changed []*model.Blog) {
