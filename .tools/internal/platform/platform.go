@@ -341,16 +341,19 @@ func (p *Platform) build(ctx context.Context) (map[string]string, error) {
 }
 
 // goCommand finds the go command: the one on PATH (go test and go run put
-// their own first), else the one of the toolchain that built this program.
+// their own first), else the one under $GOROOT. The root this program was
+// built with (runtime.GOROOT, deprecated) is not used: it need not exist on
+// the machine that runs it.
 func goCommand() (string, error) {
 	if path, err := exec.LookPath("go"); err == nil {
 		return path, nil
 	}
-	path := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if fileExists(path) {
-		return path, nil
+	if root := os.Getenv("GOROOT"); root != "" {
+		if path := filepath.Join(root, "bin", "go"); fileExists(path) {
+			return path, nil
+		}
 	}
-	return "", errors.New("the go command is not on PATH")
+	return "", errors.New("the go command is not on PATH (nor under $GOROOT)")
 }
 
 func (p *Platform) startInfrastructure(ctx context.Context) error {

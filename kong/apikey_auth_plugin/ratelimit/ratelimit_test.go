@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,7 +327,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 			t.Errorf("RetryAfterSeconds(%v) = %d, want %d", d, got, want)
 		}
 	}
-	if h := (Result{Limited: true, Limit: 5, RetryAfter: 1500 * time.Millisecond}).Header(); h.Get(HeaderRetryAfter) != "2" || h.Get(http.CanonicalHeaderKey("x-ratelimit-remaining-minute")) != "0" {
+	if h := (Result{Limited: true, Limit: 5, RetryAfter: 1500 * time.Millisecond}).Header(); h.Get(HeaderRetryAfter) != "2" || h.Get("x-ratelimit-remaining-minute") != "0" {
 		t.Errorf("denial header = %v", h)
 	}
 }
