@@ -125,10 +125,10 @@ func (c *client) try(method, path string, body any, opts ...option) (reply, erro
 	return r, nil
 }
 
-// checkEnvelope applies §17 "What every response is checked for": JSON
-// content type, an object with string code, numeric status equal to the HTTP
-// status and string message, code 10000 for 2xx and 10001 otherwise; plus
-// CONTRACT §2.3: an X-Request-ID on every response.
+// checkEnvelope checks what every response must be: JSON content type, an
+// object with string code, numeric status equal to the HTTP status and
+// string message, code 10000 for 2xx and 10001 otherwise, and an
+// X-Request-ID header.
 func checkEnvelope(t *testing.T, r reply) {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {

@@ -11,8 +11,9 @@ import (
 
 const unknownID = "000000000000000000000001"
 
-// TestUserJourney walks reference §17 items 1–55 through the gateway with the
-// answers CONTRACT §2 prescribes where they differ from the reference. Each
+// TestUserJourney walks a user's whole journey in 55 numbered steps (the
+// numbers in the comments below) through the gateway, with the answers of
+// the README's "Differences from the reference" where they differ. Each
 // group is a subtest; the journey stops at the first group that fails, since
 // later groups use what earlier ones created.
 func TestUserJourney(t *testing.T) {
@@ -84,8 +85,7 @@ func (j *journey) apiKeyAndRouting(t *testing.T) {
 	// 4: the plugin is global.
 	expect(t, c.do(http.MethodGet, "/blog/list/latest?page=1&limit=10", nil, noKey()), 401, "permission denied: missing x-api-key header")
 	expect(t, c.do(http.MethodGet, "/blog/list/latest?page=1&limit=10", nil, withKey("wrong")), 403, "permission denied: invalid x-api-key")
-	// 5: unknown path 404; a wrong method on a known path 405 with Allow
-	// (CONTRACT §2.1).
+	// 5: unknown path 404; a wrong method on a known path 405 with Allow.
 	expect(t, c.do(http.MethodGet, "/auth/does/not/exist", nil), 404, "url not found")
 	r = c.do(http.MethodGet, "/auth/signup/basic", nil)
 	expect(t, r, 405, "method not allowed")
@@ -104,7 +104,7 @@ func (j *journey) apiKeyAndRouting(t *testing.T) {
 	if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 		t.Errorf("%v: Content-Type %q", r, r.header.Get("Content-Type"))
 	}
-	// Health through the gateway needs no key (CONTRACT §3).
+	// Health through the gateway needs no key.
 	for _, p := range []string{"/auth/health/live", "/auth/health/ready", "/blog/health/live", "/blog/health/ready"} {
 		if r := c.do(http.MethodGet, p, nil, noKey()); r.status != 200 {
 			t.Errorf("%v: health without a key", r)
@@ -233,7 +233,7 @@ func (j *journey) profile(t *testing.T) {
 	// 17
 	expect(t, c.do(http.MethodGet, "/auth/profile/mine", nil), 401, "permission denied: missing Authorization")
 	expect(t, c.do(http.MethodGet, "/auth/profile/mine", nil, authorization("Token x")), 401, "permission denied: invalid Authorization")
-	// A malformed token is a 401 with a clean message (CONTRACT §2.5); the
+	// A malformed token is a 401 with a clean message, never a 500; the
 	// wording is the service's.
 	expectStatus(t, c.do(http.MethodGet, "/auth/profile/mine", nil, bearer("abc")), 401)
 	expect(t, c.do(http.MethodGet, "/auth/profile/mine", nil, bearer(j.r1)), 401, "permission denied: invalid access token")
@@ -257,7 +257,7 @@ func (j *journey) profile(t *testing.T) {
 	}
 	expect(t, c.do(http.MethodGet, "/auth/profile/id/abc", nil), 400, "id must be of length 24")
 	expect(t, c.do(http.MethodGet, "/auth/profile/id/"+unknownID, nil), 404, "user does not exist")
-	// CONTRACT §2.2: 24 characters that are not hex are a 400.
+	// 24 characters that are not hex are a 400, not a silent zero id.
 	expect(t, c.do(http.MethodGet, "/auth/profile/id/zzzzzzzzzzzzzzzzzzzzzzzz", nil), 400, "id must be a valid id")
 }
 
@@ -299,7 +299,7 @@ func (j *journey) refreshAndSignOut(t *testing.T) {
 func (j *journey) roleFailures(t *testing.T) {
 	c := j.c
 	body := j.blogBody("Role Check", "role check")
-	// 25: the bare message (CONTRACT §2.4), no "401:" prefix.
+	// 25: auth's error through blog is the bare message, no "401:" prefix.
 	expect(t, c.do(http.MethodPost, "/blog/author/", body), 401, "permission denied: missing Authorization")
 	// 26–27
 	expect(t, c.do(http.MethodPost, "/blog/author/", body, bearer(j.learner)), 403, "permission denied: does not have sufficient role")
@@ -332,7 +332,7 @@ func (j *journey) authorCreates(t *testing.T) {
 	lower["tags"] = []string{"go"}
 	expect(t, c.do(http.MethodPost, "/blog/author/", lower, admin), 400, "tags[0] must be uppercase")
 
-	// 30: without the trailing slash it works like with it (CONTRACT §2.1).
+	// 30: without the trailing slash it works like with it (no 307).
 	r := c.do(http.MethodPost, "/blog/author", j.blogBody("No Slash Post", "no slash"), admin)
 	data := mustOK(t, r, "blog created successfully")
 	if str(data, "slug") != "noslash"+j.rnd {
@@ -359,14 +359,14 @@ func (j *journey) authorCreates(t *testing.T) {
 	if get(data, "createdAt") == nil || get(data, "updatedAt") == nil || get(data, "text") != nil || get(data, "publishedAt") != nil {
 		t.Errorf("%v: timestamps / text", r)
 	}
-	// CONTRACT §2.6: imgUrl given at creation is stored.
+	// imgUrl given at creation is stored.
 	if str(data, "imgUrl") != "https://x.io/a.png" {
 		t.Errorf("%v: imgUrl not stored", r)
 	}
 	// 32
 	expect(t, c.do(http.MethodPost, "/blog/author/", body, admin), 400, "Blog with slug: "+j.s1+" already exists")
 
-	// 33 (PUT without the slash too, CONTRACT §2.1)
+	// 33 (PUT without the slash too)
 	expect(t, c.do(http.MethodPut, "/blog/author/", map[string]any{}, admin), 400, "_id is required")
 	expect(t, c.do(http.MethodPut, "/blog/author", map[string]any{"_id": unknownID}, admin), 404, "Blog with id: "+unknownID+" does not exist")
 	r = c.do(http.MethodPut, "/blog/author/", map[string]any{
@@ -525,7 +525,8 @@ func (j *journey) unpublishAndDelete(t *testing.T) {
 	if get(data, "drafted") != true || get(data, "published") != false || str(data, "text") == "" {
 		t.Errorf("%v: after unpublish: drafted true, published false, text kept", r)
 	}
-	// 49: no stale public answers after a write (CONTRACT §2.7). B1 was read
+	// 49: no stale public answers after a write (every cached view of the
+	// blog is invalidated before the write returns). B1 was read
 	// by id and slug above, so it was cached.
 	expect(t, c.do(http.MethodGet, "/blog/slug/"+j.s2, nil), 404, "blog not found")
 	expect(t, c.do(http.MethodPut, "/blog/editor/unpublish/id/"+j.b1, nil, admin), 200, "blog unpublished successfully")
@@ -554,7 +555,7 @@ func (j *journey) badInput(t *testing.T) {
 	r := c.do(http.MethodGet, "/blog/author/drafts?page=1&limit=10", nil, bearer("garbage.token.value"))
 	expectStatus(t, r, 401)
 	if strings.HasPrefix(str(r.body, "message"), "401:") {
-		t.Errorf("%v: no \"401:\" prefix (CONTRACT §2.4)", r)
+		t.Errorf("%v: auth's error must carry the bare message, no \"401:\" prefix", r)
 	}
 	// 55: authentication runs before validation.
 	expect(t, c.do(http.MethodPost, "/blog/author/", map[string]any{"title": 1}), 401, "permission denied: missing Authorization")

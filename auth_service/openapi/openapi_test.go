@@ -73,7 +73,7 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 		roleL + `,` + roleA + `,` + roleE + `,` + roleAd + `]}`
 
 	cases := []exchange{
-		// API key (§17 items 1-3, 5)
+		// API key: valid, missing, wrong, verifier unreachable
 		{name: "verify ok", method: "GET", path: "/auth/verify/apikey", status: 200, body: ok("")},
 		{name: "verify missing key", method: "GET", path: "/auth/verify/apikey", status: 401, body: fail(401, "permission denied: missing x-api-key header")},
 		{name: "verify wrong key", method: "GET", path: "/verify/apikey", status: 403, body: fail(403, "permission denied: invalid x-api-key")},

@@ -9,9 +9,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// TestNATSEndpoints: every subject's answers and errors (§8.5 with the
-// CONTRACT's fixes), malformed messages included; the service keeps
-// serving afterwards.
+// TestNATSEndpoints: every subject's answers and errors (the payloads of
+// chassis/authwire; a malformed message gets a "400:<message>" reply),
+// malformed messages included; the service keeps serving afterwards.
 func TestNATSEndpoints(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)

@@ -47,7 +47,8 @@ func data(msg, d string) string {
 	return `{"code":"10000","status":200,"message":"` + msg + `","data":` + d + `}`
 }
 
-// Canned DTOs shaped like the reference's (§5.3).
+// Canned DTOs shaped like the blog views the service sends (private, public,
+// list item), field for field.
 var (
 	draft = `{"_id":"` + b1 + `","title":"Quantum Gardening Basics","description":"desc text","draftText":"draft body",` +
 		`"slug":"qgbasics","author":` + author + `,"imgUrl":"https://x.io/a.png","score":0.01,"tags":["SCIENCE","GARDEN"],` +

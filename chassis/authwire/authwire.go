@@ -1,5 +1,5 @@
 // Package authwire is the NATS contract between auth_service and its callers:
-// subjects and payload shapes exactly as the reference sends them (§8.5), so
+// subjects and payload shapes exactly as the reference sends them, so
 // a reference blog_service can use this auth_service and the other way round.
 // The JSON fixtures in fixtures/ are the one copy both services test against.
 package authwire

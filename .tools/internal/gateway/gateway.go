@@ -81,7 +81,8 @@ const (
 	// healthchecks.active.timeout of the repo's Kong file).
 	DefaultHealthTimeout = 2 * time.Second
 	// DefaultMaxBufferedBody is the largest request body kept in memory so a
-	// retry can resend it: the services' own body limit (CONTRACT §2.14).
+	// retry can resend it: the services' own body limit (BODY_LIMIT_BYTES'
+	// default, 1 MiB).
 	// Larger bodies are streamed and never retried.
 	DefaultMaxBufferedBody = 1 << 20
 	// defaultHealthPath is probed when the upstream names none.

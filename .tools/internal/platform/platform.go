@@ -36,8 +36,8 @@ import (
 	"blogplatform/tools/internal/kongconf"
 )
 
-// Development credentials the auth replicas seed (the reference values of
-// the .env.example files, CONTRACT §2.12).
+// Development credentials the auth replicas seed (the values of the
+// .env.example files: SEED_API_KEY, SEED_ADMIN_EMAIL, SEED_ADMIN_PASSWORD).
 const (
 	DevAPIKey        = "1D3F2DD1A5DE725DD4DF1D82BBB37"
 	DevAdminEmail    = "admin@unusualcode.org"
