@@ -17,13 +17,16 @@ import (
 	"blogplatform/blog_service/api/editor"
 	"blogplatform/blog_service/api/list"
 	"blogplatform/blog_service/authclient"
+	"blogplatform/blog_service/authorprofile"
 	"blogplatform/blog_service/blogcache"
 	"blogplatform/blog_service/blogrepo"
 	"blogplatform/blog_service/config"
+	"blogplatform/blog_service/migrations"
 	"blogplatform/blog_service/model"
 	"blogplatform/blog_service/openapi"
 	"blogplatform/chassis/cache"
 	"blogplatform/chassis/httpx"
+	"blogplatform/chassis/migrate"
 	"blogplatform/chassis/mongox"
 	"blogplatform/chassis/natsx"
 	"blogplatform/chassis/runtime"
@@ -36,6 +39,9 @@ type App struct {
 	Engine *httpx.Engine
 	Store  *model.Store
 	Cache  *blogcache.Cache
+	// Migrations is the start-up migration runner (BackgroundDone tells
+	// when the backfills have finished).
+	Migrations *migrate.Runner
 }
 
 // New connects to the dependencies (waiting for Mongo), ensures the indexes
@@ -90,13 +96,31 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 
 	store := model.NewStore(rt.DB)
 	repo := blogrepo.New(store, blogCache)
-	blog.NewController(blog.NewService(store, blogCache)).Mount(rt.Engine)
+	// Authors of blogs stored without a profile (written by the reference),
+	// cached per author for as long as a blog.
+	profiles := authorprofile.New(auth, cache.New(rt.Redis, "authorprofile", rt.Log, rt.Metrics), cfg.BlogCacheTTL, rt.Log)
+	blog.NewController(blog.NewService(store, blogCache, profiles)).Mount(rt.Engine)
 	list.NewController(list.NewService(store, blogCache)).Mount(rt.Engine)
 	author.NewController(author.NewService(store, repo, blogCache, cfg.PublishedEdits == config.PublishedEditsReview), auth).Mount(rt.Engine)
-	editor.NewController(editor.NewService(store, repo, blogCache, auth), auth).Mount(rt.Engine)
+	editor.NewController(editor.NewService(store, repo, blogCache, auth, profiles), auth).Mount(rt.Engine)
 	rt.Engine.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
 
-	return &App{Runtime: rt, Engine: rt.Engine, Store: store, Cache: blogCache}, nil
+	// Start-up migrations: only background backfills today, so this
+	// returns at once and the service serves while they run.
+	runner, err := migrate.New(rt.DB.Database, migrations.Steps(migrations.Deps{
+		Blogs: store.Collection(), Cache: blogCache, Profiles: profiles,
+	}), migrate.Options{Logger: rt.Log})
+	if err == nil {
+		err = runner.Run(ctx)
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("blog migrations: %w", err), rt.Close(context.Background()))
+	}
+	// Registered last, so it runs first: the backfills stop before Redis,
+	// NATS and Mongo close.
+	rt.OnClose(runner.Close)
+
+	return &App{Runtime: rt, Engine: rt.Engine, Store: store, Cache: blogCache, Migrations: runner}, nil
 }
 
 // Run serves on ln until ctx is cancelled, then shuts down gracefully

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"blogplatform/blog_service/authclient"
+	"blogplatform/blog_service/authorprofile"
 	"blogplatform/blog_service/blogcache"
 	"blogplatform/blog_service/blogrepo"
 	"blogplatform/blog_service/dto"
@@ -24,13 +25,17 @@ type Service struct {
 	repo  *blogrepo.Repository
 	cache *blogcache.Cache
 	auth  *authclient.Client
+	// profiles fills in the author of blogs stored without one.
+	profiles *authorprofile.Resolver
 }
 
-func NewService(store *model.Store, repo *blogrepo.Repository, cache *blogcache.Cache, auth *authclient.Client) *Service {
-	return &Service{store: store, repo: repo, cache: cache, auth: auth}
+func NewService(store *model.Store, repo *blogrepo.Repository, cache *blogcache.Cache, auth *authclient.Client, profiles *authorprofile.Resolver) *Service {
+	return &Service{store: store, repo: repo, cache: cache, auth: auth, profiles: profiles}
 }
 
-// Get returns any active blog; the author is the profile stored with it.
+// Get returns any active blog; the author is the profile stored with it,
+// or for a blog stored without one (written by the reference) the profile
+// auth_service has now (an empty name while auth cannot answer).
 func (s *Service) Get(ctx context.Context, id bson.ObjectID, given string) (dto.PrivateBlog, error) {
 	b, err := s.store.FindByID(ctx, id)
 	if errors.Is(err, model.ErrNotFound) || err == nil && !b.Status {
@@ -39,6 +44,7 @@ func (s *Service) Get(ctx context.Context, id bson.ObjectID, given string) (dto.
 	if err != nil {
 		return dto.PrivateBlog{}, err
 	}
+	s.profiles.Fill(ctx, b)
 	return dto.NewPrivateBlog(b, dto.AuthorOf(b)), nil
 }
 

@@ -62,6 +62,12 @@ func (s *Service) similar(ctx context.Context, id bson.ObjectID) ([]dto.ItemBlog
 	if err != nil {
 		return nil, err
 	}
+	if source.TitleTerms == nil {
+		// Stored without terms (written by the reference, not yet reached
+		// by the start-up backfill): compute them now. Candidates without
+		// terms are not found until the backfill gives them theirs.
+		source.SetTerms()
+	}
 	candidates, err := s.store.SimilarCandidates(ctx, id, source.TitleTerms)
 	if err != nil {
 		return nil, err
