@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"blogplatform/blog_service/internal/testkit"
+	"blogplatform/chassis/authwire"
 	"blogplatform/devkit/wait"
 )
 
@@ -14,7 +15,7 @@ import (
 // the author (public by id and by slug, the editors' read) resolves it
 // through auth_service.
 func TestReferenceBlogShowsItsAuthor(t *testing.T) {
-	app, _ := newApp(t)
+	app, auth := newApp(t)
 	id := app.InsertReferenceBlog(t, testkit.RefBlog{
 		Title: "Reference blog with an author", Description: "Written by the reference",
 		Slug: "reference-author-blog", Author: testkit.Author.ID, Published: true,
@@ -40,6 +41,10 @@ func TestReferenceBlogShowsItsAuthor(t *testing.T) {
 	t.Run("editor", func(t *testing.T) {
 		wantAuthor(t, app.Do(t, http.MethodGet, "/editor/id/"+id, testkit.EditorToken, nil).Want(t, 200, "success"))
 	})
+	// The profile is cached per author: every read above asked auth once.
+	if n := auth.Calls(authwire.SubjectProfileUser); n != 1 {
+		t.Errorf("auth.profile.user asked %d times, want 1", n)
+	}
 }
 
 // An author auth_service does not know (a deleted user) is shown with an
