@@ -4,6 +4,7 @@
 package dto
 
 import (
+	"context"
 	"strings"
 	"time"
 	"unicode"
@@ -237,4 +238,25 @@ func BindID(c *gin.Context) (id bson.ObjectID, given string, ok bool) {
 	}
 	id, _ = bson.ObjectIDFromHex(p.ID) // validated: 24 hex characters
 	return id, p.ID, true
+}
+
+// Action is a service method that changes the blog with id on behalf of
+// user.
+type Action = func(ctx context.Context, user authwire.User, id bson.ObjectID) error
+
+// ActionHandler is the handler of a route that changes the blog named by
+// the `:id` path parameter: it binds the id, runs act as the authenticated
+// user (userOf) and answers 200 with message.
+func ActionHandler(act Action, userOf func(*gin.Context) authwire.User, message string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, _, ok := BindID(c)
+		if !ok {
+			return
+		}
+		if err := act(c.Request.Context(), userOf(c), id); err != nil {
+			httpx.Fail(c, err)
+			return
+		}
+		httpx.OK(c, message)
+	}
 }

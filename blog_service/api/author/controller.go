@@ -1,15 +1,11 @@
 package author
 
 import (
-	"context"
-
 	"github.com/gin-gonic/gin"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"blogplatform/blog_service/authclient"
 	"blogplatform/blog_service/dto"
 	"blogplatform/blog_service/model"
-	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/httpx"
 )
 
@@ -30,9 +26,9 @@ func (ctl *Controller) Mount(r gin.IRouter) {
 	g.POST("", ctl.create)
 	g.PUT("", ctl.update)
 	g.GET("/id/:id", ctl.get)
-	g.DELETE("/id/:id", ctl.flag(ctl.service.Delete, "blog deleted successfully"))
-	g.PUT("/submit/id/:id", ctl.flag(ctl.service.Submit, "blog submitted successfully"))
-	g.PUT("/withdraw/id/:id", ctl.flag(ctl.service.Withdraw, "blog withdrawn successfully"))
+	g.DELETE("/id/:id", dto.ActionHandler(ctl.service.Delete, authclient.User, "blog deleted successfully"))
+	g.PUT("/submit/id/:id", dto.ActionHandler(ctl.service.Submit, authclient.User, "blog submitted successfully"))
+	g.PUT("/withdraw/id/:id", dto.ActionHandler(ctl.service.Withdraw, authclient.User, "blog withdrawn successfully"))
 	g.GET("/drafts", ctl.list(model.Drafts))
 	g.GET("/submitted", ctl.list(model.SubmittedBlogs))
 	g.GET("/published", ctl.list(model.PublishedBlogs))
@@ -77,22 +73,6 @@ func (ctl *Controller) get(c *gin.Context) {
 		return
 	}
 	httpx.Data(c, "success", blog)
-}
-
-type flagFunc = func(ctx context.Context, user authwire.User, id bson.ObjectID) error
-
-func (ctl *Controller) flag(apply flagFunc, message string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		id, _, ok := dto.BindID(c)
-		if !ok {
-			return
-		}
-		if err := apply(c.Request.Context(), authclient.User(c), id); err != nil {
-			httpx.Fail(c, err)
-			return
-		}
-		httpx.OK(c, message)
-	}
 }
 
 func (ctl *Controller) list(list model.AuthorList) gin.HandlerFunc {

@@ -2,20 +2,17 @@ package editor
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"blogplatform/blog_service/authclient"
 	"blogplatform/blog_service/dto"
 	"blogplatform/blog_service/model"
 	"blogplatform/chassis/apperr"
-	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/httpx"
 )
 
@@ -33,7 +30,7 @@ func (ctl *Controller) Mount(r gin.IRouter) {
 	g := r.Group("/editor", ctl.auth.Require(authclient.RoleEditor))
 	g.GET("/id/:id", ctl.get)
 	g.PUT("/publish/id/:id", ctl.publish)
-	g.PUT("/unpublish/id/:id", ctl.transition(ctl.service.Unpublish, "blog unpublished successfully"))
+	g.PUT("/unpublish/id/:id", dto.ActionHandler(ctl.service.Unpublish, authclient.User, "blog unpublished successfully"))
 	g.GET("/submitted", ctl.list(model.SubmittedBlogs))
 	g.GET("/published", ctl.list(model.PublishedBlogs))
 }
@@ -109,22 +106,6 @@ func (ctl *Controller) publish(c *gin.Context) {
 		return
 	}
 	httpx.OK(c, "blog published successfully")
-}
-
-type transitionFunc = func(ctx context.Context, editor authwire.User, id bson.ObjectID) error
-
-func (ctl *Controller) transition(apply transitionFunc, message string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		id, _, ok := dto.BindID(c)
-		if !ok {
-			return
-		}
-		if err := apply(c.Request.Context(), authclient.User(c), id); err != nil {
-			httpx.Fail(c, err)
-			return
-		}
-		httpx.OK(c, message)
-	}
 }
 
 func (ctl *Controller) list(list model.AuthorList) gin.HandlerFunc {
