@@ -519,9 +519,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`)
 
 // Lock serialises the writes of one blog (id: 24 hex characters) across
-// replicas: it returns once this caller holds blogcache:lock:<id>, and the
-// returned func releases it. Every conditional update of a blog is atomic on
-// MongoDB, but a store that applies an update as "find, then replace" (the
+// replicas (blogrepo holds it around each write): it returns once this
+// caller holds blogcache:lock:<id>, and the returned func releases it. Every
+// conditional update of a blog is atomic on MongoDB, but a store that applies an update as "find, then replace" (the
 // embedded FerretDB of tests and the local platform) lets two concurrent
 // conditional updates both match, the later silently undoing the earlier;
 // holding this lock around read, check and update closes that gap. It never

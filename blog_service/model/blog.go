@@ -93,8 +93,7 @@ func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 // NextUpdatedAt is the updatedAt of a write to a blog last updated at prev:
 // now, but always at least one millisecond after prev, so that every write
 // changes updatedAt and updatedAt identifies a state of the blog (an editor
-// publishes "the state updated at T", and writes are conditional on the
-// updatedAt they read).
+// publishes "the state updated at T").
 func NextUpdatedAt(prev time.Time) time.Time {
 	now := Now()
 	if next := prev.UTC().Truncate(time.Millisecond).Add(time.Millisecond); now.Before(next) {
