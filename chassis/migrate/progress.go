@@ -81,9 +81,12 @@ type batchCheckpoint struct {
 // between fn and the save repeats that batch on the next attempt. Use one
 // EachBatch per step (the checkpoint is the step's).
 //
-// The documents come from one cursor (one sorted query, batch size b.Size),
-// not one query per batch: stores that sort in memory (FerretDB) would
-// otherwise sort the whole collection again for every batch.
+// Each batch is its own query (_id greater than the last one, sorted, limited
+// to b.Size), closed before fn runs: no cursor stays open while fn writes to
+// the collection (on the embedded FerretDB, an update of a table that an open
+// query is reading can wait forever), and none outlives the server's idle
+// cursor timeout during a slow batch. On MongoDB each query is a range scan
+// of the _id index.
 func (p *Progress) EachBatch(ctx context.Context, b Batch, fn func(ctx context.Context, docs []bson.Raw) error) error {
 	if b.Size <= 0 {
 		b.Size = 500
@@ -93,32 +96,40 @@ func (p *Progress) EachBatch(ctx context.Context, b Batch, fn func(ctx context.C
 	if err != nil {
 		return err
 	}
-	filter := b.Filter
-	if resumed && cp.LastID.Type != 0 {
+	if resumed = resumed && cp.LastID.Type != 0; resumed {
 		p.log.Info("migration resuming after the last saved _id", "processed", p.processed)
-		after := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: cp.LastID}}}}
-		if filter == nil {
-			filter = after
-		} else {
-			filter = bson.D{{Key: "$and", Value: bson.A{b.Filter, after}}}
-		}
-	} else if filter == nil {
-		filter = bson.D{}
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(int32(b.Size))
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(b.Size)).SetBatchSize(int32(b.Size))
 	if b.Projection != nil {
 		opts.SetProjection(b.Projection)
 	}
-	cur, err := b.Collection.Find(ctx, filter, opts)
-	if err != nil {
-		return fmt.Errorf("migrate: %s: read: %w", p.step, err)
-	}
-	defer cur.Close(context.WithoutCancel(ctx))
-
 	begin := time.Now()
-	batches := 0
-	docs := make([]bson.Raw, 0, b.Size)
-	flush := func() error {
+	for batches := 1; ; batches++ {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		filter := b.Filter
+		if resumed {
+			after := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: cp.LastID}}}}
+			if filter == nil {
+				filter = after
+			} else {
+				filter = bson.D{{Key: "$and", Value: bson.A{b.Filter, after}}}
+			}
+		} else if filter == nil {
+			filter = bson.D{}
+		}
+		cur, err := b.Collection.Find(ctx, filter, opts)
+		if err != nil {
+			return fmt.Errorf("migrate: %s: read batch: %w", p.step, err)
+		}
+		var docs []bson.Raw
+		if err := cur.All(ctx, &docs); err != nil {
+			return fmt.Errorf("migrate: %s: read batch: %w", p.step, err)
+		}
+		if len(docs) == 0 {
+			return nil
+		}
 		if err := fn(ctx, docs); err != nil {
 			return err
 		}
@@ -126,32 +137,14 @@ func (p *Progress) EachBatch(ctx context.Context, b Batch, fn func(ctx context.C
 		if err != nil {
 			return fmt.Errorf("migrate: %s: document without _id: %w", p.step, err)
 		}
-		if err := p.Save(ctx, batchCheckpoint{LastID: last}, len(docs)); err != nil {
+		cp, resumed = batchCheckpoint{LastID: last}, true
+		if err := p.Save(ctx, cp, len(docs)); err != nil {
 			return err
 		}
-		batches++
 		p.log.Info("migration batch", "batch", batches, "size", len(docs), "processed", p.processed,
 			"elapsed", time.Since(begin).Round(time.Millisecond).String())
-		docs = docs[:0]
-		return nil
-	}
-	for cur.Next(ctx) {
-		// Copy: the cursor reuses its buffer for the next batch.
-		docs = append(docs, append(bson.Raw(nil), cur.Current...))
-		if len(docs) == b.Size {
-			if err := flush(); err != nil {
-				return err
-			}
+		if len(docs) < b.Size {
+			return nil
 		}
 	}
-	if err := cur.Err(); err != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return fmt.Errorf("migrate: %s: read: %w", p.step, err)
-	}
-	if len(docs) > 0 {
-		return flush()
-	}
-	return nil
 }
