@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -51,9 +50,14 @@ func TestMain(m *testing.M) { os.Exit(testinfra.Run(m, &env)) }
 // every state, two of them sharing distinctive title words (similar), one by
 // an author that no longer exists.
 var (
-	author  = refdata.User{Name: "Ref Author", Email: "author@ref.example", Password: "author-pass", ProfilePicURL: "https://img.ref.example/a.png", Roles: []string{refdata.Learner, refdata.Author}}
-	editor  = refdata.User{Name: "Ref Editor", Email: "editor@ref.example", Password: "editor-pass", Roles: []string{refdata.Learner, refdata.Editor}}
-	learner = refdata.User{Name: "Ref Learner", Email: "learner@ref.example", Password: "learner-pass", Roles: []string{refdata.Learner}}
+	// The hashes are bcrypt cost 5 of the passwords, as the reference's
+	// sign-up stored them.
+	author = refdata.User{Name: "Ref Author", Email: "author@ref.example", Password: "author-pass",
+		PasswordHash: "$2a$05$qGfQ.IqIbLGZHPcR2vilQeges1mJAb7/TejbQsLwaS06zR0g3BsLG", ProfilePicURL: "https://img.ref.example/a.png", Roles: []string{refdata.Learner, refdata.Author}}
+	editor = refdata.User{Name: "Ref Editor", Email: "editor@ref.example", Password: "editor-pass",
+		PasswordHash: "$2a$05$MwpBGfgYKQtmTq8O0W4LWuPINXmf28ewCBkZ53aKQ3qHK3hf87nRy", Roles: []string{refdata.Learner, refdata.Editor}}
+	learner = refdata.User{Name: "Ref Learner", Email: "learner@ref.example", Password: "learner-pass",
+		PasswordHash: "$2a$05$/FATcjxieryiGYxevnlM7O3Fz5ATGl17c4/eW6lzQKH.tOsiP389O", Roles: []string{refdata.Learner}}
 )
 
 func referenceBlogs(authorID bson.ObjectID) []refdata.Blog {
@@ -304,19 +308,14 @@ func signIn(t *testing.T, h http.Handler, email, password string) string {
 	return d.Tokens.AccessToken
 }
 
-// referenceToken is an access token as the reference signs it (registered
-// claims only, jti = the keystore's pKey), with the key both services share.
+// referenceToken is an access token as the reference signs it, with the
+// key both services share.
 func (s *stack) referenceToken(ks refdata.Keystore) string {
-	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{
-		Issuer: authconfig.DefaultIssuer, Subject: ks.Client.Hex(), Audience: jwt.ClaimStrings{authconfig.DefaultAudience},
-		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), NotBefore: jwt.NewNumericDate(now), IssuedAt: jwt.NewNumericDate(now), ID: ks.PKey,
-	})
-	signed, err := tok.SignedString(s.privateKey)
+	tok, err := refdata.AccessToken(s.privateKey, ks, authconfig.DefaultIssuer, authconfig.DefaultAudience, time.Now(), time.Hour)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return signed
+	return tok
 }
 
 func waitBackground(t *testing.T, apps []*blogstartup.App) {

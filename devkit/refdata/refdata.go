@@ -12,8 +12,13 @@ package refdata
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -21,7 +26,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // The reference seed script's values.
@@ -110,9 +114,12 @@ func CreateIndexes(ctx context.Context, db *mongo.Database, indexes []Index) (sk
 
 // User is a user written in the reference's shape.
 type User struct {
-	ID            bson.ObjectID
-	Name, Email   string
-	Password      string // clear text, for signing in
+	ID          bson.ObjectID
+	Name, Email string
+	Password    string // clear text, for signing in
+	// PasswordHash is what the reference stored: bcrypt of Password (its
+	// sign-up uses cost 5).
+	PasswordHash  string
 	ProfilePicURL string // "" for none (the field is then absent)
 	Roles         []string
 }
@@ -136,7 +143,7 @@ type Auth struct {
 }
 
 // SeedAuth writes an auth database as the reference leaves it after its
-// seed script and after users signed up (bcrypt cost 5, verified false,
+// seed script and after users signed up (their PasswordHash, verified false,
 // status true, roles as given) and signed in (a keystore each): the api key,
 // the four roles, the admin holding them all (its seed shape: no verified,
 // no profilePicUrl), then users, then the reference's indexes by name.
@@ -177,11 +184,10 @@ func SeedAuth(ctx context.Context, db *mongo.Database, users []User) (*Auth, err
 		if u.ID.IsZero() {
 			u.ID = bson.NewObjectID()
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), 5)
-		if err != nil {
-			return nil, err
+		if u.PasswordHash == "" {
+			return nil, fmt.Errorf("refdata: user %s has no PasswordHash", u.Email)
 		}
-		doc := bson.D{{Key: "_id", Value: u.ID}, {Key: "name", Value: u.Name}, {Key: "email", Value: u.Email}, {Key: "password", Value: string(hash)}}
+		doc := bson.D{{Key: "_id", Value: u.ID}, {Key: "name", Value: u.Name}, {Key: "email", Value: u.Email}, {Key: "password", Value: u.PasswordHash}}
 		if u.ProfilePicURL != "" {
 			doc = append(doc, bson.E{Key: "profilePicUrl", Value: u.ProfilePicURL})
 		}
@@ -203,6 +209,33 @@ func SeedAuth(ctx context.Context, db *mongo.Database, users []User) (*Auth, err
 	skipped, err := CreateIndexes(ctx, db, AuthIndexes())
 	a.SkippedIndexes = skipped
 	return a, err
+}
+
+// AccessToken signs an access token for ks as the reference does: RS256,
+// registered claims only, in its order (iss, sub, aud as an array, exp, nbf,
+// iat, jti = the keystore's pKey), whole seconds.
+func AccessToken(key *rsa.PrivateKey, ks Keystore, issuer, audience string, now time.Time, validity time.Duration) (string, error) {
+	enc := base64.RawURLEncoding
+	header := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
+	claims, err := json.Marshal(struct {
+		Iss string   `json:"iss"`
+		Sub string   `json:"sub"`
+		Aud []string `json:"aud"`
+		Exp int64    `json:"exp"`
+		Nbf int64    `json:"nbf"`
+		Iat int64    `json:"iat"`
+		Jti string   `json:"jti"`
+	}{issuer, ks.Client.Hex(), []string{audience}, now.Add(validity).Unix(), now.Unix(), now.Unix(), ks.PKey})
+	if err != nil {
+		return "", err
+	}
+	signing := header + "." + enc.EncodeToString(claims)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", err
+	}
+	return signing + "." + enc.EncodeToString(sig), nil
 }
 
 func (a *Auth) roleIDs(codes []string) bson.A {
