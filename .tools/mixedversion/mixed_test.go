@@ -8,7 +8,6 @@ package mixedversion
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -40,6 +38,7 @@ import (
 	"blogplatform/devkit/envelope"
 	"blogplatform/devkit/refdata"
 	"blogplatform/devkit/testinfra"
+	"blogplatform/tools/internal/keypair"
 )
 
 var env *testinfra.Env
@@ -98,17 +97,21 @@ func newStack(t *testing.T) *stack {
 	}
 	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
 	s.mongo = c
-	s.privateKey, err = rsa.GenerateKey(rand.Reader, 2048)
+	// The key pair both families share (the reference's keys/ folder).
+	dir := t.TempDir()
+	if err := keypair.Write(dir, 2048, false); err != nil {
+		t.Fatal(err)
+	}
+	s.priv, s.pub = keypair.Paths(dir)
+	raw, err := os.ReadFile(s.priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	pubDER, _ := x509.MarshalPKIXPublicKey(&s.privateKey.PublicKey)
-	s.priv, s.pub = filepath.Join(dir, "private.pem"), filepath.Join(dir, "public.pem")
-	if err := os.WriteFile(s.priv, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(s.privateKey)}), 0o600); err != nil {
-		t.Fatal(err)
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		t.Fatal("private key file holds no PEM block")
 	}
-	if err := os.WriteFile(s.pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
+	if s.privateKey, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
 		t.Fatal(err)
 	}
 	return s
