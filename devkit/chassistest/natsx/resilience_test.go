@@ -379,7 +379,22 @@ func TestOneMembersFailuresDoNotOpenBreaker(t *testing.T) {
 // request at once, hedges included, and is not a failure for the breaker.
 func TestCallerCancelStopsEverything(t *testing.T) {
 	n := startEmbedded(t)
-	frozen := addResponder(t, n.ClientURL(), 0, true)
+	addResponder(t, n.ClientURL(), 0, true)
+	// A plain subscription sees every message sent to the subject (the
+	// frozen member handles only its first one), so it counts what the
+	// client sends.
+	observer, err := nats.Connect(n.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(observer.Close)
+	var seen atomic.Int64
+	if _, err := observer.Subscribe(subj, func(*nats.Msg) { seen.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := observer.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	m := metrics.New("test")
 	c := retryingClient(t, n.ClientURL(), m, natsx.ClientOptions{
 		Timeout: 10 * time.Second,
@@ -395,9 +410,21 @@ func TestCallerCancelStopsEverything(t *testing.T) {
 			t.Fatalf("request %d: %v after %s, want ErrUnavailable soon after the cancel", i, err, d)
 		}
 	}
-	sent := frozen.calls.Load()
-	time.Sleep(100 * time.Millisecond)
-	if later := frozen.calls.Load(); later != sent {
+	// Messages published before the last request returned may still be on
+	// their way: take the count once it has been still for 50 ms, then
+	// watch for longer than the hedge schedule's next round.
+	var sent int64
+	wait.Eventually(t, 2*time.Second, "messages in flight to arrive", func() bool {
+		before := seen.Load()
+		time.Sleep(50 * time.Millisecond)
+		sent = seen.Load()
+		return sent == before
+	})
+	if sent < 3 {
+		t.Fatalf("observer saw %d messages, want at least one per request", sent)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if later := seen.Load(); later != sent {
 		t.Errorf("%d messages sent after the caller went away", later-sent)
 	}
 	if c.BreakerState() != "closed" {
