@@ -68,7 +68,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -506,8 +506,9 @@ func (c *Cache) flush(ctx context.Context) error {
 	return nil
 }
 
-// Lock timings: a lock expires on its own after lockTTL (its holder died),
-// and a writer waits at most lockWait for it.
+// Lock timings: a lock expires on its own after lockTTL (its holder died;
+// a live holder renews it every lockTTL/3), and a writer waits at most
+// lockWait for it.
 const (
 	lockTTL   = 5 * time.Second
 	lockWait  = 2 * time.Second
@@ -518,40 +519,85 @@ var unlock = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
-// Lock serialises the writes of one blog (id: 24 hex characters) across
-// replicas (blogrepo holds it around each write): it returns once this
-// caller holds blogcache:lock:<id>, and the returned func releases it. Every
-// conditional update of a blog is atomic on MongoDB, but a store that applies an update as "find, then replace" (the
-// embedded FerretDB of tests and the local platform) lets two concurrent
-// conditional updates both match, the later silently undoing the earlier;
-// holding this lock around read, check and update closes that gap. It never
-// blocks a write for long: when Redis cannot answer, or the lock stays taken
-// for lockWait (a holder that died keeps it at most lockTTL), the write goes
-// ahead on the store's own guarantees.
-func (c *Cache) Lock(ctx context.Context, id string) (release func()) {
+var renew = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+// ErrLockBusy: another writer held the blog's lock for all of lockWait.
+var ErrLockBusy = errors.New("blog write lock busy")
+
+// LockWrite serialises the writes of one blog (id: 24 hex characters)
+// across replicas: it returns once this caller holds blogcache:lock:<id>,
+// and the returned func releases it. Every conditional update of a blog is
+// atomic on MongoDB, but a store that applies an update as "find, then
+// replace" (the embedded FerretDB of tests and the local platform) lets two
+// concurrent conditional updates both match, the later silently undoing
+// the earlier; holding this lock around read, check and update closes that
+// gap. The holder renews the lock while it holds it, so a slow write keeps
+// it; one whose holder died expires after lockTTL.
+//
+// When Redis cannot answer, the write goes ahead without the lock, on the
+// store's own guarantees. When the lock stays taken for lockWait, the
+// answer is ErrLockBusy: the caller must not write (writing anyway could
+// undo the holder's write on such a store).
+func (c *Cache) LockWrite(ctx context.Context, id string) (release func(), err error) {
 	if c.failedRecently() {
-		return func() {}
+		return func() {}, nil
 	}
 	key, token := Prefix+"lock:"+id, newToken()
 	deadline := time.Now().Add(lockWait)
 	for {
 		ok, err := c.rdb.SetNX(ctx, key, token, lockTTL).Result()
 		if err != nil {
-			return func() {}
+			return func() {}, nil
 		}
 		if ok {
-			return func() { _ = unlock.Run(context.WithoutCancel(ctx), c.rdb, []string{key}, token).Err() }
+			return c.holdLock(ctx, key, token), nil
 		}
 		if time.Now().After(deadline) {
-			c.opts.Logger.Warn("blog write lock still taken; writing without it", "key", key)
-			return func() {}
+			return nil, ErrLockBusy
 		}
 		select {
 		case <-ctx.Done():
-			return func() {}
+			return nil, ctx.Err()
 		case <-time.After(lockPause):
 		}
 	}
+}
+
+// holdLock renews the held lock until the returned release deletes it.
+func (c *Cache) holdLock(ctx context.Context, key, token string) (release func()) {
+	ctx = context.WithoutCancel(ctx)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(lockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = renew.Run(ctx, c.rdb, []string{key}, token, lockTTL.Milliseconds()).Err()
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-stopped
+		_ = unlock.Run(ctx, c.rdb, []string{key}, token).Err()
+	}
+}
+
+// Lock is LockWrite for writers that go ahead without the lock when it
+// stays taken for lockWait (logged).
+func (c *Cache) Lock(ctx context.Context, id string) (release func()) {
+	release, err := c.LockWrite(ctx, id)
+	if err != nil {
+		c.opts.Logger.Warn("blog write lock still taken; writing without it", "key", Prefix+"lock:"+id, "error", err.Error())
+		return func() {}
+	}
+	return release
 }
 
 // Pending reports whether an invalidation is waiting to be replayed.

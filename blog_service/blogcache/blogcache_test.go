@@ -355,3 +355,27 @@ func TestLockSerialisesWritersOfOneBlog(t *testing.T) {
 		t.Errorf("a writer waited %s for an unreachable Redis", waited)
 	}
 }
+
+// TestLockWriteRefusesWhileHeld: a strict writer does not write while
+// another holds the blog's lock: after lockWait it gets ErrLockBusy, and
+// the holder still holds the lock.
+func TestLockWriteRefusesWhileHeld(t *testing.T) {
+	c, rdb, _ := newCache(t)
+	ctx := context.Background()
+	id := bson.NewObjectID().Hex()
+	release, err := c.LockWrite(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	start := time.Now()
+	if _, err := c.LockWrite(ctx, id); !errors.Is(err, ErrLockBusy) {
+		t.Fatalf("second writer: %v, want ErrLockBusy", err)
+	}
+	if waited := time.Since(start); waited < lockWait {
+		t.Errorf("refused after %s, before lockWait", waited)
+	}
+	if n := rdb.Exists(ctx, Prefix+"lock:"+id).Val(); n != 1 {
+		t.Error("the holder lost the lock")
+	}
+}

@@ -6,6 +6,7 @@ package blogrepo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -51,13 +52,20 @@ func (r *Repository) Create(ctx context.Context, b *model.Blog) error {
 // (by id, by both slugs, and every list that may show either state) are
 // invalidated before Update returns.
 //
-// Writes of one blog also hold its lock (blogcache.Cache.Lock) across
+// Writes of one blog also hold its lock (blogcache.Cache.LockWrite) across
 // replicas: on MongoDB the version check alone is atomic, but the embedded
 // FerretDB of tests and the local platform matches an update's filter and
 // writes in two steps, so two concurrent writes could both match one
-// version. The lock closes that gap; it never blocks a write for long.
+// version. The lock closes that gap. A lock another writer keeps for too
+// long is the same Conflict as a blog that kept changing.
 func (r *Repository) Update(ctx context.Context, id bson.ObjectID, change func(*model.Blog) error) (*model.Blog, error) {
-	release := r.cache.Lock(ctx, id.Hex())
+	release, err := r.cache.LockWrite(ctx, id.Hex())
+	if errors.Is(err, blogcache.ErrLockBusy) {
+		return nil, busy(id)
+	}
+	if err != nil {
+		return nil, err
+	}
 	defer release()
 	for attempt := 0; attempt < MaxAttempts; attempt++ {
 		before, err := r.store.FindByID(ctx, id)
@@ -77,5 +85,10 @@ func (r *Repository) Update(ctx context.Context, id bson.ObjectID, change func(*
 			return after, nil
 		}
 	}
-	return nil, apperr.New(apperr.Conflict, fmt.Sprintf("blog for _id %s kept changing during the update; try again", id.Hex()))
+	return nil, busy(id)
+}
+
+// busy answers a write that lost every attempt to concurrent writes.
+func busy(id bson.ObjectID) error {
+	return apperr.New(apperr.Conflict, fmt.Sprintf("blog for _id %s kept changing during the update; try again", id.Hex()))
 }

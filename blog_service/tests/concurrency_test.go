@@ -39,12 +39,15 @@ func TestConflictingChangesAtOnce(t *testing.T) {
 			a:    publish,
 			b:    func(id string) request { return request{http.MethodPut, "/author/withdraw/id/" + id, author, nil} },
 			judge: func(t *testing.T, id string, pub, withdraw testkit.Response, final testkit.Blog) {
-				withdraw.Want(t, 200, "blog withdrawn successfully")
-				if pub.Status == 200 {
-					wantPublished(t, final, "draft body")
-				} else {
-					loser(t, pub, notSubmitted(id))
-					wantDraft(t, final)
+				published := won(t, id, pub, "blog published successfully", notSubmitted(id))
+				withdrawn := won(t, id, withdraw, "blog withdrawn successfully", "")
+				switch {
+				case published:
+					wantPublished(t, final)
+				case withdrawn:
+					wantDraft(t, final, false)
+				default:
+					wantDraft(t, final, true)
 				}
 			},
 		},
@@ -55,15 +58,15 @@ func TestConflictingChangesAtOnce(t *testing.T) {
 				return request{http.MethodPut, "/author", author, map[string]any{"_id": id, "draftText": "edited while publishing"}}
 			},
 			judge: func(t *testing.T, id string, pub, edit testkit.Response, final testkit.Blog) {
-				edit.Want(t, 200, "blog updated successfully")
-				if *final.DraftText != "edited while publishing" {
-					t.Errorf("the edit was lost: draft %q", *final.DraftText)
+				published := won(t, id, pub, "blog published successfully", notSubmitted(id))
+				edited := won(t, id, edit, "blog updated successfully", "")
+				if want := map[bool]string{true: "edited while publishing", false: "draft body"}[edited]; *final.DraftText != want {
+					t.Errorf("draft %q, want %q", *final.DraftText, want)
 				}
-				if pub.Status == 200 {
-					wantPublished(t, final, "draft body") // the reviewed text, never the edit
+				if published {
+					wantPublished(t, final) // the reviewed text, never the edit
 				} else {
-					loser(t, pub, notSubmitted(id))
-					wantDraft(t, final)
+					wantDraft(t, final, !edited)
 				}
 			},
 		},
@@ -72,15 +75,16 @@ func TestConflictingChangesAtOnce(t *testing.T) {
 			a:    publish,
 			b:    publish,
 			judge: func(t *testing.T, id string, first, second testkit.Response, final testkit.Blog) {
-				if first.Status == 200 && second.Status == 200 {
+				already := "blog for _id " + id + " is already published"
+				a, b := won(t, id, first, "blog published successfully", already), won(t, id, second, "blog published successfully", already)
+				if a && b {
 					t.Fatal("both publishes succeeded")
 				}
-				if first.Status != 200 {
-					first, second = second, first
+				if a || b {
+					wantPublished(t, final)
+				} else {
+					wantDraft(t, final, true)
 				}
-				first.Want(t, 200, "blog published successfully")
-				loser(t, second, "blog for _id "+id+" is already published")
-				wantPublished(t, final, "draft body")
 			},
 		},
 	} {
@@ -130,27 +134,39 @@ func seedSubmitted(t *testing.T, app *testkit.App, n int) []string {
 	return ids
 }
 
-// loser checks the answer of the change that lost the race: its
-// state-precondition 400, or a 409 conflict.
-func loser(t *testing.T, r testkit.Response, precondition string) {
+// won reports whether a change succeeded (200 with message); otherwise
+// it lost the race and must say why: its state-precondition 400 (none when
+// precondition is "") or a 409.
+func won(t *testing.T, id string, r testkit.Response, message, precondition string) bool {
 	t.Helper()
-	if r.Status == http.StatusConflict && r.Code == "10001" && r.Message != "" {
-		return
+	switch {
+	case r.Status == http.StatusOK:
+		r.Want(t, 200, message)
+		return true
+	case r.Status == http.StatusConflict:
+		r.Want(t, 409, "blog for _id "+id+" kept changing during the update; try again")
+	case precondition != "":
+		r.Want(t, 400, precondition)
+	default:
+		t.Errorf("answer %d %q", r.Status, r.Message)
 	}
-	r.Want(t, 400, precondition)
+	return false
 }
 
-func wantPublished(t *testing.T, b testkit.Blog, text string) {
+// wantPublished: published from the draft the editor reviewed.
+func wantPublished(t *testing.T, b testkit.Blog) {
 	t.Helper()
-	if !*b.Published || *b.Submitted || *b.Drafted || b.Text == nil || *b.Text != text || b.PublishedAt == nil {
+	if !*b.Published || *b.Submitted || *b.Drafted || b.Text == nil || *b.Text != "draft body" || b.PublishedAt == nil {
 		t.Errorf("published blog in an impossible state: published %v submitted %v drafted %v text %v publishedAt %v",
 			*b.Published, *b.Submitted, *b.Drafted, b.Text, b.PublishedAt)
 	}
 }
 
-func wantDraft(t *testing.T, b testkit.Blog) {
+// wantDraft: an unpublished draft, still submitted or not.
+func wantDraft(t *testing.T, b testkit.Blog, submitted bool) {
 	t.Helper()
-	if *b.Published || *b.Submitted || !*b.Drafted || b.Text != nil {
-		t.Errorf("want an unpublished draft: published %v submitted %v drafted %v text %v", *b.Published, *b.Submitted, *b.Drafted, b.Text)
+	if *b.Published || *b.Submitted != submitted || !*b.Drafted || b.Text != nil {
+		t.Errorf("want an unpublished draft (submitted %v): published %v submitted %v drafted %v text %v",
+			submitted, *b.Published, *b.Submitted, *b.Drafted, b.Text)
 	}
 }
