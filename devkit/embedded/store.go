@@ -29,6 +29,9 @@ const (
 	// BackendSQLiteDir: the SQLite files live in StoreOptions.Dir and survive
 	// Close.
 	BackendSQLiteDir = "ferretdb-sqlite-dir"
+	// BackendPostgreSQL: StoreOptions.PostgreSQLURL was set, so FerretDB
+	// keeps the data in that PostgreSQL database (which outlives Close).
+	BackendPostgreSQL = "ferretdb-postgresql"
 )
 
 // Why not SQLite's in-memory mode (SQLiteURL "file:./?mode=memory")?
@@ -80,6 +83,16 @@ type StoreOptions struct {
 	// LogLevel is the minimum level passed to Logger; nil means slog.LevelWarn
 	// because FerretDB logs every connection at Info.
 	LogLevel slog.Leveler
+
+	// PostgreSQLURL, when set, runs FerretDB on its PostgreSQL backend
+	// instead of SQLite (Dir must then be empty), e.g.
+	// "postgres://user@/postgres?host=/run/pg&port=5432"; the caller owns
+	// the PostgreSQL server and its data. For measurements on large
+	// collections: FerretDB's SQLite backend scans the whole collection for
+	// every update, and the PostgreSQL backend pushes a filter on _id down
+	// as `_jsonb->'_id' @> $1`, which only a GIN (jsonb_path_ops) index on
+	// _jsonb->'_id' answers, not the btree index FerretDB keeps on _id.
+	PostgreSQLURL string
 }
 
 // Store is a running embedded FerretDB. It is safe for concurrent use.
@@ -111,6 +124,14 @@ func StartStore(ctx context.Context, opts StoreOptions) (*Store, error) {
 		addr = "127.0.0.1:0"
 	}
 
+	if opts.PostgreSQLURL != "" {
+		if opts.Dir != "" {
+			return nil, fmt.Errorf("embedded: StoreOptions.Dir and PostgreSQLURL are exclusive")
+		}
+		return startFerretDB(ctx, addr, opts, ferretdb.Config{Handler: "postgresql", PostgreSQLURL: opts.PostgreSQLURL},
+			BackendPostgreSQL, "", false, func() {})
+	}
+
 	backend := BackendSQLiteDir
 	dir := opts.Dir
 	removeDir := false
@@ -136,7 +157,12 @@ func StartStore(ctx context.Context, opts StoreOptions) (*Store, error) {
 	// FerretDB wants "file:" + a directory ending in "/"; escape the path so
 	// a directory name with spaces or '?' does not become a query string.
 	sqliteURL := "file:" + (&url.URL{Path: abs}).EscapedPath() + "/"
+	return startFerretDB(ctx, addr, opts, ferretdb.Config{Handler: "sqlite", SQLiteURL: sqliteURL}, backend, abs, removeDir, cleanup)
+}
 
+// startFerretDB starts FerretDB with backend cfg (Handler and its URL set) on
+// addr. cleanup undoes what the caller prepared, on failure.
+func startFerretDB(ctx context.Context, addr string, opts StoreOptions, cfg ferretdb.Config, backend, abs string, removeDir bool, cleanup func()) (*Store, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = discardLogger()
@@ -162,16 +188,13 @@ func StartStore(ctx context.Context, opts StoreOptions) (*Store, error) {
 	_ = probe.Close()
 
 	ferretNewMu.Lock()
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
-		Handler:   "sqlite",
-		SQLiteURL: sqliteURL,
-		Logger:    logger,
-	})
+	cfg.Listener = ferretdb.ListenerConfig{TCP: addr}
+	cfg.Logger = logger
+	f, err := ferretdb.New(&cfg)
 	ferretNewMu.Unlock()
 	if err != nil {
 		cleanup()
-		return nil, fmt.Errorf("embedded: start FerretDB on %s (%s): %w", addr, sqliteURL, err)
+		return nil, fmt.Errorf("embedded: start FerretDB on %s (%s backend): %w", addr, cfg.Handler, err)
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -269,11 +292,11 @@ func (s *Store) Port() int { return s.port }
 // Addr is "host:port".
 func (s *Store) Addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
 
-// Backend is BackendSQLiteMemory or BackendSQLiteDir.
+// Backend is BackendSQLiteTemp, BackendSQLiteDir or BackendPostgreSQL.
 func (s *Store) Backend() string { return s.backend }
 
 // Dir is the absolute data directory (the temporary one when
-// StoreOptions.Dir was empty).
+// StoreOptions.Dir was empty; "" on the PostgreSQL backend).
 func (s *Store) Dir() string { return s.dir }
 
 // Close stops the store and waits until its listener, connections and SQLite
