@@ -146,6 +146,9 @@ func (a *App) mount() error {
 	return errors.Join(
 		rt.Micro.AddEndpoint(authGroup, "authentication", a.tracked(natsx.Typed(authCtl.AuthenticationEndpoint))),
 		rt.Micro.AddEndpoint(authGroup, "authorization", a.tracked(natsx.Typed(authCtl.AuthorizationEndpoint))),
+		// auth.authenticate.authorize: micro endpoint names cannot hold a
+		// dot, so the first part of the name goes into the group.
+		rt.Micro.AddEndpoint(authGroup+".authenticate", "authorize", a.tracked(natsx.Typed(authCtl.AuthenticateAuthorizeEndpoint))),
 		rt.Micro.AddEndpoint(profileGroup, "user", a.tracked(natsx.Typed(userCtl.ProfileUser))),
 	)
 }

@@ -14,6 +14,14 @@ const (
 	SubjectAuthentication = "auth.authentication"
 	SubjectAuthorization  = "auth.authorization"
 	SubjectProfileUser    = "auth.profile.user"
+
+	// SubjectAuthenticateAuthorize is this platform's own subject, not the
+	// reference's: auth.authentication then auth.authorization in one round
+	// trip (AuthenticateAuthorizeRequest in, User out). It fails exactly as
+	// the two would in sequence: the authentication error (401) first, then
+	// the authorization error (403). A reference auth_service does not serve
+	// it, so a caller that gets no responders falls back to the two subjects.
+	SubjectAuthenticateAuthorize = "auth.authenticate.authorize"
 )
 
 // Text is the request data of auth.authentication (the raw Authorization
@@ -35,6 +43,15 @@ type User struct {
 // User.ID is used by the server; the rest is carried for compatibility.
 type AuthorizationRequest struct {
 	User  *User    `json:"user"`
+	Roles []string `json:"roles"`
+}
+
+// AuthenticateAuthorizeRequest is the request data of
+// auth.authenticate.authorize: the raw Authorization header (possibly "",
+// as in Text) and the role codes of which the user must hold one (as in
+// AuthorizationRequest; an empty list grants nothing).
+type AuthenticateAuthorizeRequest struct {
+	Value string   `json:"value"`
 	Roles []string `json:"roles"`
 }
 

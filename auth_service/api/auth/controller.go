@@ -152,6 +152,17 @@ func (ctl *Controller) AuthorizationEndpoint(ctx context.Context, req message.Au
 	return wireUser(u.ID, u.Name, u.Email, u.ProfilePicURL), nil
 }
 
+// AuthenticateAuthorizeEndpoint answers auth.authenticate.authorize: the
+// user of the header when it holds one of the roles, else the error
+// auth.authentication or auth.authorization would have given.
+func (ctl *Controller) AuthenticateAuthorizeEndpoint(ctx context.Context, req message.AuthenticateAuthorizeRequest) (authwire.User, error) {
+	u, err := ctl.auth.AuthenticateAuthorize(ctx, *req.Value, req.Roles)
+	if err != nil {
+		return authwire.User{}, err
+	}
+	return wireUser(u.ID, u.Name, u.Email, u.ProfilePicURL), nil
+}
+
 func wireUser(id, name, email string, pic *string) authwire.User {
 	return authwire.User{ID: id, Name: name, Email: email, ProfilePicURL: pic}
 }

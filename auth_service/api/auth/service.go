@@ -192,13 +192,37 @@ func (s *Service) Authorize(ctx context.Context, userID string, roles []string) 
 		}
 		return nil, apperr.InternalErr(err)
 	}
-	if len(roles) == 0 {
-		return nil, errRoleMissing
-	}
-	if !u.HasAnyRole(roles) {
-		return nil, errInsufficientRole
+	if err := requireRole(u, roles); err != nil {
+		return nil, err
 	}
 	return u, nil
+}
+
+// AuthenticateAuthorize is Authenticate then Authorize in one call, failing
+// as the two would in sequence. The role check runs on the user Authenticate
+// just read: Authorize would re-read the same snapshot (cache, then store),
+// so a second read could only cost a round trip, not change the answer.
+func (s *Service) AuthenticateAuthorize(ctx context.Context, header string, roles []string) (*userdto.InfoPrivateUser, error) {
+	sess, err := s.Authenticate(ctx, header)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireRole(sess.User, roles); err != nil {
+		return nil, err
+	}
+	return sess.User, nil
+}
+
+// requireRole is the one role rule: any one of roles suffices, an empty
+// list grants nothing.
+func requireRole(u *userdto.InfoPrivateUser, roles []string) error {
+	if len(roles) == 0 {
+		return errRoleMissing
+	}
+	if !u.HasAnyRole(roles) {
+		return errInsufficientRole
+	}
+	return nil
 }
 
 // SignUp registers a new user with the LEARNER role and opens a session. A taken email is a 400 whether the

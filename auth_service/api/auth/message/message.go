@@ -1,7 +1,7 @@
-// Package message holds the NATS payloads of auth.authentication and
-// auth.authorization. The wire shapes are chassis/authwire's; the types
-// here add validation, so a malformed request gets a 400 reply instead of
-// the reference's crash.
+// Package message holds the NATS payloads of auth.authentication,
+// auth.authorization and auth.authenticate.authorize. The wire shapes are
+// chassis/authwire's; the types here add validation, so a malformed request
+// gets a 400 reply instead of the reference's crash.
 package message
 
 import (
@@ -23,6 +23,15 @@ func (r *AuthenticationRequest) Validate() error {
 		return apperr.BadRequest("value is required")
 	}
 	return nil
+}
+
+// AuthenticateAuthorizeRequest is {"value":"<Authorization header>","roles":[...]}
+// (authwire.AuthenticateAuthorizeRequest). The value follows
+// AuthenticationRequest's rule (its Validate is the one promoted here); the
+// roles follow AuthorizationRequest's (empty is a 403, not a 400).
+type AuthenticateAuthorizeRequest struct {
+	AuthenticationRequest
+	Roles []string `json:"roles"`
 }
 
 // AuthorizationRequest is {"user":{...},"roles":[...]}; only user._id is used.
