@@ -243,7 +243,8 @@ func TestNATSConfigPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Stop() })
-	for name, subject := range map[string]string{"authentication": "auth.authentication", "authorization": "auth.authorization", "profile_user": "auth.profile.user"} {
+	for name, subject := range map[string]string{"authentication": "auth.authentication", "authorization": "auth.authorization",
+		"authenticate_authorize": "auth.authenticate.authorize", "profile_user": "auth.profile.user"} {
 		err := svc.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
 			_ = r.Respond([]byte(`{"data":"` + r.Subject() + `","error":null}`))
 		}), micro.WithEndpointSubject(subject))
@@ -256,7 +257,7 @@ func TestNATSConfigPermissions(t *testing.T) {
 	}
 
 	t.Run("blog calls auth", func(t *testing.T) {
-		for _, subject := range []string{"auth.authentication", "auth.authorization", "auth.profile.user"} {
+		for _, subject := range []string{"auth.authentication", "auth.authorization", "auth.authenticate.authorize", "auth.profile.user"} {
 			msg, err := blogConn.Request(subject, []byte(`{}`), 2*time.Second)
 			if err != nil || !strings.Contains(string(msg.Data), subject) {
 				t.Errorf("request %s as blog: %v %v", subject, err, msg)
@@ -272,7 +273,7 @@ func TestNATSConfigPermissions(t *testing.T) {
 	})
 
 	t.Run("blog cannot subscribe to auth subjects", func(t *testing.T) {
-		for _, subject := range []string{"auth.authentication", "auth.>"} {
+		for _, subject := range []string{"auth.authentication", "auth.authenticate.authorize", "auth.>"} {
 			sub, err := blogConn.Subscribe(subject, func(*nats.Msg) {})
 			if err != nil {
 				t.Fatal(err)

@@ -46,12 +46,12 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}{
 		{"blog", blog, []string{`http_requests_total{method="GET",route="/id/:id",service="blog",status="200"} 2`}},
 		{"blog", blog, []string{`http_request_duration_seconds_bucket{method="PUT",route="/editor/publish/id/:id"`}},
-		{"blog", blog, []string{`nats_requests_total{outcome="ok",service="blog",side="client",subject="auth.authentication"}`}},
-		{"blog", blog, []string{`nats_request_duration_seconds_bucket{outcome="ok",service="blog",side="client",subject="auth.authorization"`}},
+		{"blog", blog, []string{`nats_requests_total{outcome="ok",service="blog",side="client",subject="auth.authenticate.authorize"}`}},
+		{"blog", blog, []string{`nats_request_duration_seconds_bucket{outcome="ok",service="blog",side="client",subject="auth.authenticate.authorize"`}},
 		{"blog", blog, []string{`cache_lookups_total{cache="blog",result="hit",service="blog"}`, `cache_lookups_total{cache="blog",result="miss",service="blog"}`}},
 		{"blog", blog, []string{`circuit_breaker_state{name="auth",service="blog"} 0`}},
 		{"auth", auth, []string{`http_requests_total{method="POST",route="/signin/basic",service="auth",status="200"} 1`}},
-		{"auth", auth, []string{`nats_requests_total{outcome="ok",service="auth",side="server",subject="auth.authentication"}`}},
+		{"auth", auth, []string{`nats_requests_total{outcome="ok",service="auth",side="server",subject="auth.authenticate.authorize"}`}},
 	}
 	for _, w := range want {
 		for _, f := range w.fragments {

@@ -49,20 +49,20 @@ func TestOneTraceSpansBlogAndAuth(t *testing.T) {
 		return out
 	}
 	blog, auth := inTrace(blogSpans), inTrace(authSpans)
-	for _, name := range []string{"GET /author/drafts", "nats request auth.authentication", "nats request auth.authorization"} {
+	for _, name := range []string{"GET /author/drafts", "nats request auth.authenticate.authorize"} {
 		if _, ok := blog[name]; !ok {
 			t.Errorf("blog has no span %q in the trace; blog spans: %v", name, blog)
 		}
 	}
-	for _, name := range []string{"nats serve auth.authentication", "nats serve auth.authorization"} {
+	for _, name := range []string{"nats serve auth.authenticate.authorize"} {
 		if _, ok := auth[name]; !ok {
 			t.Errorf("auth has no span %q in the trace; auth spans: %v", name, auth)
 		}
 	}
 	for _, s := range authSpans.Ended() {
-		if s.Name() == "nats serve auth.authentication" && s.SpanContext().TraceID().String() == traceID {
-			if parent := s.Parent().SpanID().String(); parent != blog["nats request auth.authentication"] {
-				t.Errorf("auth's handler span has parent %s, want blog's request span %s", parent, blog["nats request auth.authentication"])
+		if s.Name() == "nats serve auth.authenticate.authorize" && s.SpanContext().TraceID().String() == traceID {
+			if parent := s.Parent().SpanID().String(); parent != blog["nats request auth.authenticate.authorize"] {
+				t.Errorf("auth's handler span has parent %s, want blog's request span %s", parent, blog["nats request auth.authenticate.authorize"])
 			}
 		}
 	}

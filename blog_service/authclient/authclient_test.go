@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/nats-io/nats.go"
 
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
@@ -16,11 +17,17 @@ import (
 	"blogplatform/chassis/natsx"
 )
 
-// scripted answers each subject with a fixed user or error.
+// scripted answers each subject with a fixed user or error; a subject it
+// has no answer for gets no responders, as from an auth that does not serve
+// it (the reference's, for the combined subject).
 type scripted map[string]func(resp any) error
 
 func (s scripted) Request(_ context.Context, subject string, _, resp any) error {
-	return s[subject](resp)
+	answer, ok := s[subject]
+	if !ok {
+		return fmt.Errorf("%w: %s: %w", natsx.ErrUnavailable, subject, nats.ErrNoResponders)
+	}
+	return answer(resp)
 }
 
 func user(id string) func(any) error {
@@ -35,6 +42,7 @@ func fails(err error) func(any) error { return func(any) error { return err } }
 func TestRequire(t *testing.T) {
 	const id = "66a0c6b2f1e4d3c2b1a09f8f"
 	unavailable := fmt.Errorf("%w: auth.authentication: nats: no responders available for request", natsx.ErrUnavailable)
+	timeout := fmt.Errorf("%w: %s: %w", natsx.ErrUnavailable, authwire.SubjectAuthenticateAuthorize, context.DeadlineExceeded)
 	cases := []struct {
 		name     string
 		rpc      scripted
@@ -55,6 +63,16 @@ func TestRequire(t *testing.T) {
 		{"user without a valid id", scripted{authwire.SubjectAuthentication: user("not-an-id")}, 503, UnavailableMessage, false},
 		{"authorization unavailable", scripted{authwire.SubjectAuthentication: user(id), authwire.SubjectAuthorization: fails(unavailable)},
 			503, UnavailableMessage, false},
+		{"combined: authenticated and authorized", scripted{authwire.SubjectAuthenticateAuthorize: user(id)}, 200, "", true},
+		{"combined: auth's 401", scripted{authwire.SubjectAuthenticateAuthorize: fails(apperr.New(apperr.Unauthenticated, "permission denied: invalid access token"))},
+			401, "permission denied: invalid access token", false},
+		{"combined: auth's 403", scripted{authwire.SubjectAuthenticateAuthorize: fails(apperr.New(apperr.Forbidden, "permission denied: does not have sufficient role"))},
+			403, "permission denied: does not have sufficient role", false},
+		{"combined: user without a valid id", scripted{authwire.SubjectAuthenticateAuthorize: user("not-an-id")}, 503, UnavailableMessage, false},
+		// A timeout or open breaker is not "not served": no fallback, so a
+		// slow auth is not asked twice more.
+		{"combined: timeout without fallback", scripted{authwire.SubjectAuthenticateAuthorize: fails(timeout),
+			authwire.SubjectAuthentication: user(id), authwire.SubjectAuthorization: user(id)}, 503, UnavailableMessage, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

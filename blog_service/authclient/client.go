@@ -1,7 +1,8 @@
 // Package authclient is blog_service's only way to authenticate and authorize
-// users: NATS requests to auth_service (auth.authentication, then
-// auth.authorization) and profile look-ups (auth.profile.user), with the
-// chassis client's deadline and circuit breaker. client.go asks auth,
+// users: NATS requests to auth_service (auth.authenticate.authorize, or
+// auth.authentication then auth.authorization against an auth that does not
+// serve the combined subject) and profile look-ups (auth.profile.user), with
+// the chassis client's deadline and circuit breaker. client.go asks auth,
 // middleware.go guards routes with it, context.go carries the user it found
 // through a request.
 package authclient
@@ -10,6 +11,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"blogplatform/chassis/apperr"
 	"blogplatform/chassis/authwire"
@@ -32,10 +37,52 @@ type Requester interface {
 	Request(ctx context.Context, subject string, req, resp any) error
 }
 
-// Client asks auth_service.
-type Client struct{ rpc Requester }
+// SeparateWindow is how long Check keeps using the two reference subjects
+// after auth.authenticate.authorize got no responders. Against the
+// reference's auth (which never serves it) that costs one wasted round trip
+// per window instead of one per request; against an auth that was only
+// down, the combined subject is back in use within the window.
+const SeparateWindow = 30 * time.Second
 
-func New(rpc Requester) *Client { return &Client{rpc: rpc} }
+// Client asks auth_service.
+type Client struct {
+	rpc Requester
+	now func() time.Time
+	// separateUntil (Unix nanoseconds) is when Check may try the combined
+	// subject again; zero until it first got no responders.
+	separateUntil atomic.Int64
+}
+
+func New(rpc Requester) *Client { return &Client{rpc: rpc, now: time.Now} }
+
+// Check authenticates the raw Authorization header (possibly "") and
+// authorizes one of roles in one request to auth.authenticate.authorize.
+// When nothing serves that subject (a reference auth_service), it uses
+// Authenticate then Authorize, and keeps doing so for SeparateWindow. The
+// errors are the same either way: the authentication failure, else the
+// authorization failure.
+func (c *Client) Check(ctx context.Context, header string, roles ...string) (authwire.User, error) {
+	if c.now().UnixNano() >= c.separateUntil.Load() {
+		var user authwire.User
+		// Without the no-responders retries: nothing serving the subject
+		// most likely means a reference auth, and the two subjects below
+		// retry on their own when auth is merely restarting.
+		err := c.rpc.Request(natsx.WithoutNoResponderRetry(ctx), authwire.SubjectAuthenticateAuthorize,
+			authwire.AuthenticateAuthorizeRequest{Value: header, Roles: roles}, &user)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			if err != nil {
+				return user, mapError(err)
+			}
+			return user, checkUserID(authwire.SubjectAuthenticateAuthorize, user)
+		}
+		c.separateUntil.Store(c.now().Add(SeparateWindow).UnixNano())
+	}
+	user, err := c.Authenticate(ctx, header)
+	if err != nil {
+		return user, err
+	}
+	return user, c.Authorize(ctx, user, roles...)
+}
 
 // Authenticate resolves the raw Authorization header (possibly "") to a user.
 func (c *Client) Authenticate(ctx context.Context, header string) (authwire.User, error) {
@@ -43,12 +90,16 @@ func (c *Client) Authenticate(ctx context.Context, header string) (authwire.User
 	if err := c.rpc.Request(ctx, authwire.SubjectAuthentication, authwire.Text{Value: header}, &user); err != nil {
 		return user, mapError(err)
 	}
+	return user, checkUserID(authwire.SubjectAuthentication, user)
+}
+
+// checkUserID refuses a user without a usable id: every blog is owned by the
+// user's id, so such an answer is a broken reply, not a user.
+func checkUserID(subject string, user authwire.User) error {
 	if !mongox.IsObjectIDHex(user.ID) {
-		// Every blog is owned by the user's id: an answer without a usable
-		// one is a broken reply, not a user.
-		return user, apperr.Wrap(apperr.Unavailable, UnavailableMessage, errors.New("auth.authentication: reply has no valid user id"))
+		return apperr.Wrap(apperr.Unavailable, UnavailableMessage, errors.New(subject+": reply has no valid user id"))
 	}
-	return user, nil
+	return nil
 }
 
 // Authorize checks that user holds one of roles.

@@ -310,7 +310,9 @@ func (c *Client) Request(ctx context.Context, subject string, req, resp any) (er
 		default:
 			outcome = "unavailable"
 		}
-		return fmt.Errorf("%w: %s: %v", ErrUnavailable, subject, err)
+		// Both wrapped: a caller may tell no responders (nothing serves
+		// the subject) from a timeout or an open breaker.
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, subject, err)
 	}
 	var env Message
 	if err := json.Unmarshal(reply.Data, &env); err != nil {
@@ -360,6 +362,16 @@ func (a attempts) record(m *metrics.Metrics, subject string) {
 			m.NATSAttempts.WithLabelValues(subject, k.kind).Add(float64(k.n))
 		}
 	}
+}
+
+type noResponderRetryKey struct{}
+
+// WithoutNoResponderRetry marks ctx so that its requests give up at the
+// first "no responders" instead of pausing and retrying: for a caller with
+// another subject to fall back to when nothing serves this one, where a wait
+// would only delay the fallback (which retries on its own).
+func WithoutNoResponderRetry(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noResponderRetryKey{}, true)
 }
 
 type attemptResult struct {
@@ -413,7 +425,7 @@ func (c *Client) send(ctx context.Context, msg *nats.Msg, retry bool, sent *atte
 			if pending > 0 {
 				continue // an earlier or sibling message may still be answered
 			}
-			if !errors.Is(r.err, nats.ErrNoResponders) || sent.total() >= ro.MaxAttempts {
+			if !errors.Is(r.err, nats.ErrNoResponders) || sent.total() >= ro.MaxAttempts || ctx.Value(noResponderRetryKey{}) != nil {
 				return nil, r.err
 			}
 			// Nobody is subscribed: pause briefly (jittered, so callers do not
