@@ -200,7 +200,11 @@ func (s *stack) replicaLoggingTo(w io.Writer, overrides map[string]string) *repl
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	app, err := startup.New(ctx, s.config(overrides), runtime.Options{LogWriter: w})
+	cfg := s.config(overrides)
+	// Every query the replica sends is recorded; TestMain checks them
+	// against the declared indexes when the package's tests end.
+	cfg.Mongo.Monitor = s.infra.Queries.Monitor()
+	app, err := startup.New(ctx, cfg, runtime.Options{LogWriter: w})
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -8,9 +8,16 @@ import (
 	"os"
 	"testing"
 
+	"blogplatform/devkit/indexcheck"
 	"blogplatform/devkit/testinfra"
 )
 
 var env *testinfra.Env
 
-func TestMain(m *testing.M) { os.Exit(testinfra.Run(m, &env)) }
+// TestMain runs the package's tests, then checks every query the replicas
+// sent against the declared indexes (see indexcoverage_test.go).
+func TestMain(m *testing.M) {
+	os.Exit(testinfra.RunWith(m, &env, testinfra.Options{AfterTests: func(e *testinfra.Env, code int) int {
+		return indexcheck.Verify(code, e.Queries, declaredIndexes(), unindexedQueries)
+	}}))
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"blogplatform/blog_service/internal/testkit"
+	"blogplatform/blog_service/model"
+	"blogplatform/devkit/indexcheck"
 	"blogplatform/devkit/testinfra"
 )
 
@@ -16,7 +18,13 @@ var (
 	redisDBs = testkit.NewRedisDBs()
 )
 
-func TestMain(m *testing.M) { os.Exit(testinfra.Run(m, &env)) }
+// TestMain runs the package's tests, then checks every query the apps sent
+// against the declared indexes (see indexes_test.go).
+func TestMain(m *testing.M) {
+	os.Exit(testinfra.RunWith(m, &env, testinfra.Options{AfterTests: func(e *testinfra.Env, code int) int {
+		return indexcheck.Verify(code, e.Queries, model.Indexes(), unindexedQueries)
+	}}))
+}
 
 // newApp starts an app and a normal fake auth on the shared infrastructure.
 func newApp(t *testing.T) (*testkit.App, *testkit.FakeAuth) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -34,6 +35,10 @@ type Options struct {
 	// reachable server (default 2s), so a store outage is answered quickly.
 	ServerSelectionTimeout time.Duration
 	AppName                string
+	// Monitor, when set, sees every command the client sends; it is set by
+	// code, never by configuration (tests record the queries a service
+	// runs to check them against its indexes).
+	Monitor *event.CommandMonitor
 }
 
 // URI builds mongodb://[user:pwd@]host:port/db; with credentials the auth
@@ -70,6 +75,9 @@ func Connect(o Options) (*DB, error) {
 		SetAppName(o.AppName)
 	if o.MaxPool == 0 {
 		co.SetMaxPoolSize(100)
+	}
+	if o.Monitor != nil {
+		co.SetMonitor(o.Monitor)
 	}
 	client, err := mongo.Connect(co)
 	if err != nil {

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"blogplatform/devkit/embedded"
+	"blogplatform/devkit/indexcheck"
 )
 
 // startTimeout bounds how long starting the whole environment may take.
@@ -52,6 +53,10 @@ type Options struct {
 	Store embedded.StoreOptions
 	NATS  embedded.NATSOptions
 	Redis embedded.RedisOptions
+	// AfterTests, when set, runs in RunWith after the package's tests and
+	// before teardown, with their exit code; what it returns is the
+	// package's exit code (a whole-run check such as index coverage).
+	AfterTests func(e *Env, code int) int
 }
 
 // Env is a running set of infrastructure. Fields are exported so fault
@@ -60,6 +65,9 @@ type Env struct {
 	Store *embedded.Store
 	NATS  *embedded.NATS
 	Redis *embedded.Redis
+	// Queries records the queries of every client whose options carry its
+	// Monitor (the service replicas the test helpers start).
+	Queries *indexcheck.Recorder
 
 	redisDB atomic.Uint32
 }
@@ -68,7 +76,7 @@ type Env struct {
 // stopped again. Prefer Run or NewEnv in tests; Start is for harnesses that
 // manage the lifetime themselves.
 func Start(ctx context.Context, opts Options) (env *Env, err error) {
-	e := &Env{}
+	e := &Env{Queries: indexcheck.NewRecorder()}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.Close())
@@ -134,6 +142,9 @@ func RunWith(m *testing.M, env **Env, opts Options) int {
 	*env = e
 	code := m.Run()
 	*env = nil
+	if opts.AfterTests != nil {
+		code = opts.AfterTests(e, code)
+	}
 
 	if err := e.Close(); err != nil {
 		fmt.Fprintf(os.Stderr, "testinfra: teardown: %v\n", err)

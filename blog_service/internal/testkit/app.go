@@ -105,6 +105,9 @@ func NewApp(t testing.TB, env *testinfra.Env, dbs *RedisDBs, settings Settings) 
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	// Every query the app sends is recorded; the package checks them
+	// against the declared indexes when its tests end.
+	cfg.Mongo.Monitor = env.Queries.Monitor()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	app, err := startup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard, StartupTimeout: 20 * time.Second})

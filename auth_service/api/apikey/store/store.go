@@ -19,11 +19,11 @@ import (
 const Collection = "api_keys"
 
 // Indexes: the unique index is on key (the reference put it on a field api
-// keys do not have).
+// keys do not have); it serves every lookup by key, status included, so no
+// {key, status} index is declared.
 func Indexes() []mongox.Index {
 	return []mongox.Index{
 		{Collection: Collection, Model: mongo.IndexModel{Keys: bson.D{{Key: "key", Value: 1}}, Options: options.Index().SetUnique(true)}},
-		{Collection: Collection, Model: mongo.IndexModel{Keys: bson.D{{Key: "key", Value: 1}, {Key: "status", Value: 1}}}},
 	}
 }
 

@@ -27,18 +27,18 @@ const (
 
 // Indexes of the collections. The unique email index is what makes
 // concurrent sign-ups with one email safe; the unique code index does the
-// same for concurrent bootstraps.
+// same for concurrent bootstraps. Both also serve every lookup by email or
+// code (a unique key bound by equality finds at most one document), and
+// reads by id use the _id index, so the reference's {_id, status},
+// {email, status} and {code, status} indexes are not declared (a database
+// that has them keeps them).
 func Indexes() []mongox.Index {
 	// A builder per index: the driver writes the generated name into the
 	// builder it is given, so a shared one would name the roles index after
 	// the users index (email_1).
 	unique := func() *options.IndexOptionsBuilder { return options.Index().SetUnique(true) }
 	return []mongox.Index{
-		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}, {Key: "status", Value: 1}}}},
 		{Collection: UsersCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()}},
-		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: 1}}}},
-		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}, {Key: "status", Value: 1}}}},
 		{Collection: RolesCollection, Model: mongo.IndexModel{Keys: bson.D{{Key: "code", Value: 1}}, Options: unique()}},
 	}
 }
