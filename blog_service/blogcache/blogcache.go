@@ -589,17 +589,6 @@ func (c *Cache) holdLock(ctx context.Context, key, token string) (release func()
 	}
 }
 
-// Lock is LockWrite for writers that go ahead without the lock when it
-// stays taken for lockWait (logged).
-func (c *Cache) Lock(ctx context.Context, id string) (release func()) {
-	release, err := c.LockWrite(ctx, id)
-	if err != nil {
-		c.opts.Logger.Warn("blog write lock still taken; writing without it", "key", Prefix+"lock:"+id, "error", err.Error())
-		return func() {}
-	}
-	return release
-}
-
 // Pending reports whether an invalidation is waiting to be replayed.
 func (c *Cache) Pending() bool { return c.hasPending.Load() }
 

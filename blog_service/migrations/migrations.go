@@ -20,7 +20,7 @@
 // saving the last _id after each batch (so an interrupted run resumes there,
 // and a batch repeated after a crash is harmless: every update is
 // conditional on the field still missing). Each blog is updated under the
-// blog write lock (blogcache.Cache.Lock), like every other write of a blog,
+// blog write lock (blogcache.Cache.LockWrite), like every other write of a blog,
 // and updatedAt is not touched (a backfill is not an edit). After each batch
 // the cache entries of the updated blogs are invalidated (and the lists that
 // may show them), in one call.
@@ -206,14 +206,19 @@ const maxRemembered = 10000
 // update $sets fields of the blog with id when check, given the blog's
 // current document (the fields of check's projection), says it still needs
 // them; it reports whether it wrote. It holds the blog's write lock
-// (blogcache.Cache.Lock) from the read to the write, so no other write of
+// (blogcache.Cache.LockWrite) from the read to the write, so no other write of
 // the blog comes in between. Both the read and the write filter on exactly
 // {_id}: the one filter every store answers without a collection scan
 // (FerretDB's SQLite backend would scan the whole collection for each
 // update with any other condition).
 func (d Deps) update(ctx context.Context, id bson.ObjectID, projection bson.D, check func(bson.Raw) bool, set bson.D) (bool, error) {
 	if d.Cache != nil {
-		release := d.Cache.Lock(ctx, id.Hex())
+		release, err := d.Cache.LockWrite(ctx, id.Hex())
+		if err != nil {
+			// The blog is being written: the step fails and the runner
+			// tries it again from this batch (nothing of it is lost).
+			return false, fmt.Errorf("lock blog %s: %w", id.Hex(), err)
+		}
 		defer release()
 	}
 	byID := bson.D{{Key: "_id", Value: id}}
