@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -140,13 +141,8 @@ func (s *stack) common() map[string]string {
 }
 
 func with(base map[string]string, extra map[string]string) map[string]string {
-	m := map[string]string{}
-	for k, v := range base {
-		m[k] = v
-	}
-	for k, v := range extra {
-		m[k] = v
-	}
+	m := maps.Clone(base)
+	maps.Copy(m, extra)
 	return m
 }
 
