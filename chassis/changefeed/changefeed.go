@@ -1,0 +1,154 @@
+// Package changefeed carries change events between replicas over NATS, so
+// per-replica caches (package localcache) drop what another replica changed.
+//
+// Events are plain NATS publications, not queue-group requests: every
+// subscribed replica of every service receives each one. A publisher flushes
+// before returning, so the server holds the event before the caller answers
+// the client whose request caused it; the server then delivers it to every
+// follower in parallel with that answer.
+//
+// Core NATS does not keep events for a follower that is away. Follow
+// therefore suspends the caches it guards while the connection is down and
+// empties them when it is back, and empties them too when the subscription
+// drops events because its follower fell behind.
+package changefeed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// PublishTimeout bounds the flush of one event.
+const PublishTimeout = time.Second
+
+// Publisher sends events.
+type Publisher struct {
+	nc *nats.Conn
+}
+
+func NewPublisher(nc *nats.Conn) *Publisher { return &Publisher{nc: nc} }
+
+// Publish sends event (JSON) on subject and waits until the server has it.
+// An error means followers may not learn of the change before their TTL;
+// callers log it, the change itself stands.
+func (p *Publisher) Publish(ctx context.Context, subject string, event any) error {
+	raw, err := json.Marshal(event)
+	if err != nil {
+		return fmt.Errorf("changefeed: encode %s: %w", subject, err)
+	}
+	if err := p.nc.Publish(subject, raw); err != nil {
+		return fmt.Errorf("changefeed: publish %s: %w", subject, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, PublishTimeout)
+	defer cancel()
+	if err := p.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("changefeed: flush %s: %w", subject, err)
+	}
+	return nil
+}
+
+// Guarded is what Follow protects: a cache that can stop serving while
+// events may be missed and start again empty (localcache.Cache).
+type Guarded interface {
+	Suspend()
+	Resume()
+}
+
+// Follower is one subscription and the caches it guards.
+type Follower struct {
+	nc       *nats.Conn
+	sub      *nats.Subscription
+	statuses chan nats.Status
+	guarded  []Guarded
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	dropped int
+	done    chan struct{}
+}
+
+// Follow subscribes to subject (wildcards allowed) on every replica and
+// calls handle with each event's payload, in order, on one goroutine.
+// guarded caches are suspended while the connection is not up and resumed
+// empty when it is (and emptied when events were dropped).
+func Follow(nc *nats.Conn, subject string, handle func(subject string, data []byte), log *slog.Logger, guarded ...Guarded) (*Follower, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	f := &Follower{nc: nc, guarded: guarded, log: log, done: make(chan struct{})}
+	// Listen before looking at the status, so no change falls in between.
+	f.statuses = nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	if nc.IsConnected() {
+		f.resume()
+	} else {
+		f.suspend()
+	}
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		handle(m.Subject, m.Data)
+		f.checkDropped()
+	})
+	if err != nil {
+		nc.RemoveStatusListener(f.statuses)
+		return nil, fmt.Errorf("changefeed: subscribe %s: %w", subject, err)
+	}
+	f.sub = sub
+	go f.watch()
+	return f, nil
+}
+
+func (f *Follower) watch() {
+	defer close(f.done)
+	for st := range f.statuses {
+		if st == nats.CONNECTED {
+			f.log.Info("change events: connection back; local caches start empty")
+			f.resume()
+		} else {
+			f.suspend()
+		}
+	}
+}
+
+// checkDropped empties the caches when the subscription lost events
+// (slow consumer): what they dropped is unknown.
+func (f *Follower) checkDropped() {
+	n, err := f.sub.Dropped()
+	if err != nil {
+		return
+	}
+	f.mu.Lock()
+	grew := n > f.dropped
+	f.dropped = n
+	f.mu.Unlock()
+	if grew {
+		f.log.Warn("change events dropped; local caches emptied", "subject", f.sub.Subject, "dropped", n)
+		f.resume()
+	}
+}
+
+func (f *Follower) suspend() {
+	for _, g := range f.guarded {
+		g.Suspend()
+	}
+}
+
+func (f *Follower) resume() {
+	for _, g := range f.guarded {
+		g.Resume()
+	}
+}
+
+// Stop unsubscribes and leaves the caches suspended.
+func (f *Follower) Stop() {
+	if f.sub != nil {
+		_ = f.sub.Unsubscribe()
+	}
+	f.nc.RemoveStatusListener(f.statuses)
+	<-f.done
+	f.suspend()
+}
