@@ -5,7 +5,9 @@
 package authwire
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -53,6 +55,41 @@ type AuthorizationRequest struct {
 type AuthenticateAuthorizeRequest struct {
 	Value string   `json:"value"`
 	Roles []string `json:"roles"`
+}
+
+// SubjectChanges carries auth_service's change events (Change) to every
+// replica of every service (a plain publication, no queue group), so caches
+// kept per replica drop what the change made stale at once instead of at
+// their TTL. It lies outside auth.> so that a service allowed to send
+// requests to auth cannot forge its events.
+const SubjectChanges = "events.auth.changed"
+
+// Kinds of Change.
+const (
+	// ChangeSession: one session (access token id SessionID of user
+	// UserID) ended or was replaced (sign-out, refresh).
+	ChangeSession = "session"
+	// ChangeUser: anything about user UserID changed (roles, status, a
+	// session family revoked): every cached answer about the user is stale.
+	ChangeUser = "user"
+	// ChangeAPIKey: the API key whose APIKeyHash is given changed
+	// (disabled, enabled, created).
+	ChangeAPIKey = "apikey"
+)
+
+// Change is one change event. The API key itself never travels: followers
+// compare hashes (APIKeyHash).
+type Change struct {
+	Kind       string `json:"kind"`
+	UserID     string `json:"userId,omitempty"`
+	SessionID  string `json:"sessionId,omitempty"`
+	APIKeyHash string `json:"apiKeyHash,omitempty"`
+}
+
+// APIKeyHash is the hex SHA-256 of an API key, as Change carries it.
+func APIKeyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
 }
 
 //go:embed fixtures/*.json
