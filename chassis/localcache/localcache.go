@@ -47,7 +47,8 @@ type entry[V any] struct {
 	tags    []string
 }
 
-// Cache maps keys to values of type V. It is safe for concurrent use.
+// Cache maps keys to values of type V. It is safe for concurrent use. A nil
+// *Cache is a cache that is turned off: it never serves and never stores.
 type Cache[V any] struct {
 	max int
 	ttl time.Duration
@@ -86,6 +87,10 @@ func New[V any](o Options) *Cache[V] {
 
 // Get returns the live value under key.
 func (c *Cache[V]) Get(key string) (V, bool) {
+	if c == nil {
+		var zero V
+		return zero, false
+	}
 	var zero V
 	if c.suspended.Load() {
 		return zero, false
@@ -107,12 +112,20 @@ func (c *Cache[V]) Get(key string) (V, bool) {
 
 // Generation is the invalidation count to pass to Set: read it before
 // asking the slower tier for the value.
-func (c *Cache[V]) Generation() uint64 { return c.generation.Load() }
+func (c *Cache[V]) Generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.generation.Load()
+}
 
 // Set stores value under key with tags, unless an invalidation happened
 // since generation was read or the cache is suspended. It reports whether
 // the value was stored.
 func (c *Cache[V]) Set(key string, value V, generation uint64, tags ...string) bool {
+	if c == nil {
+		return false
+	}
 	if c.suspended.Load() {
 		return false
 	}
@@ -147,6 +160,9 @@ func (c *Cache[V]) Set(key string, value V, generation uint64, tags ...string) b
 
 // Invalidate drops every entry carrying one of tags.
 func (c *Cache[V]) Invalidate(tags ...string) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.generation.Add(1)
@@ -161,6 +177,9 @@ func (c *Cache[V]) Invalidate(tags ...string) {
 
 // Delete drops keys.
 func (c *Cache[V]) Delete(keys ...string) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.generation.Add(1)
@@ -173,6 +192,9 @@ func (c *Cache[V]) Delete(keys ...string) {
 
 // Clear drops every entry.
 func (c *Cache[V]) Clear() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.generation.Add(1)
@@ -182,21 +204,30 @@ func (c *Cache[V]) Clear() {
 
 // Suspend empties the cache and stops it serving and storing until Resume.
 func (c *Cache[V]) Suspend() {
+	if c == nil {
+		return
+	}
 	c.suspended.Store(true)
 	c.Clear()
 }
 
 // Resume empties the cache and lets it serve again.
 func (c *Cache[V]) Resume() {
+	if c == nil {
+		return
+	}
 	c.Clear()
 	c.suspended.Store(false)
 }
 
 // Suspended reports whether the cache is suspended.
-func (c *Cache[V]) Suspended() bool { return c.suspended.Load() }
+func (c *Cache[V]) Suspended() bool { return c == nil || c.suspended.Load() }
 
 // Len is the number of entries held, expired ones included.
 func (c *Cache[V]) Len() int {
+	if c == nil {
+		return 0
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)

@@ -40,7 +40,7 @@ func TestCache(t *testing.T) {
 	})
 	t.Run("StaleFillRefused", func(t *testing.T) {
 		c, _ := newTest(10, time.Minute)
-		gen := c.Generation() // a reader starts asking the slower tier
+		gen := c.Generation()  // a reader starts asking the slower tier
 		c.Invalidate("user:1") // a change lands meanwhile, whatever its tag
 		if c.Set("k", "old", gen, "user:1") {
 			t.Fatal("a fill that began before an invalidation was stored")

@@ -53,6 +53,17 @@ type Base struct {
 	// process).
 	MetricsHost string
 	MetricsPort int
+	// LocalCacheTTL and LocalCacheSize bound each per-replica first-level
+	// cache (package localcache) in front of Redis and NATS round trips:
+	// entries live at most LocalCacheTTL (the staleness bound should a
+	// change event ever be lost; 0 turns those caches off) and each cache
+	// holds at most LocalCacheSize entries.
+	LocalCacheTTL  time.Duration
+	LocalCacheSize int
+	// LogRequestSample is the share (0..1) of successful (status < 400)
+	// requests written to the access log; every failed request is logged.
+	// 1 logs every request.
+	LogRequestSample float64
 	// AllowExampleSecrets lets a release-mode service start with the secrets
 	// published in .env.example (local trials only).
 	AllowExampleSecrets bool
@@ -125,6 +136,9 @@ func LoadBase(src *config.Source, d Defaults) Base {
 	b.MetricsHost = src.String("METRICS_HOST", b.Host)
 	b.MetricsPort = src.Int("METRICS_PORT", DefaultMetricsPort, 0, 65535)
 	b.AllowExampleSecrets = src.Bool("ALLOW_EXAMPLE_SECRETS", false)
+	b.LocalCacheTTL = src.Duration("LOCAL_CACHE_TTL", 5*time.Second, time.Second, 0, time.Hour)
+	b.LocalCacheSize = src.Int("LOCAL_CACHE_SIZE", 10_000, 1, 10_000_000)
+	b.LogRequestSample = src.Float("LOG_REQUESTS_SAMPLE", 1, 0, 1)
 	if b.RequireRealSecrets() {
 		src.RejectExampleSecrets("DB_USER_PWD", "REDIS_PASSWORD", "NATS_PASSWORD")
 	}

@@ -17,8 +17,10 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"blogplatform/chassis/changefeed"
 	"blogplatform/chassis/health"
 	"blogplatform/chassis/httpx"
+	"blogplatform/chassis/localcache"
 	"blogplatform/chassis/logging"
 	"blogplatform/chassis/metrics"
 	"blogplatform/chassis/mongox"
@@ -47,8 +49,10 @@ type Runtime struct {
 	Redis      *redis.Client
 	NATS       *nats.Conn
 	Micro      *natsx.Service
-	Health     *health.Health
-	Engine     *httpx.Engine
+	// Changes publishes change events to every replica (package changefeed).
+	Changes *changefeed.Publisher
+	Health  *health.Health
+	Engine  *httpx.Engine
 
 	closers     []func(context.Context) error
 	metricsLn   net.Listener // until Serve hands it to the metrics server
@@ -106,6 +110,7 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
 	rt.NATS = nc
+	rt.Changes = changefeed.NewPublisher(nc)
 	micro, err := natsx.NewService(nc, natsx.ServiceOptions{
 		Name: cfg.ServiceName, Version: cfg.ServiceVersion, Logger: log, Metrics: rt.Metrics,
 		Tracer: o.Tracer, Propagator: o.Propagator,
@@ -147,6 +152,29 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 }
 
 // MetricsAddr is the address of the internal listener that serves /metrics.
+// NewLocalCache returns a first-level cache named name sized by
+// LOCAL_CACHE_SIZE and LOCAL_CACHE_TTL, or nil (a cache that is turned off)
+// when LOCAL_CACHE_TTL is 0. Guard it with Follow.
+func NewLocalCache[V any](rt *Runtime, name string) *localcache.Cache[V] {
+	if rt.Config.LocalCacheTTL <= 0 {
+		return nil
+	}
+	return localcache.New[V](localcache.Options{Name: name, TTL: rt.Config.LocalCacheTTL,
+		MaxEntries: rt.Config.LocalCacheSize, Metrics: rt.Metrics})
+}
+
+// Follow subscribes this replica to the change events on subject for its
+// lifetime (see changefeed.Follow): handle sees each event, and guarded
+// caches stop serving while events may be missed.
+func (rt *Runtime) Follow(subject string, handle func(subject string, data []byte), guarded ...changefeed.Guarded) error {
+	f, err := changefeed.Follow(rt.NATS, subject, handle, rt.Log, guarded...)
+	if err != nil {
+		return err
+	}
+	rt.OnClose(func(context.Context) error { f.Stop(); return nil })
+	return nil
+}
+
 func (rt *Runtime) MetricsAddr() string { return rt.metricsAddr }
 
 // MetricsHandler serves the Prometheus text format, as the internal listener
