@@ -361,19 +361,22 @@ func (p *Platform) startInfrastructure(ctx context.Context) error {
 	nats, err := embedded.StartNATS(embedded.NATSOptions{
 		Users: []embedded.NATSUser{
 			{
-				// auth serves the auth.* request subjects; it publishes
-				// only answers to the requests it receives (and discovery).
+				// auth serves the auth.* request subjects; besides answers
+				// to the requests it receives (and discovery) it publishes
+				// only its change events, which every auth replica follows.
 				Name: "auth", Password: p.natsPasswords["auth"],
-				Publish:   []string{},
-				Subscribe: []string{"auth.>"},
+				Publish:   []string{"events.auth.>"},
+				Subscribe: []string{"auth.>", "events.auth.>"},
 			},
 			{
 				// blog may only ask: it cannot subscribe to auth.>, so no
 				// process with blog's credentials can impersonate auth.
-				// Each user also reads only its own inbox (_INBOX_<user>).
+				// It follows auth's change events and publishes and
+				// follows its own. Each user also reads only its own
+				// inbox (_INBOX_<user>).
 				Name: "blog", Password: p.natsPasswords["blog"],
-				Publish:   []string{"auth.>"},
-				Subscribe: []string{},
+				Publish:   []string{"auth.>", "events.blog.>"},
+				Subscribe: []string{"events.auth.>", "events.blog.>"},
 			},
 		},
 		// The server's start-up banner (Info) and its warning about plain
