@@ -25,6 +25,7 @@ import (
 	"blogplatform/auth_service/api/auth"
 	"blogplatform/auth_service/api/auth/throttle"
 	"blogplatform/auth_service/api/auth/token"
+	"blogplatform/auth_service/api/changes"
 	"blogplatform/auth_service/api/keystore"
 	keystorestore "blogplatform/auth_service/api/keystore/store"
 	"blogplatform/auth_service/api/user"
@@ -98,10 +99,15 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 	}
 
 	c := cache.New(rt.Redis, "auth", rt.Log, rt.Metrics)
-	a.Users = user.NewService(userstore.New(rt.DB), c, cfg.AuthCacheTTL)
-	a.Keystores = keystore.NewService(keystorestore.New(rt.DB), c, rt.Log, cfg.AuthCacheTTL)
+	// Every change to a session, user or API key is announced to every
+	// replica of every service (events.auth.changed) before its client is
+	// answered.
+	feed := changes.NewFeed(rt.Changes, rt.Log)
+	a.Users = user.NewService(userstore.New(rt.DB), c, user.Options{CacheTTL: cfg.AuthCacheTTL, Changes: feed})
+	a.Keystores = keystore.NewService(keystorestore.New(rt.DB), c, keystore.Options{CacheTTL: cfg.AuthCacheTTL, Log: rt.Log, Changes: feed})
 	a.APIKeys = apikey.NewService(apikeystore.New(rt.DB), c, apikey.Options{
 		CacheTTL: cfg.APIKeyCacheTTL, RejectedTTL: cfg.APIKeyRejectedTTL, RejectedSize: cfg.APIKeyRejectedSize,
+		Changes: feed,
 	})
 	a.Signer = token.NewSigner(private, public, token.Options{
 		Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience,

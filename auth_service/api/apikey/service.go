@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"blogplatform/auth_service/api/apikey/model"
+	"blogplatform/auth_service/api/changes"
 	"blogplatform/chassis/cache"
 )
 
@@ -44,6 +45,7 @@ func CacheKey(key string) string {
 type Service struct {
 	store    Storer
 	cache    *cache.Cache
+	changes  *changes.Feed
 	ttl      time.Duration
 	rejected *rejectedCache
 }
@@ -56,10 +58,13 @@ type Options struct {
 	// keys (0 TTL disables it).
 	RejectedTTL  time.Duration
 	RejectedSize int
+	// Changes announces created, disabled and re-enabled keys to every
+	// replica (nil: to none).
+	Changes *changes.Feed
 }
 
 func NewService(store Storer, c *cache.Cache, o Options) *Service {
-	return &Service{store: store, cache: c, ttl: o.CacheTTL,
+	return &Service{store: store, cache: c, changes: o.Changes, ttl: o.CacheTTL,
 		rejected: newRejectedCache(o.RejectedTTL, o.RejectedSize, nil)}
 }
 
@@ -112,6 +117,7 @@ func (s *Service) Create(ctx context.Context, key string, comments []string) (*m
 	}
 	s.rejected.remove(CacheKey(key))
 	s.cache.SetJSON(ctx, CacheKey(key), true, s.ttl)
+	s.changes.APIKey(ctx, key)
 	return k, nil
 }
 
@@ -123,6 +129,9 @@ func (s *Service) Disable(ctx context.Context, key string) (bool, error) {
 		return false, err
 	}
 	s.cache.SetJSON(ctx, CacheKey(key), false, s.ttl)
+	if matched {
+		s.changes.APIKey(ctx, key)
+	}
 	return matched, nil
 }
 
@@ -140,5 +149,6 @@ func (s *Service) Ensure(ctx context.Context, key string, comments []string) err
 	}
 	s.rejected.remove(CacheKey(key))
 	s.cache.SetJSON(ctx, CacheKey(key), active, s.ttl)
+	s.changes.APIKey(ctx, key)
 	return nil
 }

@@ -115,6 +115,7 @@ func NewService(users *user.Service, keystores *keystore.Service, signer *token.
 // Session is an authenticated request's user and token.
 type Session struct {
 	User       *userdto.InfoPrivateUser
+	UserID     bson.ObjectID
 	KeystoreID bson.ObjectID
 	PKey       string
 	ExpiresAt  time.Time
@@ -157,7 +158,7 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Session, er
 	if err != nil {
 		return nil, apperr.InternalErr(err)
 	}
-	return &Session{User: u, KeystoreID: ksID, PKey: claims.ID, ExpiresAt: claims.ExpiresAt}, nil
+	return &Session{User: u, UserID: client, KeystoreID: ksID, PKey: claims.ID, ExpiresAt: claims.ExpiresAt}, nil
 }
 
 // bearerToken applies the reference's rule: "Bearer " (case-sensitive, one
@@ -446,7 +447,7 @@ func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (tok
 	if err := s.keystores.RecordRotation(ctx, ks); err != nil {
 		return token.Pair{}, apperr.InternalErr(err)
 	}
-	won, err := s.keystores.Revoke(ctx, ks.ID, ks.PKey, access.ExpiresAt.Add(token.Leeway))
+	won, err := s.keystores.Revoke(ctx, client, ks.ID, ks.PKey, access.ExpiresAt.Add(token.Leeway))
 	if err != nil {
 		return token.Pair{}, revocationError(err)
 	}
@@ -470,7 +471,7 @@ func (s *Service) Refresh(ctx context.Context, header, refreshToken string) (tok
 	case err != nil:
 		return token.Pair{}, apperr.InternalErr(err)
 	case revoked:
-		if _, err := s.keystores.Revoke(ctx, next.ID, next.PKey, time.Now().Add(s.signer.AccessValidity()+token.Leeway)); err != nil {
+		if _, err := s.keystores.Revoke(ctx, client, next.ID, next.PKey, time.Now().Add(s.signer.AccessValidity()+token.Leeway)); err != nil {
 			return token.Pair{}, revocationError(err)
 		}
 		return token.Pair{}, errClaimsIDs
@@ -501,7 +502,7 @@ func (s *Service) refusedPair(ctx context.Context, client bson.ObjectID, refresh
 // same 401 as for any refused pair; the log says what happened.
 func (s *Service) reused(ctx context.Context, client bson.ObjectID, family string) error {
 	s.log.Warn("refresh token reused; revoking its whole session", "user", client.Hex(), "family", family)
-	if err := s.keystores.RevokeFamily(ctx, family); err != nil {
+	if err := s.keystores.RevokeFamily(ctx, client, family); err != nil {
 		return revocationError(err)
 	}
 	return errClaimsIDs
@@ -512,7 +513,7 @@ func (s *Service) reused(ctx context.Context, client bson.ObjectID, family strin
 // revocation marker cannot be written) the session stays valid and the
 // answer is a 503, never a success that some replicas would not honour.
 func (s *Service) SignOut(ctx context.Context, sess *Session) error {
-	if _, err := s.keystores.Revoke(ctx, sess.KeystoreID, sess.PKey, sess.ExpiresAt.Add(token.Leeway)); err != nil {
+	if _, err := s.keystores.Revoke(ctx, sess.UserID, sess.KeystoreID, sess.PKey, sess.ExpiresAt.Add(token.Leeway)); err != nil {
 		return revocationError(err)
 	}
 	return nil

@@ -32,6 +32,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"blogplatform/auth_service/api/changes"
 	"blogplatform/auth_service/api/keystore/model"
 	"blogplatform/chassis/cache"
 )
@@ -67,16 +68,29 @@ type Session struct {
 }
 
 type Service struct {
-	store Storer
-	cache *cache.Cache
-	log   *slog.Logger
+	store   Storer
+	cache   *cache.Cache
+	log     *slog.Logger
+	changes *changes.Feed
 	// ttl bounds an active entry, i.e. how long a keystore deleted out of
 	// band (not through this service) may still be honoured.
 	ttl time.Duration
 }
 
-func NewService(store Storer, c *cache.Cache, log *slog.Logger, ttl time.Duration) *Service {
-	return &Service{store: store, cache: c, log: log, ttl: ttl}
+// Options configure a Service.
+type Options struct {
+	// CacheTTL bounds a shared active entry (see Service.ttl).
+	CacheTTL time.Duration
+	Log      *slog.Logger
+	// Changes announces ended sessions to every replica (nil: to none).
+	Changes *changes.Feed
+}
+
+func NewService(store Storer, c *cache.Cache, o Options) *Service {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Service{store: store, cache: c, log: o.Log, changes: o.Changes, ttl: o.CacheTTL}
 }
 
 // Create stores a new keystore with fresh random keys for client, in family
@@ -161,13 +175,24 @@ func (s *Service) FindPair(ctx context.Context, client bson.ObjectID, pKey, sKey
 	return s.store.ActivePair(ctx, client, pKey, sKey)
 }
 
-// Revoke marks the keystore's session revoked on every replica and then
-// deletes the keystore. It reports whether this call deleted it: of
-// concurrent revokers of one keystore exactly one gets true, which makes
-// refresh single-use. When the mark cannot be written the keystore is left
-// alone and the error is ErrRevocationUnavailable: the session stays exactly
-// as valid as it was, which is what the caller's failure answer says.
-func (s *Service) Revoke(ctx context.Context, keystoreID bson.ObjectID, pKey string, accessExpiry time.Time) (bool, error) {
+// Revoke marks the keystore's session revoked on every replica, deletes the
+// keystore and announces the ended session (a session change event). It
+// reports whether this call deleted it: of concurrent revokers of one
+// keystore exactly one gets true, which makes refresh single-use. When the
+// mark cannot be written the keystore is left alone, nothing is announced
+// and the error is ErrRevocationUnavailable: the session stays exactly as
+// valid as it was, which is what the caller's failure answer says.
+func (s *Service) Revoke(ctx context.Context, client, keystoreID bson.ObjectID, pKey string, accessExpiry time.Time) (bool, error) {
+	won, err := s.revoke(ctx, keystoreID, pKey, accessExpiry)
+	if err == nil || !errors.Is(err, ErrRevocationUnavailable) {
+		// Once the mark is written the session is over for every reader of
+		// the shared cache, whatever the delete did.
+		s.changes.Session(ctx, client.Hex(), pKey)
+	}
+	return won, err
+}
+
+func (s *Service) revoke(ctx context.Context, keystoreID bson.ObjectID, pKey string, accessExpiry time.Time) (bool, error) {
 	// Written even when another caller revokes at the same time: the mark
 	// is the same, and writing it twice is harmless.
 	if err := s.markRevoked(ctx, pKey, accessExpiry); err != nil {
@@ -211,12 +236,14 @@ func (s *Service) ConsumedFamily(ctx context.Context, client bson.ObjectID, sKey
 	}
 }
 
-// RevokeFamily ends every session of a family: each keystore is marked
-// revoked in the shared cache and deleted. The family is first marked
-// revoked in the store, so a refresh that is creating the family's next
-// keystore at this moment either sees the mark (FamilyRevoked) or created
-// its keystore early enough to be found and deleted here.
-func (s *Service) RevokeFamily(ctx context.Context, family string) error {
+// RevokeFamily ends every session of client's family: each keystore is
+// marked revoked in the shared cache and deleted, and one user change event
+// tells every replica to drop whatever it holds about the user's sessions
+// (their ids are not all known here). The family is first marked revoked in
+// the store, so a refresh that is creating the family's next keystore at
+// this moment either sees the mark (FamilyRevoked) or created its keystore
+// early enough to be found and deleted here.
+func (s *Service) RevokeFamily(ctx context.Context, client bson.ObjectID, family string) error {
 	if err := s.store.MarkFamilyRevoked(ctx, family, time.Now().UTC()); err != nil {
 		return err
 	}
@@ -224,12 +251,22 @@ func (s *Service) RevokeFamily(ctx context.Context, family string) error {
 	if err != nil {
 		return err
 	}
+	revoked := false
+	defer func() {
+		if revoked {
+			s.changes.User(ctx, client.Hex())
+		}
+	}()
 	for _, ks := range members {
 		// The mark only has to outlive cached active entries (the cache
 		// TTL); after that the store answers, and the keystore is gone.
-		if _, err := s.Revoke(ctx, ks.ID, ks.PKey, time.Time{}); err != nil {
+		if _, err := s.revoke(ctx, ks.ID, ks.PKey, time.Time{}); err != nil {
+			if !errors.Is(err, ErrRevocationUnavailable) {
+				revoked = true
+			}
 			return err
 		}
+		revoked = true
 	}
 	return nil
 }

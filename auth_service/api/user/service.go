@@ -14,6 +14,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"blogplatform/auth_service/api/changes"
 	"blogplatform/auth_service/api/user/dto"
 	"blogplatform/auth_service/api/user/model"
 	"blogplatform/chassis/cache"
@@ -46,16 +47,26 @@ type Storer interface {
 func SnapshotKey(id string) string { return "auth_user_" + id }
 
 type Service struct {
-	store Storer
-	cache *cache.Cache
+	store   Storer
+	cache   *cache.Cache
+	changes *changes.Feed
 	// ttl bounds how long a snapshot may lag behind an out-of-band edit of
-	// the user (nothing in this service changes a user after creation except
-	// the bootstrap, which drops the snapshot).
+	// the user that nobody announced (nothing in this service changes a
+	// user after creation except the bootstrap and the email normalisation,
+	// which Forget the snapshot).
 	ttl time.Duration
 }
 
-func NewService(store Storer, c *cache.Cache, ttl time.Duration) *Service {
-	return &Service{store: store, cache: c, ttl: ttl}
+// Options configure a Service.
+type Options struct {
+	// CacheTTL bounds a snapshot's life in Redis (see Service.ttl).
+	CacheTTL time.Duration
+	// Changes announces changed users to every replica (nil: to none).
+	Changes *changes.Feed
+}
+
+func NewService(store Storer, c *cache.Cache, o Options) *Service {
+	return &Service{store: store, cache: c, changes: o.Changes, ttl: o.CacheTTL}
 }
 
 // Info returns the active user's snapshot, from the cache when possible.
@@ -95,9 +106,13 @@ func (s *Service) Remember(ctx context.Context, info *dto.InfoPrivateUser) {
 	s.cache.SetJSON(ctx, SnapshotKey(info.ID), info, s.ttl)
 }
 
-// Forget drops a snapshot after the user changed.
+// Forget drops a snapshot after the user changed (roles, status, anything
+// the snapshot holds) and tells every replica, whose in-process copies of
+// the user and of its sessions' answers go at once.
 func (s *Service) Forget(ctx context.Context, id string) {
+	id = strings.ToLower(id)
 	_ = s.cache.Delete(ctx, SnapshotKey(id))
+	s.changes.User(ctx, id)
 }
 
 // InfoOf builds the snapshot of u with its role documents, in the user's

@@ -176,7 +176,7 @@ func newTestService(t *testing.T, store Storer) *Service {
 	t.Cleanup(func() { _ = r.Close() })
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	return NewService(store, cache.New(rdb, "test", slog.New(slog.DiscardHandler), nil), time.Minute)
+	return NewService(store, cache.New(rdb, "test", slog.New(slog.DiscardHandler), nil), Options{CacheTTL: time.Minute})
 }
 
 // TestEnsureUserGrantsRolesOnlyToTheAdmin: the bootstrap creates the admin
