@@ -16,6 +16,8 @@
 //   - a positive answer may be cached for a short TTL, and a rejection (401 or
 //     403 from the verifier) for a separate, shorter one, so a flood of
 //     random keys costs auth one call per key and TTL at most;
+//   - requests carrying a key that is being verified wait for that
+//     verification instead of asking auth too (one call per key at a time);
 //   - every denial body is the goserve envelope with a numeric status.
 package verify
 
@@ -192,6 +194,7 @@ type Verifier struct {
 	rejected *expiringMap[keyDigest, denial] // nil: no negative cache
 	negTTL   time.Duration
 	now      func() time.Time
+	flights  flights
 }
 
 // keyDigest names a rejected key in the negative cache: fixed size whatever
@@ -278,7 +281,37 @@ func (v *Verifier) Verify(ctx context.Context, apiKey string) Decision {
 	if len(v.urls) == 0 {
 		return deny(http.StatusServiceUnavailable, MessageUnavailable, errors.New("no verification URLs configured"))
 	}
+	// One verification per key at a time: requests that arrive with a key
+	// while it is being verified wait for that answer instead of each asking
+	// auth (a burst of first requests, or every request with a key when the
+	// cache is off or its entry just expired, costs auth one call).
+	for {
+		f, leader := v.flights.join(apiKey)
+		if leader {
+			d, abandoned := v.verifyUncached(ctx, apiKey, digest)
+			v.flights.finish(apiKey, f, d, abandoned)
+			return d
+		}
+		select {
+		case <-f.done:
+			if !f.abandoned {
+				return f.decision
+			}
+			// The request that was asking went away before auth answered;
+			// this one is still here, so it asks (or joins whoever does).
+			if ctx.Err() == nil {
+				continue
+			}
+		case <-ctx.Done():
+		}
+		return deny(http.StatusServiceUnavailable, MessageUnavailable, fmt.Errorf("gave up waiting for the key's verification: %w", ctx.Err()))
+	}
+}
 
+// verifyUncached asks the verifiers for one key. abandoned is true when ctx
+// ended before any verifier decided: the denial then says nothing about the
+// key, so requests waiting for it must not take it as theirs.
+func (v *Verifier) verifyUncached(ctx context.Context, apiKey string, digest keyDigest) (Decision, bool) {
 	var failures []error
 	for _, i := range v.attemptOrder() {
 		url := v.urls[i]
@@ -309,14 +342,69 @@ func (v *Verifier) Verify(ctx context.Context, apiKey string) Decision {
 			}
 			v.rejected.add(digest, denial{status: d.Status, body: remembered}, v.now())
 		}
-		return d
+		return d, false
 	}
 	unavailable := errors.Join(failures...)
-	if v.cache != nil && v.staleTTL > 0 && ctx.Err() == nil && v.cache.acceptedWithin(apiKey, v.now(), v.cacheTTL+v.staleTTL) {
-		return Decision{Allow: true, Status: http.StatusOK, Cached: true,
-			Err: fmt.Errorf("no verifier answered; accepted a recently verified key: %w", unavailable)}
+	if ctx.Err() != nil {
+		return deny(http.StatusServiceUnavailable, MessageUnavailable, unavailable), true
 	}
-	return deny(http.StatusServiceUnavailable, MessageUnavailable, unavailable)
+	if v.cache != nil && v.staleTTL > 0 && v.cache.acceptedWithin(apiKey, v.now(), v.cacheTTL+v.staleTTL) {
+		return Decision{Allow: true, Status: http.StatusOK, Cached: true,
+			Err: fmt.Errorf("no verifier answered; accepted a recently verified key: %w", unavailable)}, false
+	}
+	return deny(http.StatusServiceUnavailable, MessageUnavailable, unavailable), false
+}
+
+// flights tracks the verifications in progress, one per key.
+type flights struct {
+	mu      sync.Mutex
+	pending map[string]*flight
+}
+
+// flight is one verification in progress; done is closed once decision
+// (or abandoned) is set.
+type flight struct {
+	done      chan struct{}
+	decision  Decision
+	abandoned bool
+	waiters   int // requests that joined it (for tests)
+}
+
+// join returns the key's flight, creating it (leader true: the caller must
+// verify and finish it) when none is in progress.
+func (fs *flights) join(key string) (f *flight, leader bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f, ok := fs.pending[key]; ok {
+		f.waiters++
+		return f, false
+	}
+	if fs.pending == nil {
+		fs.pending = make(map[string]*flight)
+	}
+	f = &flight{done: make(chan struct{})}
+	fs.pending[key] = f
+	return f, true
+}
+
+// finish publishes the leader's outcome to the flight's waiters. Requests
+// arriving from now on find the caches the verification filled.
+func (fs *flights) finish(key string, f *flight, d Decision, abandoned bool) {
+	fs.mu.Lock()
+	delete(fs.pending, key)
+	fs.mu.Unlock()
+	f.decision, f.abandoned = d, abandoned
+	close(f.done)
+}
+
+// waiting is how many requests wait for key's verification in progress.
+func (fs *flights) waiting(key string) int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f, ok := fs.pending[key]; ok {
+		return f.waiters
+	}
+	return 0
 }
 
 // attemptOrder lists every URL index once: round robin from a rotating start

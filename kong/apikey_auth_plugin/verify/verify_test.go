@@ -731,3 +731,159 @@ func TestSettingsRateLimiterFromKongJSON(t *testing.T) {
 		t.Error("per_minute 0 accepted")
 	}
 }
+
+// blockingVerifier answers like verifierStub but holds every call until
+// release is closed, counting calls.
+func blockingVerifier(t *testing.T, calls *atomic.Int64, release <-chan struct{}) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get(HeaderName) != goodKey {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write(EnvelopeBody(http.StatusUnauthorized, MessageInvalidKey))
+			return
+		}
+		_, _ = w.Write([]byte(`{"code":"10000","status":200,"message":"success"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/verify/apikey"
+}
+
+// waitForWaiters polls until n requests wait for key's verification.
+func waitForWaiters(t *testing.T, v *Verifier, key string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for v.flights.waiting(key) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d request(s) wait for the verification, want %d", v.flights.waiting(key), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestVerifySingleFlightPerKey(t *testing.T) {
+	const n = 32
+	tests := []struct {
+		name       string
+		key        string
+		cfg        Config
+		wantAllow  bool
+		wantStatus int
+	}{
+		{name: "accepted key, cache on", key: goodKey, cfg: Config{CacheTTL: time.Minute}, wantAllow: true, wantStatus: http.StatusOK},
+		{name: "accepted key, cache off", key: goodKey, cfg: Config{}, wantAllow: true, wantStatus: http.StatusOK},
+		{name: "rejected key, negative cache off", key: "bad-key", cfg: Config{}, wantStatus: http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			release := make(chan struct{})
+			cfg := tc.cfg
+			cfg.VerificationURLs = []string{blockingVerifier(t, &calls, release)}
+			v := New(cfg, nil)
+
+			decisions := make([]Decision, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { decisions[i] = v.Verify(context.Background(), tc.key) })
+			}
+			waitForWaiters(t, v, tc.key, n-1)
+			close(release)
+			wg.Wait()
+
+			if got := calls.Load(); got != 1 {
+				t.Errorf("%d concurrent first requests made %d verification calls, want 1", n, got)
+			}
+			for i, d := range decisions {
+				if d.Allow != tc.wantAllow || d.Status != tc.wantStatus {
+					t.Fatalf("request %d: allow %v status %d, want allow %v status %d", i, d.Allow, d.Status, tc.wantAllow, tc.wantStatus)
+				}
+			}
+			if !tc.wantAllow && decodeEnvelope(t, decisions[n-1].Body).Status != tc.wantStatus {
+				t.Errorf("a waiter's denial body is not the verifier's envelope: %s", decisions[n-1].Body)
+			}
+		})
+	}
+}
+
+func TestVerifySingleFlightOtherKeysDoNotWait(t *testing.T) {
+	var calls atomic.Int64
+	release := make(chan struct{})
+	v := New(Config{VerificationURLs: []string{blockingVerifier(t, &calls, release)}}, nil)
+	first, second := make(chan Decision, 1), make(chan Decision, 1)
+	go func() { first <- v.Verify(context.Background(), goodKey) }()
+	go func() { second <- v.Verify(context.Background(), "second-key") }()
+	// Each key is its own flight: both reach the verifier while it holds
+	// them (a waiter for the other key would never make the second call).
+	deadline := time.Now().Add(5 * time.Second)
+	for calls.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("verifier calls = %d, want 2 (one per key, concurrently)", calls.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if d := <-first; !d.Allow {
+		t.Errorf("first key: status %d, want allowed", d.Status)
+	}
+	if d := <-second; d.Status != http.StatusUnauthorized {
+		t.Errorf("second key: status %d, want 401", d.Status)
+	}
+}
+
+func TestVerifyWaiterAsksAgainWhenTheAskingRequestGivesUp(t *testing.T) {
+	var calls atomic.Int64
+	release := make(chan struct{})
+	v := New(Config{VerificationURLs: []string{blockingVerifier(t, &calls, release)}, Timeout: 5 * time.Second}, nil)
+
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leader := make(chan Decision, 1)
+	go func() { leader <- v.Verify(leaderCtx, goodKey) }()
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	waiter := make(chan Decision, 1)
+	go func() { waiter <- v.Verify(context.Background(), goodKey) }()
+	waitForWaiters(t, v, goodKey, 1)
+
+	cancelLeader()
+	if d := <-leader; d.Status != http.StatusServiceUnavailable {
+		t.Fatalf("the request that gave up: status %d, want 503", d.Status)
+	}
+	// The waiter's own client is still there: it must not inherit the
+	// other request's 503, but ask again and get auth's answer.
+	for calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if d := <-waiter; !d.Allow {
+		t.Fatalf("waiter: status %d %s, want allowed", d.Status, d.Body)
+	}
+}
+
+func TestVerifyWaiterStopsWhenItsCallerGivesUp(t *testing.T) {
+	var calls atomic.Int64
+	release := make(chan struct{})
+	defer close(release)
+	v := New(Config{VerificationURLs: []string{blockingVerifier(t, &calls, release)}, Timeout: 5 * time.Second}, nil)
+	go v.Verify(context.Background(), goodKey)
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	d := v.Verify(ctx, goodKey)
+	if d.Status != http.StatusServiceUnavailable || time.Since(start) > 2*time.Second {
+		t.Fatalf("status %d after %v, want a quick 503", d.Status, time.Since(start))
+	}
+	if calls.Load() != 1 {
+		t.Errorf("verifier calls = %d, want 1 (the waiter joined the flight)", calls.Load())
+	}
+}
