@@ -51,6 +51,8 @@ type Client struct {
 	// separateUntil (Unix nanoseconds) is when Check may try the combined
 	// subject again; zero until it first got no responders.
 	separateUntil atomic.Int64
+	// sessions, when not nil, holds Check's recent successes (sessions.go).
+	sessions *Sessions
 }
 
 func New(rpc Requester) *Client { return &Client{rpc: rpc, now: time.Now} }
@@ -61,9 +63,25 @@ func New(rpc Requester) *Client { return &Client{rpc: rpc, now: time.Now} }
 // Authenticate then Authorize, and keeps doing so for SeparateWindow. The
 // errors are the same either way: the authentication failure, else the
 // authorization failure.
+//
+// With a session cache (WithSessions), a success is remembered for the
+// same header and roles until an event, the token's exp or the cache's TTL
+// ends it; failures are always asked again. Only the combined subject's
+// answers are remembered: an auth that does not serve it (the reference's)
+// publishes no change events either, so nothing would drop them.
 func (c *Client) Check(ctx context.Context, header string, roles ...string) (authwire.User, error) {
+	var key string
+	if c.sessions != nil && header != "" {
+		key = sessionKey(header, roles)
+		if user, ok := c.cached(key); ok {
+			return user, nil
+		}
+	}
 	if c.now().UnixNano() >= c.separateUntil.Load() {
 		var user authwire.User
+		// Read before asking: an event that lands while auth answers
+		// refuses the fill, since the answer may predate the change.
+		generation := c.sessions.Generation()
 		// Without the no-responders retries: nothing serving the subject
 		// most likely means a reference auth, and the two subjects below
 		// retry on their own when auth is merely restarting.
@@ -73,7 +91,13 @@ func (c *Client) Check(ctx context.Context, header string, roles ...string) (aut
 			if err != nil {
 				return user, mapError(err)
 			}
-			return user, checkUserID(authwire.SubjectAuthenticateAuthorize, user)
+			if err := checkUserID(authwire.SubjectAuthenticateAuthorize, user); err != nil {
+				return user, err
+			}
+			if key != "" {
+				c.remember(key, header, user, generation)
+			}
+			return user, nil
 		}
 		c.separateUntil.Store(c.now().Add(SeparateWindow).UnixNano())
 	}

@@ -24,6 +24,7 @@ import (
 	"blogplatform/blog_service/migrations"
 	"blogplatform/blog_service/model"
 	"blogplatform/blog_service/openapi"
+	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/cache"
 	"blogplatform/chassis/httpx"
 	"blogplatform/chassis/migrate"
@@ -83,6 +84,14 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 		},
 		Name: "auth", Logger: rt.Log, Metrics: rt.Metrics, Tracer: rt.Tracer, Propagator: rt.Propagator,
 	}))
+	// Verified sessions: a protected request skips the round trip to auth
+	// while auth's change events drop ended sessions on every replica.
+	if sessions := runtime.NewLocalCache[authclient.Verified](rt, "sessions"); sessions != nil {
+		auth.WithSessions(sessions)
+		if err := rt.Follow(authwire.SubjectChanges, auth.HandleChange, sessions); err != nil {
+			return nil, errors.Join(fmt.Errorf("follow auth's change events: %w", err), rt.Close(context.Background()))
+		}
+	}
 	blogCache := blogcache.New(cache.New(rt.Redis, "blog", rt.Log, rt.Metrics), blogcache.Options{
 		TTLs:          blogcache.TTLs{Blog: cfg.BlogCacheTTL, Similar: cfg.SimilarCacheTTL, List: cfg.ListCacheTTL},
 		RetryInterval: cfg.CacheRetryInterval,
