@@ -1,11 +1,13 @@
 package httpx
 
 import (
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -41,6 +43,10 @@ type Options struct {
 	// believed for the client address (rate limits, logs). None by default:
 	// gin would otherwise trust every peer.
 	TrustedProxies []string
+	// SuccessLogSample is the share (0..1) of successful requests (status
+	// below 400) that the access log writes, each request drawn at random;
+	// failed requests are always written. Nil writes every request.
+	SuccessLogSample *float64
 }
 
 // Engine is a gin engine with the platform's middleware, plus an http.Handler
@@ -97,30 +103,49 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func requestContext(opts Options) gin.HandlerFunc {
 	tracer := opts.Tracer.Tracer("blogplatform/chassis/httpx")
+	// With the no-op provider no span is ever started: a request's trace
+	// context is only carried (to NATS headers, to the log's traceId), and
+	// only when the request brought one in the propagator's headers.
+	_, noopTracer := opts.Tracer.(noop.TracerProvider)
+	var traceHeaders []string
+	for _, f := range opts.Propagator.Fields() {
+		traceHeaders = append(traceHeaders, textproto.CanonicalMIMEHeaderKey(f))
+	}
+	sample := 1.0
+	if opts.SuccessLogSample != nil {
+		sample = min(max(*opts.SuccessLogSample, 0), 1)
+	}
+	ids := newRequestIDs()
 	return func(c *gin.Context) {
 		start := time.Now()
-		id := SanitizeRequestID(c.GetHeader(RequestIDHeader))
-		if id == "" {
-			id = NewRequestID()
+		req := c.Request
+		ri := &requestInfo{base: opts.Logger, unavailable: opts.Unavailable}
+		if v := req.Header[canonicalRequestIDHeader]; len(v) > 0 {
+			ri.id = SanitizeRequestID(v[0])
 		}
-		c.Header(RequestIDHeader, id)
-		c.Header("X-Content-Type-Options", "nosniff")
+		if ri.id == "" {
+			ri.id = ids.next()
+		}
+		// Direct map writes with canonical keys: Header.Set would
+		// canonicalise the key and allocate a one-element slice per header.
+		ri.headerValues = [2]string{ri.id, "nosniff"}
+		h := c.Writer.Header()
+		h[canonicalRequestIDHeader] = ri.headerValues[0:1:1]
+		h["X-Content-Type-Options"] = ri.headerValues[1:2:2]
 
-		ctx := opts.Propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
-		ctx, span := tracer.Start(ctx, c.Request.Method+" "+c.Request.URL.Path, trace.WithSpanKind(trace.SpanKindServer))
-		traceID := ""
-		if sc := span.SpanContext(); sc.HasTraceID() {
-			traceID = sc.TraceID().String()
+		ctx := req.Context()
+		if carriesTrace(req.Header, traceHeaders) {
+			ctx = opts.Propagator.Extract(ctx, propagation.HeaderCarrier(req.Header))
 		}
-		log := opts.Logger.With("requestId", id)
-		if traceID != "" {
-			log = log.With("traceId", traceID)
+		var span trace.Span
+		if !noopTracer {
+			ctx, span = tracer.Start(ctx, req.Method+" "+req.URL.Path, trace.WithSpanKind(trace.SpanKindServer))
 		}
-		c.Set(loggerKey, log)
-		if opts.Unavailable != nil {
-			c.Set(unavailableKey, opts.Unavailable)
+		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+			ri.traceID = sc.TraceID().String()
 		}
-		c.Request = c.Request.WithContext(withRequestID(ctx, id))
+		ri.Context = ctx
+		c.Request = req.WithContext(ri)
 
 		c.Next()
 
@@ -130,27 +155,59 @@ func requestContext(opts Options) gin.HandlerFunc {
 			route = "unmatched"
 		}
 		latency := time.Since(start)
-		span.SetName(c.Request.Method + " " + route)
-		span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.status_code", status))
-		if status >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(status))
+		method := c.Request.Method
+		if span != nil {
+			if span.IsRecording() {
+				span.SetName(method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.status_code", status))
+				if status >= 500 {
+					span.SetStatus(codes.Error, http.StatusText(status))
+				}
+			}
+			span.End()
 		}
-		span.End()
-		if m := opts.Metrics; m != nil {
-			labels := []string{route, c.Request.Method, itoa(status)}
-			m.HTTPRequests.WithLabelValues(labels...).Inc()
-			m.HTTPDuration.WithLabelValues(labels...).Observe(latency.Seconds())
+		opts.Metrics.HTTP(route, method, status, latency.Seconds())
+
+		// Every failed request is logged; successful ones at the sampled
+		// share, so the log's cost does not grow with success traffic.
+		if status < 400 && (sample <= 0 || sample < 1 && rand.Float64() >= sample) {
+			return
 		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		log.LogAttrs(c.Request.Context(), level, "http request",
-			slog.String("method", c.Request.Method), slog.String("route", route),
+		if !opts.Logger.Enabled(ri, level) {
+			return
+		}
+		// The request logger's attributes (requestId, traceId) are written
+		// as the line's own, which prints the same line without cloning the
+		// logger's handler.
+		attrs := make([]slog.Attr, 0, 8)
+		attrs = append(attrs, slog.String("requestId", ri.id))
+		if ri.traceID != "" {
+			attrs = append(attrs, slog.String("traceId", ri.traceID))
+		}
+		attrs = append(attrs, slog.String("method", method), slog.String("route", route),
 			slog.Int("status", status), slog.Float64("latencyMs", float64(latency.Microseconds())/1000),
 			slog.String("remote", c.ClientIP()))
+		opts.Logger.LogAttrs(ri, level, "http request", attrs...)
 	}
 }
+
+// carriesTrace reports whether the request has any of the propagator's
+// headers; without them extraction would find nothing.
+func carriesTrace(h http.Header, fields []string) bool {
+	for _, f := range fields {
+		if len(h[f]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// canonicalRequestIDHeader is RequestIDHeader as net/http keys it.
+var canonicalRequestIDHeader = textproto.CanonicalMIMEHeaderKey(RequestIDHeader)
 
 func recovery() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -177,8 +234,9 @@ func bodyLimit(limit int64) gin.HandlerFunc {
 			Fail(c, apperr.New(apperr.TooLarge, "request body too large"))
 			return
 		}
-		if c.Request.Body != nil {
-			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		// A request without a body (every GET) has nothing to limit.
+		if b := c.Request.Body; b != nil && b != http.NoBody {
+			c.Request.Body = http.MaxBytesReader(c.Writer, b, limit)
 		}
 		c.Next()
 	}
@@ -203,6 +261,6 @@ func SanitizeRequestID(id string) string {
 // NewRequestID returns 16 random bytes in hex.
 func NewRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }

@@ -5,7 +5,6 @@ package httpx
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -72,7 +71,7 @@ var successPrefix = envelopePrefix("success")
 // Fail answers with the error's status and client-safe message. The internal
 // cause of a 5xx is logged with the request id, never sent.
 func Fail(c *gin.Context, err error) {
-	if isUnavailable, ok := c.Value(unavailableKey).(func(error) bool); ok && isUnavailable(err) {
+	if isUnavailable := unavailable(c); isUnavailable != nil && isUnavailable(err) {
 		if e := apperr.From(err); e.Status() == 500 {
 			err = apperr.Wrap(apperr.Unavailable, ServiceUnavailableMessage, err)
 		}
@@ -96,25 +95,6 @@ func FailStatus(c *gin.Context, status int, message string) {
 	c.AbortWithStatusJSON(status, Envelope{Code: CodeFailure, Status: status, Message: message})
 }
 
-const (
-	loggerKey      = "httpx.logger"
-	unavailableKey = "httpx.unavailable"
-)
-
 // ServiceUnavailableMessage answers a request that failed because a required
 // dependency (the store) is unreachable.
 const ServiceUnavailableMessage = "service unavailable"
-
-func logger(c *gin.Context) *slog.Logger {
-	if l, ok := c.Get(loggerKey); ok {
-		if lg, ok := l.(*slog.Logger); ok {
-			return lg
-		}
-	}
-	return slog.Default()
-}
-
-// Logger returns the request-scoped logger (with the request id).
-func Logger(c *gin.Context) *slog.Logger { return logger(c) }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -38,7 +39,7 @@ func TestRawDataWritesWhatDataWrites(t *testing.T) {
 		if got.Header().Get("Content-Type") != want.Header().Get("Content-Type") {
 			t.Errorf("Content-Type %q, want %q", got.Header().Get("Content-Type"), want.Header().Get("Content-Type"))
 		}
-		if cl := got.Header().Get("Content-Length"); cl != itoa(got.Body.Len()) {
+		if cl := got.Header().Get("Content-Length"); cl != strconv.Itoa(got.Body.Len()) {
 			t.Errorf("Content-Length %s for a %d-byte body", cl, got.Body.Len())
 		}
 	}

@@ -4,7 +4,11 @@
 package metrics
 
 import (
+	"maps"
 	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +25,27 @@ type Metrics struct {
 	NATSAttempts *prometheus.CounterVec   // subject, kind (first|hedge|retry): messages a client sent
 	CacheLookups *prometheus.CounterVec   // cache, result (hit|miss|error)
 	BreakerState *prometheus.GaugeVec     // name; 0 closed, 1 half-open, 2 open
+
+	// Resolved series of the per-request recorders below: a lookup in a
+	// vector hashes every label value and takes the vector's lock on each
+	// call; these maps are read without a lock.
+	http  seriesCache[httpKey, timedSeries]
+	nats  seriesCache[natsKey, timedSeries]
+	cache seriesCache[cacheKey, prometheus.Counter]
+}
+
+type httpKey struct {
+	route, method string
+	status        int
+}
+
+type natsKey struct{ subject, side, outcome string }
+
+type cacheKey struct{ cache, result string }
+
+type timedSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 func New(service string) *Metrics {
@@ -67,5 +92,75 @@ func (m *Metrics) Cache(cache, result string) {
 	if m == nil {
 		return
 	}
-	m.CacheLookups.WithLabelValues(cache, result).Inc()
+	m.cache.get(cacheKey{cache, result}, func() prometheus.Counter {
+		return m.CacheLookups.WithLabelValues(cache, result)
+	}).Inc()
+}
+
+// HTTP records one HTTP request (http_requests_total and
+// http_request_duration_seconds); safe on a nil *Metrics.
+func (m *Metrics) HTTP(route, method string, status int, seconds float64) {
+	if m == nil {
+		return
+	}
+	s := m.http.get(httpKey{route, method, status}, func() timedSeries {
+		code := strconv.Itoa(status)
+		return timedSeries{m.HTTPRequests.WithLabelValues(route, method, code), m.HTTPDuration.WithLabelValues(route, method, code)}
+	})
+	s.count.Inc()
+	s.duration.Observe(seconds)
+}
+
+// NATS records one NATS request on side "client" or "server"
+// (nats_requests_total and nats_request_duration_seconds); safe on a nil
+// *Metrics.
+func (m *Metrics) NATS(subject, side, outcome string, seconds float64) {
+	if m == nil {
+		return
+	}
+	s := m.nats.get(natsKey{subject, side, outcome}, func() timedSeries {
+		return timedSeries{m.NATSRequests.WithLabelValues(subject, side, outcome), m.NATSDuration.WithLabelValues(subject, side, outcome)}
+	})
+	s.count.Inc()
+	s.duration.Observe(seconds)
+}
+
+// maxCachedSeries bounds each series cache: label values come from a
+// bounded set in practice (route templates, subjects, statuses), but a
+// client can send any method, and past the bound lookups simply go to the
+// vector every time.
+const maxCachedSeries = 1024
+
+// seriesCache maps label values to resolved series. Reads load an
+// immutable map without locking; a new series copies the map (rare: the
+// set of label values is small and settles after warm-up).
+type seriesCache[K comparable, V any] struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[K]V]
+}
+
+func (c *seriesCache[K, V]) get(k K, resolve func() V) V {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+		if len(*old) >= maxCachedSeries {
+			return resolve()
+		}
+	}
+	v := resolve()
+	next := map[K]V{k: v}
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	c.m.Store(&next)
+	return v
 }

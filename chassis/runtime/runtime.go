@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 	rt.Engine = httpx.NewEngine(httpx.Options{
 		Logger: log, Metrics: rt.Metrics, Tracer: o.Tracer, Propagator: o.Propagator,
 		BodyLimitBytes: cfg.BodyLimitBytes, Debug: cfg.Mode == "debug", TrustedProxies: cfg.TrustedProxies,
-		Unavailable: mongox.IsUnavailable,
+		Unavailable: mongox.IsUnavailable, SuccessLogSample: &cfg.LogRequestSample,
 	})
 	rt.Health.Mount(rt.Engine)
 	// Metrics are internal: they get their own listener, which no gateway
