@@ -17,6 +17,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -32,21 +34,39 @@ func main() {
 	data := flag.String("data", platform.DefaultDataDir, "data folder of the store, relative to the repo root (kept across runs)")
 	memory := flag.Bool("memory", false, "use a temporary store (in RAM when /dev/shm exists) deleted on exit; -data is not touched")
 	kong := flag.String("kong", platform.DefaultKongFile, "Kong declarative file the gateway reads, relative to the repo root")
+	logLevel := flag.String("log-level", "", "LOG_LEVEL of every replica (debug, info, warn, error); empty: info")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof of this process (gateway, NATS, store) on this address, e.g. 127.0.0.1:6060; empty: off")
 	flag.Parse()
-	if err := run(*port, *replicas, *data, *memory, *kong); err != nil {
+	if err := run(runOptions{port: *port, replicas: *replicas, data: *data, memory: *memory, kong: *kong, logLevel: *logLevel, pprof: *pprofAddr}); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
 }
 
-func run(port, replicas int, data string, memory bool, kong string) error {
-	if port < 1 || port > 65535 {
-		return fmt.Errorf("-port %d is not a port", port)
+type runOptions struct {
+	port, replicas  int
+	data, kong      string
+	memory          bool
+	logLevel, pprof string
+}
+
+func run(o runOptions) error {
+	if o.port < 1 || o.port > 65535 {
+		return fmt.Errorf("-port %d is not a port", o.port)
 	}
-	if replicas < 1 {
+	if o.replicas < 1 {
 		return fmt.Errorf("-replicas must be at least 1")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var serviceEnv map[string]map[string]string
+	if o.logLevel != "" {
+		serviceEnv = map[string]map[string]string{"auth": {"LOG_LEVEL": o.logLevel}, "blog": {"LOG_LEVEL": o.logLevel}}
+	}
+	if o.pprof != "" {
+		if err := servePprof(o.pprof, log); err != nil {
+			return err
+		}
+	}
 
 	// The first Ctrl-C (or SIGTERM) stops the platform cleanly; a second one
 	// exits at once (the kernel then kills the replicas, see Pdeathsig).
@@ -55,11 +75,12 @@ func run(port, replicas int, data string, memory bool, kong string) error {
 
 	fmt.Fprintln(os.Stderr, "devstack: building the services and starting the platform...")
 	p, err := platform.Start(ctx, platform.Options{
-		GatewayAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		Replicas:       replicas,
-		Memory:         memory,
-		DataDir:        data,
-		KongFile:       kong,
+		GatewayAddr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(o.port)),
+		Replicas:       o.replicas,
+		Memory:         o.memory,
+		DataDir:        o.data,
+		KongFile:       o.kong,
+		ServiceEnv:     serviceEnv,
 		CreateEnvFiles: true,
 		ProcessLogs:    os.Stdout,
 		Logger:         log,
@@ -75,7 +96,7 @@ func run(port, replicas int, data string, memory bool, kong string) error {
 	for _, r := range p.Replicas() {
 		go watch(r, stopping, log)
 	}
-	printBanner(os.Stdout, p, replicas)
+	printBanner(os.Stdout, p, o.replicas)
 
 	<-ctx.Done()
 	close(stopping)
@@ -132,4 +153,23 @@ func printBanner(w io.Writer, p *platform.Platform, replicas int) {
 	fmt.Fprintln(&b, "  Logs below are prefixed with the replica name. Ctrl-C stops everything.")
 	fmt.Fprintln(&b, line)
 	fmt.Fprint(w, b.String())
+}
+
+// servePprof exposes this process's profiles (the gateway runs in it, next
+// to the embedded NATS and store) on a listener of its own, never on the
+// gateway's port.
+func servePprof(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("-pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	go func() { _ = http.Serve(ln, mux) }()
+	return nil
 }

@@ -1,7 +1,6 @@
 package platform
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -210,71 +209,4 @@ func (r *Replica) stop(grace time.Duration) error {
 	r.out.note(r.Name, fmt.Sprintf("did not exit %v after SIGTERM; sending SIGKILL", grace))
 	_ = r.Signal(syscall.SIGKILL)
 	return r.Wait(context.Background())
-}
-
-// logSink writes every process's lines, prefixed with its name, to one
-// writer, and keeps the last lines of each for error reports.
-type logSink struct {
-	mu    sync.Mutex
-	w     io.Writer
-	width int // name column width
-	tails map[string][]string
-	// showProbes keeps the request log lines of successful health probes,
-	// which otherwise flood the stream (every replica, every second).
-	showProbes bool
-}
-
-const tailLines = 200
-
-func newLogSink(w io.Writer, width int, showProbes bool) *logSink {
-	if w == nil {
-		w = io.Discard
-	}
-	return &logSink{w: w, width: width, tails: map[string][]string{}, showProbes: showProbes}
-}
-
-// isProbeSuccess recognises a service's JSON request log line for a health
-// probe of the gateway or the platform that answered 200.
-func isProbeSuccess(line string) bool {
-	return strings.Contains(line, `"requestId":"`+gateway.HealthProbeRequestIDPrefix) && strings.Contains(line, `"status":200`)
-}
-
-func (s *logSink) copyLines(name string, rd io.Reader) {
-	br := bufio.NewReaderSize(rd, 64<<10)
-	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			s.line(name, strings.TrimRight(line, "\r\n"))
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (s *logSink) line(name, text string) {
-	if !s.showProbes && isProbeSuccess(text) {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	fmt.Fprintf(s.w, "%-*s | %s\n", s.width, name, text)
-	t := append(s.tails[name], text)
-	if len(t) > tailLines {
-		t = t[len(t)-tailLines:]
-	}
-	s.tails[name] = t
-}
-
-// note records a line of the platform's own about a process.
-func (s *logSink) note(name, text string) { s.line(name, "[devstack] "+text) }
-
-func (s *logSink) tail(name string, n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.tails[name]
-	if len(t) > n {
-		t = t[len(t)-n:]
-	}
-	return strings.Join(t, "\n")
 }

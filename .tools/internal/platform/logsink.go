@@ -1,0 +1,175 @@
+package platform
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"sync"
+
+	"blogplatform/tools/internal/gateway"
+)
+
+// logSink writes every process's lines, prefixed with its name, to one
+// writer, and keeps the last lines of each for error reports.
+//
+// A replica at LOG_LEVEL=info writes a line per request, so this runs at the
+// request rate: lines are copied as bytes (no string per line, no
+// formatting) into one buffered writer, which is flushed whenever a process
+// has nothing more waiting in its pipe. Under load many lines go out in one
+// write; an idle process's line goes out at once.
+type logSink struct {
+	mu    sync.Mutex
+	w     *bufio.Writer // nil: lines are only kept for tails
+	width int           // name column width
+	tails map[string]*tail
+	// showProbes keeps the request log lines of successful health probes,
+	// which otherwise flood the stream (every replica, every second).
+	showProbes bool
+}
+
+const (
+	// tailBytes is how much of each process's latest output is kept for
+	// error reports (a few hundred lines).
+	tailBytes = 64 << 10
+	// pipeBuffer is the read buffer of each pipe; a longer line is put
+	// together in a scratch buffer.
+	pipeBuffer = 64 << 10
+)
+
+func newLogSink(w io.Writer, width int, showProbes bool) *logSink {
+	s := &logSink{width: width, tails: map[string]*tail{}, showProbes: showProbes}
+	if w != nil && w != io.Discard {
+		s.w = bufio.NewWriterSize(w, 64<<10)
+	}
+	return s
+}
+
+var (
+	probeMarker = []byte(`"requestId":"` + gateway.HealthProbeRequestIDPrefix)
+	status200   = []byte(`"status":200`)
+)
+
+// isProbeSuccess recognises a service's JSON request log line for a health
+// probe of the gateway or the platform that answered 200.
+func isProbeSuccess(line []byte) bool {
+	return bytes.Contains(line, probeMarker) && bytes.Contains(line, status200)
+}
+
+// copyLines re-prints rd's lines until it ends.
+func (s *logSink) copyLines(name string, rd io.Reader) {
+	prefix := []byte(fmt.Sprintf("%-*s | ", s.width, name))
+	br := bufio.NewReaderSize(rd, pipeBuffer)
+	var long []byte // a line longer than the read buffer, put together
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, chunk...)
+			continue
+		}
+		line := chunk
+		if long != nil {
+			long = append(long, chunk...)
+			line = long
+		}
+		if len(line) > 0 {
+			s.line(name, prefix, trimEOL(line), br.Buffered() == 0)
+		}
+		long = long[:0:0]
+		if err != nil {
+			s.flush()
+			return
+		}
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// line writes one line; flush sends the buffered output on (the caller has
+// nothing more to write right now).
+func (s *logSink) line(name string, prefix, text []byte, flush bool) {
+	if !s.showProbes && isProbeSuccess(text) {
+		if flush {
+			s.flush()
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil {
+		_, _ = s.w.Write(prefix)
+		_, _ = s.w.Write(text)
+		_ = s.w.WriteByte('\n')
+		if flush {
+			_ = s.w.Flush()
+		}
+	}
+	t := s.tails[name]
+	if t == nil {
+		t = &tail{}
+		s.tails[name] = t
+	}
+	t.add(text)
+}
+
+func (s *logSink) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w != nil {
+		_ = s.w.Flush()
+	}
+}
+
+// note records a line of the platform's own about a process.
+func (s *logSink) note(name, text string) {
+	s.line(name, []byte(fmt.Sprintf("%-*s | ", s.width, name)), []byte("[devstack] "+text), true)
+}
+
+// tail returns up to n of the latest lines of a process.
+func (s *logSink) tail(name string, n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tails[name]
+	if t == nil {
+		return ""
+	}
+	return t.last(n)
+}
+
+// tail keeps the latest output of a process, newline-terminated lines, at
+// most about tailBytes of them: the buffer grows to twice that, then drops
+// its older half at a line boundary, so a line costs a copy, not an
+// allocation.
+type tail struct{ b []byte }
+
+func (t *tail) add(line []byte) {
+	if len(line) > tailBytes {
+		line = line[len(line)-tailBytes:]
+	}
+	if len(t.b)+len(line)+1 > 2*tailBytes {
+		keep := t.b[len(t.b)-tailBytes:]
+		if i := bytes.IndexByte(keep, '\n'); i >= 0 {
+			keep = keep[i+1:]
+		}
+		t.b = append(t.b[:0], keep...)
+	}
+	t.b = append(t.b, line...)
+	t.b = append(t.b, '\n')
+}
+
+func (t *tail) last(n int) string {
+	b := bytes.TrimSuffix(t.b, []byte("\n"))
+	start := len(b)
+	for range n {
+		start = bytes.LastIndexByte(b[:start], '\n')
+		if start < 0 {
+			break
+		}
+	}
+	return string(b[start+1:])
+}
