@@ -74,6 +74,8 @@ import (
 
 const (
 	requestIDHeader = "X-Request-ID"
+	// requestIDHeaderKey is its canonical form, for direct map access.
+	requestIDHeaderKey = "X-Request-Id"
 
 	// DefaultHealthInterval is how often every target's readiness is polled.
 	DefaultHealthInterval = time.Second
@@ -98,6 +100,12 @@ const (
 	// no upstream (Kong has no health checks there; locally such a host may
 	// stand for several replicas, so they get the repo's upstream setting).
 	hostPoolFailures = 2
+	// maxIdleConnsPerHost is the idle upstream connections kept per target:
+	// at least the client concurrency the platform is driven with (the
+	// benchmarks go up to 256 connections).
+	maxIdleConnsPerHost = 256
+	// maxIdleConns bounds idle upstream connections over every target.
+	maxIdleConns = 4 * maxIdleConnsPerHost
 )
 
 // HealthProbeRequestIDPrefix starts the X-Request-ID of the gateway's own
@@ -156,6 +164,7 @@ type Options struct {
 // Gateway is an http.Handler. Call Run to start its health checks.
 type Gateway struct {
 	routes          []*route
+	router          router
 	pools           []*pool
 	transport       *http.Transport
 	proxy           *httputil.ReverseProxy
@@ -226,11 +235,18 @@ func New(opts Options) (*Gateway, error) {
 	}
 
 	g.transport = &http.Transport{
-		Proxy:               nil, // replicas are local: never through an HTTP(S)_PROXY
-		DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 64,
+		Proxy:       nil, // replicas are local: never through an HTTP(S)_PROXY
+		DialContext: (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		// Every client connection may hold an upstream connection at once:
+		// keep that many idle per target, or each burst above the idle
+		// limit pays a connect and leaves a TIME_WAIT socket behind.
+		MaxIdleConns:        maxIdleConns,
+		MaxIdleConnsPerHost: maxIdleConnsPerHost,
 		IdleConnTimeout:     60 * time.Second,
+		// A proxy passes the client's Accept-Encoding through and the
+		// answer's encoding back; it never asks for gzip on its own (the
+		// transport would then decode it for the client).
+		DisableCompression: true,
 		// No ResponseHeaderTimeout: each attempt has its route's read_timeout.
 	}
 	// Each probe is bounded by its own context (HealthTimeout).
@@ -244,6 +260,7 @@ func New(opts Options) (*Gateway, error) {
 		}
 		g.routes = append(g.routes, r)
 	}
+	g.router = newRouter(g.routes)
 
 	bt := &balancingTransport{base: g.transport, log: log}
 	g.proxy = &httputil.ReverseProxy{
@@ -544,26 +561,21 @@ func (g *Gateway) Stats() []TargetStats {
 	return out
 }
 
-// requestState travels from ServeHTTP to rewrite through the context.
-type requestState struct {
-	upstreamPath string // escaped
-	prefix       string
-	originalPath string
-	clientIP     string
-}
-
-type stateKey struct{}
-
 // ServeHTTP routes one client request: request id, route match (or Kong's
 // 404), the API-key plugin (its rate limit first, then the key unless the
 // path is one of its public_paths or the route bypasses it), a
 // request-termination answer, then the proxy with retries.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := httpx.SanitizeRequestID(r.Header.Get(requestIDHeader))
-	if id == "" {
-		id = httpx.NewRequestID()
+	sent := r.Header[requestIDHeaderKey]
+	id := ""
+	if len(sent) == 1 {
+		id = httpx.SanitizeRequestID(sent[0])
 	}
-	r.Header.Set(requestIDHeader, id)
+	if id == "" {
+		// Missing, unsafe or repeated: the gateway's own, alone.
+		id = httpx.NewRequestID()
+		r.Header[requestIDHeaderKey] = []string{id}
+	}
 
 	// Kong's router works on the normalised path (encoded unreserved
 	// characters decoded, dot segments removed, slashes merged), and so does
@@ -581,7 +593,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	clientIP := remoteIP(r)
+	clientIP, clientIPOK := remoteIP(r)
 	if rt.keyPlugin {
 		// The plugin's order: the rate limit counts every request to a
 		// limited path, keyed or not, bypass and public paths included; its
@@ -610,8 +622,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// One allocation carries the whole plan to rewrite and the transport.
 	plan := &proxyPlan{pool: rt.pool, replayable: true,
-		connectTimeout: rt.connectTimeout, writeTimeout: rt.writeTimeout, readTimeout: rt.readTimeout, retries: rt.retries}
+		connectTimeout: rt.connectTimeout, writeTimeout: rt.writeTimeout, readTimeout: rt.readTimeout, retries: rt.retries,
+		prefix: prefix, originalPath: r.URL.Path, clientIP: clientIP, clientIPOK: clientIPOK}
 	if r.Body != nil && r.Body != http.NoBody {
 		// A slow client may not hold the connection: the body must arrive
 		// within bodyReadTimeout.
@@ -634,10 +648,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		plan.replayable = buffered
 	}
-	upPath := kongpath.Escape(upstreamPath(rt.servicePath, prefix, reqPath, rt.strip, rt.pathHandling))
-	st := &requestState{upstreamPath: upPath, prefix: prefix, originalPath: r.URL.Path, clientIP: clientIP}
-	ctx := context.WithValue(withPlan(r.Context(), plan), stateKey{}, st)
-	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+	plan.upstreamPath = kongpath.Escape(upstreamPath(rt.servicePath, prefix, reqPath, rt.strip, rt.pathHandling))
+	g.proxy.ServeHTTP(w, r.WithContext(withPlan(r.Context(), plan)))
 }
 
 // match picks the route Kong 3's router (traditional_compatible, the
@@ -648,23 +660,67 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // path. Equal priorities go to the route defined first. It works on the
 // normalised path (kongpath.Normalize), in which reserved characters such
 // as %2F stay encoded: the form Kong matches and strip_path cuts.
+//
+// The candidates are put in that order once (see newRouter), so a request
+// costs one map lookup and prefix tests up to the first match.
 func (g *Gateway) match(method, normalised string) (*route, string) {
-	var best *route
-	bestPrefix := ""
-	for _, rt := range g.routes {
-		if rt.methods != nil && !rt.methods[method] {
-			continue
-		}
-		for _, p := range rt.paths {
-			if !strings.HasPrefix(normalised, p) {
-				continue
-			}
-			if best == nil || rt.weight > best.weight || (rt.weight == best.weight && len(p) > len(bestPrefix)) {
-				best, bestPrefix = rt, p
-			}
+	candidates, ok := g.router.byMethod[method]
+	if !ok {
+		candidates = g.router.anyMethod
+	}
+	for _, c := range candidates {
+		if strings.HasPrefix(normalised, c.path) {
+			return c.route, c.path
 		}
 	}
-	return best, bestPrefix
+	return nil, ""
+}
+
+// router holds, per method, every (route, path) pair that can match it, in
+// match's priority order.
+type router struct {
+	byMethod  map[string][]candidate // methods some route names
+	anyMethod []candidate            // any other method: routes without methods
+}
+
+type candidate struct {
+	route *route
+	path  string
+}
+
+func newRouter(routes []*route) router {
+	var all []candidate
+	methods := map[string]bool{}
+	for _, rt := range routes {
+		for _, p := range rt.paths {
+			all = append(all, candidate{rt, p})
+		}
+		for m := range rt.methods {
+			methods[m] = true
+		}
+	}
+	// Stable: equal priorities keep the definition order (route, then path).
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.route.weight != b.route.weight {
+			return a.route.weight > b.route.weight
+		}
+		return len(a.path) > len(b.path)
+	})
+	forMethod := func(m string) []candidate {
+		var out []candidate
+		for _, c := range all {
+			if c.route.methods == nil || (m != "" && c.route.methods[m]) {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	r := router{byMethod: map[string][]candidate{}, anyMethod: forMethod("")}
+	for m := range methods {
+		r.byMethod[m] = forMethod(m)
+	}
+	return r
 }
 
 // bufferBody reads the body into memory when it fits MaxBufferedBody, so a
@@ -701,19 +757,39 @@ type readCloser struct {
 // hop-by-hop and inbound X-Forwarded-* headers); the transport fills in the
 // target's address.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
-	st := pr.In.Context().Value(stateKey{}).(*requestState)
+	plan := pr.In.Context().Value(planKey{}).(*proxyPlan)
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = "upstream.invalid" // replaced per attempt by the transport
 	pr.Out.Host = ""                     // preserve_host: false, Host is the target
-	setPath(pr.Out.URL, st.upstreamPath)
-	pr.SetXForwarded()
-	pr.Out.Header.Set("X-Real-IP", st.clientIP)
-	if _, port, err := net.SplitHostPort(pr.In.Host); err == nil {
-		pr.Out.Header.Set("X-Forwarded-Port", port)
+	setPath(pr.Out.URL, plan.upstreamPath)
+
+	// What ProxyRequest.SetXForwarded sets (X-Forwarded-For is the
+	// connecting address alone: ReverseProxy has dropped the client's), plus
+	// Kong's X-Real-IP, -Port, -Path and -Prefix. Written under their
+	// canonical names, the values sharing the plan's array: no allocation
+	// per header.
+	h := pr.Out.Header
+	v := &plan.forwarded
+	set := func(i int, name, value string) {
+		v[i] = value
+		h[name] = v[i : i+1 : i+1]
 	}
-	pr.Out.Header.Set("X-Forwarded-Path", st.originalPath)
-	if st.prefix != "" && st.prefix != "/" {
-		pr.Out.Header.Set("X-Forwarded-Prefix", st.prefix)
+	if plan.clientIPOK {
+		set(0, "X-Forwarded-For", plan.clientIP)
+	}
+	set(1, "X-Forwarded-Host", pr.In.Host)
+	if pr.In.TLS == nil {
+		set(2, "X-Forwarded-Proto", "http")
+	} else {
+		set(2, "X-Forwarded-Proto", "https")
+	}
+	set(3, "X-Real-Ip", plan.clientIP)
+	if _, port, err := net.SplitHostPort(pr.In.Host); err == nil {
+		set(4, "X-Forwarded-Port", port)
+	}
+	set(5, "X-Forwarded-Path", plan.originalPath)
+	if plan.prefix != "" && plan.prefix != "/" {
+		set(6, "X-Forwarded-Prefix", plan.prefix)
 	}
 	// ReverseProxy sets an empty User-Agent when the client sent none, so Go
 	// does not add its own: keep that.
@@ -773,12 +849,14 @@ func writeBody(w http.ResponseWriter, id string, status int, contentType string,
 	_, _ = w.Write(body)
 }
 
-func remoteIP(r *http.Request) string {
+// remoteIP is the connecting address without its port; ok is false when
+// RemoteAddr has no port (then it is returned whole).
+func remoteIP(r *http.Request) (ip string, ok bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return r.RemoteAddr, false
 	}
-	return host
+	return host, true
 }
 
 // bufferPool recycles ReverseProxy's copy buffers.

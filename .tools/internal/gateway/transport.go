@@ -43,6 +43,15 @@ type proxyPlan struct {
 	// read_timeout and retries).
 	connectTimeout, writeTimeout, readTimeout time.Duration
 	retries                                   int
+
+	// What rewrite needs to build the upstream request.
+	upstreamPath string // escaped
+	prefix       string // the route path that matched
+	originalPath string // the client's path
+	clientIP     string
+	clientIPOK   bool // clientIP came from host:port (X-Forwarded-For is set)
+	// forwarded backs the X-Forwarded-* and X-Real-IP header values.
+	forwarded [7]string
 }
 
 type planKey struct{}

@@ -242,7 +242,13 @@ func (l *Limiter) match(reqPath string) (rule, prefix int, ok bool) {
 	}
 	// Every well-formed triplet is decoded even when another one is
 	// malformed (url.PathUnescape would give up on the whole path).
-	cleaned := path.Clean("/" + kongpath.Unescape(reqPath))
+	// A path that needs neither decoding nor cleaning (the usual one, and
+	// every path the gateways normalised first) costs no allocation.
+	decoded := kongpath.Unescape(reqPath)
+	if decoded == "" || decoded[0] != '/' {
+		decoded = "/" + decoded
+	}
+	cleaned := path.Clean(decoded)
 	for ri, r := range l.rules {
 		for pi, p := range r.prefixes {
 			if strings.HasPrefix(reqPath, p) || strings.HasPrefix(cleaned, r.cleaned[pi]) {

@@ -331,3 +331,15 @@ func TestRetryAfterSeconds(t *testing.T) {
 		t.Errorf("denial header = %v", h)
 	}
 }
+
+func TestMatchOfANormalPathDoesNotAllocate(t *testing.T) {
+	l, err := New([]Rule{{Paths: []string{"/auth/signin/basic"}, PerMinute: 10}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/blog/id/6b0cd7684892e30caf421ebf", "/blog/list/latest/", "/auth/verify/apikey"} {
+		if n := testing.AllocsPerRun(100, func() { l.Allow("127.0.0.1", p) }); n != 0 {
+			t.Errorf("Allow(%q) allocates %v times per call, want 0", p, n)
+		}
+	}
+}
