@@ -29,10 +29,13 @@ type Metrics struct {
 	// Resolved series of the per-request recorders below: a lookup in a
 	// vector hashes every label value and takes the vector's lock on each
 	// call; these maps are read without a lock.
-	http  seriesCache[httpKey, timedSeries]
-	nats  seriesCache[natsKey, timedSeries]
-	cache seriesCache[cacheKey, prometheus.Counter]
+	http     seriesCache[httpKey, timedSeries]
+	nats     seriesCache[natsKey, timedSeries]
+	cache    seriesCache[cacheKey, prometheus.Counter]
+	attempts seriesCache[attemptKey, prometheus.Counter]
 }
+
+type attemptKey struct{ subject, kind string }
 
 type httpKey struct {
 	route, method string
@@ -123,6 +126,17 @@ func (m *Metrics) NATS(subject, side, outcome string, seconds float64) {
 	})
 	s.count.Inc()
 	s.duration.Observe(seconds)
+}
+
+// NATSAttempt adds n (when positive) to the messages a NATS client sent for
+// subject, of kind "first", "hedge" or "retry"; safe on a nil *Metrics.
+func (m *Metrics) NATSAttempt(subject, kind string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.attempts.get(attemptKey{subject, kind}, func() prometheus.Counter {
+		return m.NATSAttempts.WithLabelValues(subject, kind)
+	}).Add(float64(n))
 }
 
 // maxCachedSeries bounds each series cache: label values come from a

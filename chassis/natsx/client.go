@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -133,6 +134,9 @@ type Client struct {
 	breaker *gobreaker.CircuitBreaker[*nats.Msg]
 	budget  *retryBudget
 	tracer  trace.Tracer
+	// noopTracer: no span is started; the caller's trace context (if any)
+	// is still injected into the message headers.
+	noopTracer bool
 }
 
 func NewClient(nc *nats.Conn, o ClientOptions) *Client {
@@ -168,6 +172,7 @@ func NewClient(nc *nats.Conn, o ClientOptions) *Client {
 		nc: nc, opts: o, tracer: o.Tracer.Tracer("blogplatform/chassis/natsx"),
 		budget: newRetryBudget(r.Budget, budgetFloorPerSecond),
 	}
+	_, c.noopTracer = o.Tracer.(noop.TracerProvider)
 	if !o.Breaker.Disabled {
 		c.breaker = newBreaker(o)
 		if o.Metrics != nil {
@@ -259,17 +264,23 @@ func (c *Client) BreakerState() string {
 func (c *Client) Request(ctx context.Context, subject string, req, resp any) (err error) {
 	start := time.Now()
 	outcome := "ok"
-	ctx, span := c.tracer.Start(ctx, "nats request "+subject, trace.WithSpanKind(trace.SpanKindClient))
+	var span trace.Span
+	if !c.noopTracer {
+		ctx, span = c.tracer.Start(ctx, "nats request "+subject, trace.WithSpanKind(trace.SpanKindClient))
+	}
 	var sent attempts
 	defer func() {
-		span.SetAttributes(attribute.Int("messaging.nats.attempts", sent.total()))
-		if err != nil {
-			span.SetStatus(codes.Error, outcome)
+		if span != nil {
+			if span.IsRecording() {
+				span.SetAttributes(attribute.Int("messaging.nats.attempts", sent.total()))
+				if err != nil {
+					span.SetStatus(codes.Error, outcome)
+				}
+			}
+			span.End()
 		}
-		span.End()
 		if m := c.opts.Metrics; m != nil {
-			m.NATSRequests.WithLabelValues(subject, "client", outcome).Inc()
-			m.NATSDuration.WithLabelValues(subject, "client", outcome).Observe(time.Since(start).Seconds())
+			m.NATS(subject, "client", outcome, time.Since(start).Seconds())
 			sent.record(m, subject)
 		}
 	}()
@@ -279,9 +290,9 @@ func (c *Client) Request(ctx context.Context, subject string, req, resp any) (er
 		outcome = "encode_error"
 		return apperr.InternalErr(err)
 	}
-	msg := nats.NewMsg(subject)
-	msg.Data = payload
-	c.opts.Propagator.Inject(ctx, propagation.HeaderCarrier(msg.Header))
+	msg := &nats.Msg{Subject: subject, Data: payload}
+	// The header map is made only when there is a trace context to carry.
+	c.opts.Propagator.Inject(ctx, msgCarrier{msg})
 
 	callerCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
@@ -314,6 +325,23 @@ func (c *Client) Request(ctx context.Context, subject string, req, resp any) (er
 		// the subject) from a timeout or an open breaker.
 		return fmt.Errorf("%w: %s: %w", ErrUnavailable, subject, err)
 	}
+	if resp != nil {
+		// A plain data reply (the usual answer) is decoded in one pass. The
+		// decode rejects anything but one JSON value, so a success here means
+		// the reply was exactly {"data":value}; a syntax error means another
+		// shape, decoded as a whole below (before any field was set).
+		if data, ok := dataOnly(reply.Data); ok {
+			err := json.Unmarshal(data, resp)
+			if err == nil {
+				return nil
+			}
+			var syntax *json.SyntaxError
+			if !errors.As(err, &syntax) {
+				outcome = "bad_reply"
+				return fmt.Errorf("%w: %s: reply data does not decode", ErrUnavailable, subject)
+			}
+		}
+	}
 	var env Message
 	if err := json.Unmarshal(reply.Data, &env); err != nil {
 		outcome = "bad_reply"
@@ -339,6 +367,22 @@ func (c *Client) Request(ctx context.Context, subject string, req, resp any) (er
 	return nil
 }
 
+// msgCarrier injects trace context into a message's headers, making the
+// header map only when something is set. Keys are canonicalised as
+// propagation.HeaderCarrier does, which is what receivers look up.
+type msgCarrier struct{ msg *nats.Msg }
+
+func (m msgCarrier) Get(key string) string { return http.Header(m.msg.Header).Get(key) }
+
+func (m msgCarrier) Set(key, value string) {
+	if m.msg.Header == nil {
+		m.msg.Header = nats.Header{}
+	}
+	http.Header(m.msg.Header).Set(key, value)
+}
+
+func (m msgCarrier) Keys() []string { return propagation.HeaderCarrier(m.msg.Header).Keys() }
+
 func (c *Client) isIdempotent(subject string) bool {
 	for _, p := range c.opts.Retry.Idempotent {
 		if subjectMatches(p, subject) {
@@ -354,14 +398,9 @@ type attempts struct{ first, hedges, retries int }
 func (a attempts) total() int { return a.first + a.hedges + a.retries }
 
 func (a attempts) record(m *metrics.Metrics, subject string) {
-	for _, k := range []struct {
-		kind string
-		n    int
-	}{{"first", a.first}, {"hedge", a.hedges}, {"retry", a.retries}} {
-		if k.n > 0 {
-			m.NATSAttempts.WithLabelValues(subject, k.kind).Add(float64(k.n))
-		}
-	}
+	m.NATSAttempt(subject, "first", a.first)
+	m.NATSAttempt(subject, "hedge", a.hedges)
+	m.NATSAttempt(subject, "retry", a.retries)
 }
 
 type noResponderRetryKey struct{}

@@ -47,6 +47,9 @@ type Service struct {
 	sem      chan struct{}
 	inflight sync.WaitGroup
 	tracer   trace.Tracer
+	// noopTracer: no span is started; a trace context in the request's
+	// headers still reaches the handler's context.
+	noopTracer bool
 }
 
 // HandlerFunc answers one request: data is the envelope's raw `data`; the
@@ -76,7 +79,9 @@ func NewService(nc *nats.Conn, o ServiceOptions) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsx: add service %s: %w", o.Name, err)
 	}
-	return &Service{nc: nc, svc: svc, opts: o, sem: make(chan struct{}, o.MaxConcurrent), tracer: o.Tracer.Tracer("blogplatform/chassis/natsx")}, nil
+	_, noopTracer := o.Tracer.(noop.TracerProvider)
+	return &Service{nc: nc, svc: svc, opts: o, sem: make(chan struct{}, o.MaxConcurrent),
+		tracer: o.Tracer.Tracer("blogplatform/chassis/natsx"), noopTracer: noopTracer}, nil
 }
 
 // GroupName applies the reference's rule: the controller path with "/"
@@ -113,23 +118,26 @@ func (s *Service) AddEndpoint(group, name string, h HandlerFunc) error {
 
 func (s *Service) serve(subject string, req micro.Request, h HandlerFunc) {
 	start := time.Now()
-	ctx := s.opts.Propagator.Extract(context.Background(), propagation.HeaderCarrier(req.Headers()))
-	ctx, span := s.tracer.Start(ctx, "nats serve "+subject, trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
+	ctx := context.Background()
+	if hdr := req.Headers(); len(hdr) > 0 {
+		ctx = s.opts.Propagator.Extract(ctx, propagation.HeaderCarrier(hdr))
+	}
+	var span trace.Span
+	if !s.noopTracer {
+		ctx, span = s.tracer.Start(ctx, "nats serve "+subject, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.HandlerTimeout)
 	defer cancel()
 
 	reply, outcome := s.run(ctx, subject, req.Data(), h)
-	if outcome != "ok" {
+	if outcome != "ok" && span != nil {
 		span.SetStatus(codes.Error, outcome)
 	}
 	if err := req.Respond(reply); err != nil {
 		s.opts.Logger.Warn("nats respond failed", "subject", subject, "error", err.Error())
 	}
-	if m := s.opts.Metrics; m != nil {
-		m.NATSRequests.WithLabelValues(subject, "server", outcome).Inc()
-		m.NATSDuration.WithLabelValues(subject, "server", outcome).Observe(time.Since(start).Seconds())
-	}
+	s.opts.Metrics.NATS(subject, "server", outcome, time.Since(start).Seconds())
 }
 
 func (s *Service) run(ctx context.Context, subject string, raw []byte, h HandlerFunc) (reply []byte, outcome string) {
@@ -139,11 +147,18 @@ func (s *Service) run(ctx context.Context, subject string, raw []byte, h Handler
 			reply, outcome = EncodeError(apperr.WireText(apperr.InternalErr(errors.New("panic")))), "panic"
 		}
 	}()
-	var msg Message
-	if err := json.Unmarshal(raw, &msg); err != nil {
-		return EncodeError("400:malformed message: expected a JSON object with a data field"), "bad_request"
+	data, ok := dataOnly(raw)
+	// The usual request, exactly {"data":value}, is not decoded here: a
+	// valid single value after the prefix proves that shape. Anything else
+	// is decoded as an envelope.
+	if !ok || !json.Valid(data) {
+		var msg Message
+		if err := json.Unmarshal(raw, &msg); err != nil {
+			return EncodeError("400:malformed message: expected a JSON object with a data field"), "bad_request"
+		}
+		data = msg.Data
 	}
-	data := bytes.TrimSpace(msg.Data)
+	data = bytes.TrimSpace(data)
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
 		return EncodeError("400:malformed message: data is required"), "bad_request"
 	}
