@@ -29,3 +29,20 @@ func TestEnvelopeEncoding(t *testing.T) {
 		t.Fatalf("%+v %v", m, err)
 	}
 }
+
+// Encode writes the bytes the envelope's own encoding gives.
+func TestEncodeMatchesEnvelopeMarshal(t *testing.T) {
+	for _, v := range []any{nil, "<a&b>", 5, []string{}, map[string]any{"a": []int{1, 2}, "b": "\u2028"}, struct {
+		X *int `json:"x"`
+	}{}} {
+		got, err := Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := json.Marshal(v)
+		want, _ := json.Marshal(Message{Data: data})
+		if string(got) != string(want) {
+			t.Errorf("Encode(%v) = %s, want %s", v, got, want)
+		}
+	}
+}

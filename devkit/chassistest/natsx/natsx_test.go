@@ -3,6 +3,7 @@ package natsx_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -104,6 +105,15 @@ func TestServerRepliesOnTheWire(t *testing.T) {
 		{"not json", "auth.echo", `garbage`, `{"error":"400:malformed message: expected a JSON object with a data field"}`},
 		{"wrong type", "auth.echo", `{"data":{"value":5}}`, `{"error":"400:malformed message: cannot unmarshal number into Go struct field echoReq.value of type string"}`},
 		{"validate hook", "auth.echo", `{"data":{}}`, `{"error":"400:value is required"}`},
+		// Other spellings of the envelope than the client's own are read
+		// as envelopes too.
+		{"spaced", "auth.echo", ` { "data" : {"value":"sp"} } `, `{"data":{"echo":"sp"}}`},
+		{"other key", "auth.echo", `{"data":{"value":"ok"},"trace":1}`, `{"data":{"echo":"ok"}}`},
+		{"key case", "auth.echo", `{"Data":{"value":"case"}}`, `{"data":{"echo":"case"}}`},
+		{"data then garbage", "auth.echo", `{"data":{"value":"x"}}}`, `{"error":"400:malformed message: expected a JSON object with a data field"}`},
+		{"data empty", "auth.echo", `{"data":}`, `{"error":"400:malformed message: expected a JSON object with a data field"}`},
+		{"data spaces null", "auth.echo", `{"data":null }`, `{"error":"400:malformed message: data is required"}`},
+		{"html kept escaped", "auth.echo", `{"data":{"value":"<a&b>"}}`, `{"data":{"echo":"\u003ca\u0026b\u003e"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,6 +168,43 @@ func TestClientMapsOutcomes(t *testing.T) {
 			t.Errorf("%s: did not respect the timeout", subject)
 		}
 	}
+	// Replies in other shapes than the service's own: each is read as an
+	// envelope, an error beside data still wins.
+	replies := []struct {
+		reply, want string // want: the echo, or "error"/"unavailable"
+	}{
+		{`{"data":{"echo":"plain"}}`, "plain"},
+		{`{ "data": {"echo":"spaced"} }`, "spaced"},
+		{`{"data":{"echo":"x"},"error":"401:permission denied"}`, "error"},
+		{`{"error":"401:permission denied","data":{"echo":"x"}}`, "error"},
+		{`{"data":{"echo":"x"}}}`, "unavailable"},
+		{`{"data":{"echo":5}}`, "unavailable"},
+		{`{"data":}`, "unavailable"},
+		{`{}`, "unavailable"},
+	}
+	for i, r := range replies {
+		subject := fmt.Sprintf("auth.shape%d", i)
+		if _, err := nc.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond([]byte(r.reply)) }); err != nil {
+			t.Fatal(err)
+		}
+		var got echoResp
+		err := client.Request(context.Background(), subject, echoReq{Value: "v"}, &got)
+		switch r.want {
+		case "error":
+			if !errors.As(err, &ae) || ae.Status() != 401 {
+				t.Errorf("%s: want the remote 401, got %v", r.reply, err)
+			}
+		case "unavailable":
+			if !errors.Is(err, natsx.ErrUnavailable) {
+				t.Errorf("%s: want ErrUnavailable, got %v", r.reply, err)
+			}
+		default:
+			if err != nil || got.Echo != r.want {
+				t.Errorf("%s: got %+v %v", r.reply, got, err)
+			}
+		}
+	}
+
 	// The caller's cancellation stops the wait.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

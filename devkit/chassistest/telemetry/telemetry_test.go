@@ -115,3 +115,86 @@ func TestTraceCrossesHTTPAndNATS(t *testing.T) {
 		}
 	}
 }
+
+// A service without an exporter (the no-op provider) starts no spans but
+// still carries the caller's trace: the traceparent it received reaches the
+// next service through the NATS headers.
+func TestNoopServiceStillCarriesTheTrace(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	authSpans := tracetest.NewSpanRecorder()
+	authTP := telemetry.NewProvider(authSpans, "auth", "test")
+	noopTP, _, err := telemetry.Setup(context.Background(), "blog", "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop := telemetry.Propagator()
+
+	authConn, err := natsx.Connect(natsx.ConnOptions{URL: ns.ClientURL(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer authConn.Close()
+	svc, err := natsx.NewService(authConn, natsx.ServiceOptions{Name: "auth", Version: "1.0.0", Logger: quiet, Tracer: authTP, Propagator: prop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop(time.Second)
+	type text struct {
+		Value string `json:"value"`
+	}
+	if err := svc.AddEndpoint("auth", "authentication", natsx.Typed(func(ctx context.Context, r text) (text, error) {
+		return r, nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	blogConn, err := natsx.Connect(natsx.ConnOptions{URL: ns.ClientURL(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blogConn.Close()
+	client := natsx.NewClient(blogConn, natsx.ClientOptions{Logger: quiet, Tracer: noopTP, Propagator: prop})
+	engine := httpx.NewEngine(httpx.Options{Logger: quiet, Tracer: noopTP, Propagator: prop})
+	engine.GET("/author/drafts", func(c *gin.Context) {
+		var out text
+		if err := client.Request(c.Request.Context(), "auth.authentication", text{Value: "Bearer x"}, &out); err != nil {
+			httpx.Fail(c, err)
+			return
+		}
+		httpx.OK(c, "success")
+	})
+
+	const incomingTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, traced := range []bool{false, true} {
+		req := httptest.NewRequest(http.MethodGet, "/author/drafts", nil)
+		if traced {
+			req.Header.Set("traceparent", "00-"+incomingTrace+"-00f067aa0ba902b7-01")
+		}
+		w := httptest.NewRecorder()
+		engine.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("status %d: %s", w.Code, w.Body.String())
+		}
+	}
+	wait.Eventually(t, 5*time.Second, "both NATS handler spans ended", func() bool { return len(authSpans.Ended()) == 2 })
+	var inTrace int
+	for _, s := range authSpans.Ended() {
+		if s.SpanContext().TraceID().String() == incomingTrace {
+			inTrace++
+			if s.Parent().SpanID().String() != "00f067aa0ba902b7" {
+				t.Errorf("handler span's parent %s, want the caller's span", s.Parent().SpanID())
+			}
+		}
+	}
+	if inTrace != 1 {
+		t.Fatalf("%d handler spans in the caller's trace, want 1 (the traced request's)", inTrace)
+	}
+}
