@@ -1,12 +1,20 @@
 // Command bench measures the platform end to end. It starts the local
-// platform (or targets a running gateway with -url), seeds a dataset through
-// the API, then drives each case with a closed-loop Go load generator at
-// several client counts, both through the gateway and directly against the
-// service replicas, and prints requests/s, p50, p99 and errors per case with
-// the core count and the store backend.
+// platform (or targets a running gateway with -url) and, in the same process,
+// a trivial gin service (the floor: gin.New() in release mode answering a
+// 49-byte JSON envelope), seeds a dataset through the API, then measures every
+// case through the gateway, directly against the service replicas and on the
+// floor, with wrk when it is on PATH (else a Go closed-loop generator).
 //
-//	go run ./.tools/bench                       # 200 published blogs + 20 drafts
-//	go run ./.tools/bench -blogs 10000 -clients 16
+// Every case is measured once per round and the rounds are interleaved, so
+// the drift of a shared machine hits all cases alike; the bench prints each
+// case's median and spread (min–max) over the rounds, allocations per request
+// read from the replicas' metrics, and the same-run ratios with their targets
+// (case ÷ floor, gateway ÷ direct, protected ÷ public). -soak runs a mix at
+// full load while sampling each replica's heap, goroutines and RSS; -startup
+// restarts each service's replica and times it to ready.
+//
+//	go run ./.tools/bench                                  # 3 rounds, 16 and 64 clients
+//	go run ./.tools/bench -clients 16 -soak 60s -json /tmp/bench.json
 //	go run ./.tools/bench -url http://127.0.0.1:8000 -direct=false
 package main
 
@@ -21,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -43,14 +52,20 @@ type options struct {
 	blogs, drafts, textSize                int
 	clients                                []int
 	duration, warmup                       time.Duration
-	direct                                 bool
-	replicas                               int
-	only                                   string
+	direct, floor                          bool
+	replicas, rounds                       int
+	only, load, jsonFile                   string
+	soak                                   time.Duration
+	soakClients, startups                  int
 }
 
 func main() {
 	var o options
 	var clients string
+	defaultLoad := "go"
+	if wrkVersion() != "" {
+		defaultLoad = "wrk"
+	}
 	flag.StringVar(&o.url, "url", "", "gateway URL of a running platform (default: start the local platform)")
 	flag.StringVar(&o.apiKey, "key", platform.DevAPIKey, "x-api-key")
 	flag.StringVar(&o.adminEmail, "admin", platform.DevAdminEmail, "admin email (holds AUTHOR and EDITOR)")
@@ -59,11 +74,18 @@ func main() {
 	flag.IntVar(&o.drafts, "drafts", 20, "drafts to seed for the admin")
 	flag.IntVar(&o.textSize, "size", 3600, "approximate blog size in bytes")
 	flag.StringVar(&clients, "clients", "16,64", "comma-separated client counts")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per case")
-	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up per case")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per case and round (whole seconds with wrk)")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measurement")
 	flag.BoolVar(&o.direct, "direct", true, "also measure directly against the replicas (local platform only)")
-	flag.IntVar(&o.replicas, "replicas", 2, "replicas per service when starting the platform")
+	flag.BoolVar(&o.floor, "floor", true, "measure the floor (a trivial gin handler in this process)")
+	flag.IntVar(&o.replicas, "replicas", 1, "replicas per service when starting the platform")
+	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds: every case is measured once per round")
 	flag.StringVar(&o.only, "only", "", "run only cases whose name contains this")
+	flag.StringVar(&o.load, "load", defaultLoad, "load driver: wrk (default when on PATH) or go")
+	flag.StringVar(&o.jsonFile, "json", "", "write every result (per round), the ratios, soak and start-up figures to this file")
+	flag.DurationVar(&o.soak, "soak", 0, "after the rounds, drive a mix at full load for this long, sampling each replica's memory every 5s (0: off)")
+	flag.IntVar(&o.soakClients, "soak-clients", 64, "clients of the soak")
+	flag.IntVar(&o.startups, "startup", 3, "times each service's replica is restarted and timed to ready (0: off; local platform only)")
 	flag.Parse()
 	for _, c := range strings.Split(clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
@@ -72,6 +94,17 @@ func main() {
 			os.Exit(2)
 		}
 		o.clients = append(o.clients, n)
+	}
+	if o.load != "wrk" && o.load != "go" {
+		fmt.Fprintf(os.Stderr, "bench: -load must be wrk or go, not %q\n", o.load)
+		os.Exit(2)
+	}
+	if o.load == "wrk" && wrkVersion() == "" {
+		fmt.Fprintln(os.Stderr, "bench: -load wrk but wrk is not on PATH")
+		os.Exit(2)
+	}
+	if o.rounds < 1 {
+		o.rounds = 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -82,30 +115,82 @@ func main() {
 }
 
 // target is where requests go: the gateway (with the /auth, /blog prefixes and
-// the API key) or the replicas directly (service paths, no key).
+// the API key), the replicas directly (service paths, no key), or the floor.
 type target struct {
 	name     string
-	authURLs []string // base URLs, requests rotate across them
+	authURLs []string // base URLs; with several, the load is spread over them
 	blogURLs []string
 	prefixed bool
 	header   http.Header
 }
 
-func (t target) auth(path string, i int) string {
-	if t.prefixed {
-		return t.authURLs[i%len(t.authURLs)] + "/auth" + path
+func (t target) bases(service string) []string {
+	if service == "auth" {
+		return t.authURLs
 	}
-	return t.authURLs[i%len(t.authURLs)] + path
+	return t.blogURLs
 }
 
-func (t target) blog(path string, i int) string {
+func (t target) path(service, p string) string {
 	if t.prefixed {
-		return t.blogURLs[i%len(t.blogURLs)] + "/blog" + path
+		return "/" + service + p
 	}
-	return t.blogURLs[i%len(t.blogURLs)] + path
+	return p
+}
+
+// httpRequest is one request of a case; a case rotates over its requests.
+type httpRequest struct {
+	method, path string
+	header       http.Header
+	body         []byte
+}
+
+// job is one case against one target, ready to drive.
+type job struct {
+	target, name, service string
+	bases                 []string
+	reqs                  []httpRequest
+}
+
+// runResult is one measurement: a job at a client count in one round.
+type runResult struct {
+	Round    int           `json:"round"`
+	Target   string        `json:"target"`
+	Case     string        `json:"case"`
+	Clients  int           `json:"clients"`
+	Driver   string        `json:"driver"`
+	Requests int64         `json:"requests"`
+	Errors   int64         `json:"errors"`
+	RPS      float64       `json:"rps"`
+	P50      time.Duration `json:"-"`
+	P99      time.Duration `json:"-"`
+	P50ms    float64       `json:"p50_ms"`
+	P99ms    float64       `json:"p99_ms"`
+	// ServerAllocsPerReq is the replicas' allocations (go_memstats_mallocs_total
+	// of every replica, both services) during the run ÷ requests.
+	ServerAllocsPerReq float64            `json:"server_allocs_per_req,omitempty"`
+	ServiceAllocs      map[string]float64 `json:"service_allocs_per_req,omitempty"`
+	// ProcessAllocsPerReq is this process's allocations ÷ requests: the
+	// gateway's for gateway cases, the floor's for the floor (with wrk; the
+	// Go driver's own allocations are included with -load go).
+	ProcessAllocsPerReq float64   `json:"process_allocs_per_req"`
+	LoadAvg1            float64   `json:"loadavg1"`
+	Start               time.Time `json:"start"`
+}
+
+type bench struct {
+	o        options
+	client   *http.Client
+	scraper  *http.Client
+	plat     *platform.Platform // nil with -url
+	replicas []*platform.Replica
 }
 
 func run(ctx context.Context, o options) error {
+	b := &bench{o: o, client: loadtest.HTTPClient(256), scraper: &http.Client{Timeout: 5 * time.Second}}
+	rep := &report{Started: time.Now().UTC(), Driver: o.load, WrkVersion: wrkVersion(), Cores: runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0), Replicas: o.replicas, Blogs: o.blogs, Rounds: o.rounds, Clients: o.clients,
+		Duration: o.duration.String(), Warmup: o.warmup.String(), LoadAvgStart: loadavg()}
 	backend := "external (-url)"
 	gatewayURL := o.url
 	var direct *target
@@ -114,18 +199,23 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		rep.Dir = root
+		rep.Commit = gitCommit(root)
 		kongFile, err := withoutRateLimits(filepath.Join(root, "kong", "kong-load-balanced.yml"))
 		if err != nil {
 			return err
 		}
 		defer os.Remove(kongFile)
-		fmt.Println("bench: starting the local platform (in-memory store)...")
+		fmt.Printf("bench: starting the local platform (%d replica(s) per service, in-memory store)...\n", o.replicas)
 		p, err := platform.Start(ctx, platform.Options{
 			RepoRoot: root, GatewayAddr: "127.0.0.1:0", Memory: true, Replicas: o.replicas, KongFile: kongFile,
 			ServiceEnv: map[string]map[string]string{
 				// The benchmark signs in from one address far more often than
 				// the per-address limits allow; measure the service, not the limiter.
-				"auth": {"RATE_LIMIT_PER_MINUTE": "1000000", "RATE_LIMIT_BURST": "100000", "LOG_LEVEL": "warn"},
+				"auth": {"RATE_LIMIT_PER_MINUTE": "1000000", "RATE_LIMIT_BURST": "100000", "LOG_LEVEL": "warn",
+					// Each sign-in counts as an attempt until it succeeds; 16 or 64 at
+					// once on one account would otherwise hit the failure limit.
+					"SIGNIN_FAILURE_LIMIT": "1000000"},
 				"blog": {"LOG_LEVEL": "warn"},
 			},
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -134,11 +224,13 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		defer p.Stop()
+		b.plat = p
+		b.replicas = p.Replicas()
 		gatewayURL = p.GatewayURL()
 		backend = p.Info().StoreBackend
 		if o.direct {
 			d := target{name: "direct", header: http.Header{}}
-			for _, r := range p.Replicas() {
+			for _, r := range b.replicas {
 				if r.Service == "auth" {
 					d.authURLs = append(d.authURLs, "http://"+r.Addr)
 				} else {
@@ -148,13 +240,22 @@ func run(ctx context.Context, o options) error {
 			direct = &d
 		}
 	}
+	rep.Store = backend
 	gw := target{name: "gateway", authURLs: []string{gatewayURL}, blogURLs: []string{gatewayURL}, prefixed: true,
 		header: http.Header{"X-Api-Key": {o.apiKey}}}
 
-	client := loadtest.HTTPClient(128)
+	var floor *loadtest.Floor
+	if o.floor {
+		var err error
+		if floor, err = loadtest.StartFloor(); err != nil {
+			return err
+		}
+		defer floor.Close()
+	}
+
 	fmt.Printf("bench: seeding %d published blogs (~%d B) and %d drafts through the gateway...\n", o.blogs, o.textSize, o.drafts)
 	start := time.Now()
-	data, err := seed(ctx, client, gw, o)
+	data, err := seed(ctx, b.client, gw, o)
 	if err != nil {
 		return err
 	}
@@ -164,78 +265,234 @@ func run(ctx context.Context, o options) error {
 	if direct != nil {
 		targets = append(targets, *direct)
 	}
-	cases := benchCases(data)
-	fmt.Printf("cores=%d GOMAXPROCS=%d store=%s blogs=%d duration=%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), backend, o.blogs, o.duration)
-	results := map[string]loadtest.Result{}
-	for _, c := range cases {
+	var jobs []job
+	if floor != nil && (o.only == "" || strings.Contains(caseFloor, o.only)) {
+		jobs = append(jobs, job{target: "floor", name: caseFloor, service: "floor", bases: []string{floor.URL},
+			reqs: []httpRequest{{method: http.MethodGet, path: loadtest.FloorPath}}})
+	}
+	for _, c := range benchCases(data) {
 		if o.only != "" && !strings.Contains(c.name, o.only) {
 			continue
 		}
 		for _, t := range targets {
+			jobs = append(jobs, job{target: t.name, name: c.name, service: c.service, bases: t.bases(c.service), reqs: c.reqs(t)})
+		}
+	}
+	fmt.Printf("cores=%d GOMAXPROCS=%d store=%s load=%s (%s) replicas=%d blogs=%d rounds=%d duration=%s warmup=%s commit=%s\n",
+		rep.Cores, rep.GOMAXPROCS, backend, o.load, rep.WrkVersion, o.replicas, o.blogs, o.rounds, o.duration, o.warmup, rep.Commit)
+	rounds := make([]map[key]runResult, o.rounds)
+	for round := range o.rounds {
+		rounds[round] = map[key]runResult{}
+		fmt.Printf("\nround %d/%d (load average %s)\n", round+1, o.rounds, loadavgString())
+		for _, j := range jobs {
 			for _, n := range o.clients {
-				res := loadtest.Run(ctx, loadtest.Options{Name: t.name + " " + c.name, Clients: n, Duration: o.duration, Warmup: o.warmup},
-					c.do(client, t))
-				results[fmt.Sprintf("%s|%s|%d", t.name, c.name, n)] = res
-				fmt.Println(res)
+				res, err := b.measure(ctx, j, n, round+1)
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
+				if err != nil {
+					return fmt.Errorf("%s %s at %d clients: %w", j.target, j.name, n, err)
+				}
+				rounds[round][key{j.target, j.name, n}] = res
+				rep.Runs = append(rep.Runs, res)
+				fmt.Println(res.line())
 			}
 		}
 	}
-	if direct != nil {
-		gwRes, okG := results["gateway|GET /blog/id/:id (cached)|16"]
-		dRes, okD := results["direct|GET /blog/id/:id (cached)|16"]
-		if okG && okD && dRes.RequestsPerSecond() > 0 {
-			fmt.Printf("\ngateway overhead, cached GET /id at 16 clients: %.0f%% of direct throughput, p50 +%s\n",
-				100*gwRes.RequestsPerSecond()/dRes.RequestsPerSecond(), (gwRes.P50 - dRes.P50).Round(time.Microsecond))
+	rep.Summary = summarizeRuns(rep.Runs)
+	for _, n := range o.clients {
+		for _, spec := range ratioSpecs {
+			rep.Ratios = append(rep.Ratios, ratio(spec, n, rounds))
 		}
+	}
+	printSummary(os.Stdout, rep)
+
+	if o.soak > 0 {
+		s, err := b.soak(ctx, gw, data)
+		if err != nil {
+			return fmt.Errorf("soak: %w", err)
+		}
+		rep.Soak = s
+		printSoak(os.Stdout, s)
+	}
+	if o.startups > 0 && b.plat != nil {
+		st, err := b.startup(ctx)
+		if err != nil {
+			return fmt.Errorf("start-up: %w", err)
+		}
+		rep.Startup = st
+		printStartup(os.Stdout, st)
+	}
+	rep.Finished = time.Now().UTC()
+	rep.LoadAvgEnd = loadavg()
+	fmt.Printf("\nload average at the end: %s\n", loadavgString())
+	if o.jsonFile != "" {
+		raw, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonFile, append(raw, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("bench: results written to %s\n", o.jsonFile)
 	}
 	return nil
 }
 
-type benchCase struct {
-	name string
-	do   func(client *http.Client, t target) func(ctx context.Context, c int) error
-}
-
-func benchCases(d *dataset) []benchCase {
-	var counter atomic.Uint64
-	next := func() int { return int(counter.Add(1)) }
-	get := func(url func(t target, i int) string, header func(t target) http.Header) func(*http.Client, target) func(context.Context, int) error {
-		return func(client *http.Client, t target) func(context.Context, int) error {
-			h := header(t)
-			return func(ctx context.Context, _ int) error {
-				return loadtest.Send(ctx, client, http.MethodGet, url(t, next()), h, nil, http.StatusOK)
+// measure warms up, then drives j at clients for the measured duration and
+// reads the allocation counters of the replicas and of this process around
+// the measured part.
+func (b *bench) measure(ctx context.Context, j job, clients, round int) (runResult, error) {
+	if b.o.warmup > 0 {
+		if _, err := b.drive(ctx, j, clients, b.o.warmup); err != nil {
+			return runResult{}, err
+		}
+	}
+	res := runResult{Round: round, Target: j.target, Case: j.name, Clients: clients, Driver: b.o.load,
+		LoadAvg1: loadavg()[0], Start: time.Now().UTC()}
+	before, err := b.mallocs(ctx)
+	if err != nil {
+		return res, err
+	}
+	procBefore := processMallocs()
+	w, err := b.drive(ctx, j, clients, b.o.duration)
+	if err != nil {
+		return res, err
+	}
+	procAfter := processMallocs()
+	after, err := b.mallocs(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Requests, res.Errors, res.RPS, res.P50, res.P99 = w.Requests, w.Errors(), w.RPS, w.P50, w.P99
+	res.P50ms, res.P99ms = msOf(w.P50), msOf(w.P99)
+	if res.Requests > 0 {
+		n := float64(res.Requests)
+		res.ProcessAllocsPerReq = float64(procAfter-procBefore) / n
+		if len(b.replicas) > 0 {
+			res.ServiceAllocs = map[string]float64{}
+			for _, r := range b.replicas {
+				d := (after[r.Name] - before[r.Name]) / n
+				res.ServiceAllocs[r.Service] += d
+				res.ServerAllocsPerReq += d
 			}
 		}
 	}
-	keyOnly := func(t target) http.Header { return t.header }
-	withBearer := func(t target) http.Header {
-		h := t.header.Clone()
+	return res, nil
+}
+
+// mallocs reads go_memstats_mallocs_total of every replica.
+func (b *bench) mallocs(ctx context.Context) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, r := range b.replicas {
+		m, err := scrape(ctx, b.scraper, r.MetricsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		out[r.Name] = m[mMallocs]
+	}
+	return out, nil
+}
+
+// drive runs the load for d with the chosen driver.
+func (b *bench) drive(ctx context.Context, j job, clients int, d time.Duration) (wrkResult, error) {
+	if b.o.load == "wrk" {
+		return runWrk(ctx, j.bases, j.reqs, clients, d)
+	}
+	var counter atomic.Uint64
+	nb, nr := uint64(len(j.bases)), uint64(len(j.reqs))
+	res := loadtest.Run(ctx, loadtest.Options{Name: j.name, Clients: clients, Duration: d}, func(ctx context.Context, _ int) error {
+		i := counter.Add(1)
+		r := j.reqs[(i/nb)%nr]
+		return loadtest.Send(ctx, b.client, r.method, j.bases[i%nb]+r.path, r.header, r.body, http.StatusOK)
+	})
+	return wrkResult{Requests: res.Requests, RPS: res.RequestsPerSecond(), P50: res.P50, P99: res.P99, Non2xx3xx: res.Errors}, nil
+}
+
+func (r runResult) line() string {
+	s := fmt.Sprintf("%-8s %-44s c=%-3d req/s=%-8.0f p50=%-9s p99=%-9s errors=%d/%d",
+		r.Target, r.Case, r.Clients, r.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors, r.Requests)
+	if r.ServiceAllocs != nil {
+		s += fmt.Sprintf(" allocs/req auth=%.0f blog=%.0f", r.ServiceAllocs["auth"], r.ServiceAllocs["blog"])
+	}
+	switch r.Target {
+	case "gateway":
+		s += fmt.Sprintf(" gateway=%.0f", r.ProcessAllocsPerReq)
+	case "floor":
+		s += fmt.Sprintf(" floor=%.0f", r.ProcessAllocsPerReq)
+	}
+	return s + fmt.Sprintf(" load=%.2f", r.LoadAvg1)
+}
+
+// benchCase is one measured route; reqs gives its requests for a target.
+type benchCase struct {
+	name, service string
+	reqs          func(t target) []httpRequest
+}
+
+func benchCases(d *dataset) []benchCase {
+	withBearer := func(h http.Header) http.Header {
+		h = h.Clone()
 		h.Set("Authorization", "Bearer "+d.accessToken)
 		return h
 	}
-	// The cached read rotates over a few hot ids, warmed by the warm-up.
+	// Cached reads rotate over a few hot ids, warmed by the warm-up.
 	hot := d.publishedIDs[:min(len(d.publishedIDs), 20)]
+	rotate := func(service, prefix string) func(t target) []httpRequest {
+		return func(t target) []httpRequest {
+			out := make([]httpRequest, len(hot))
+			for i, id := range hot {
+				out[i] = httpRequest{method: http.MethodGet, path: t.path(service, prefix+id), header: t.header}
+			}
+			return out
+		}
+	}
+	one := func(service, path string, header func(t target) http.Header) func(t target) []httpRequest {
+		return func(t target) []httpRequest {
+			return []httpRequest{{method: http.MethodGet, path: t.path(service, path), header: header(t)}}
+		}
+	}
 	signin, _ := json.Marshal(map[string]string{"email": d.email, "password": d.password})
 	return []benchCase{
-		{"GET /blog/id/:id (cached)", get(func(t target, i int) string { return t.blog("/id/"+hot[i%len(hot)], i) }, keyOnly)},
-		{"GET /blog/list/latest?page=1&limit=10", get(func(t target, i int) string { return t.blog("/list/latest?page=1&limit=10", i) }, keyOnly)},
-		{"GET /blog/author/drafts?page=1&limit=10", get(func(t target, i int) string { return t.blog("/author/drafts?page=1&limit=10", i) }, withBearer)},
-		{"GET /blog/list/similar/id/:id", get(func(t target, i int) string { return t.blog("/list/similar/id/"+hot[i%len(hot)], i) }, keyOnly)},
-		{"GET /auth/verify/apikey", get(func(t target, i int) string { return t.auth("/verify/apikey", i) }, func(t target) http.Header {
-			return http.Header{"X-Api-Key": {d.apiKey}}
-		})},
-		{"GET /auth/profile/mine", get(func(t target, i int) string { return t.auth("/profile/mine", i) }, withBearer)},
-		{"POST /auth/signin/basic", func(client *http.Client, t target) func(context.Context, int) error {
+		{caseID, "blog", rotate("blog", "/id/")},
+		{caseLatest, "blog", one("blog", "/list/latest?page=1&limit=10", func(t target) http.Header { return t.header })},
+		{caseDrafts, "blog", one("blog", "/author/drafts?page=1&limit=10", func(t target) http.Header { return withBearer(t.header) })},
+		{caseSimilar, "blog", rotate("blog", "/list/similar/id/")},
+		{caseVerify, "auth", one("auth", "/verify/apikey", func(t target) http.Header { return http.Header{"X-Api-Key": {d.apiKey}} })},
+		{caseProfile, "auth", one("auth", "/profile/mine", func(t target) http.Header { return withBearer(t.header) })},
+		{caseSignin, "auth", func(t target) []httpRequest {
 			h := t.header.Clone()
 			h.Set("Content-Type", "application/json")
-			return func(ctx context.Context, _ int) error {
-				return loadtest.Send(ctx, client, http.MethodPost, t.auth("/signin/basic", next()), h, signin, http.StatusOK)
-			}
+			return []httpRequest{{method: http.MethodPost, path: t.path("auth", "/signin/basic"), header: h, body: signin}}
 		}},
 	}
+}
+
+// loadavg is /proc/loadavg's 1, 5 and 15 minute averages (zeros elsewhere).
+func loadavg() [3]float64 {
+	var l [3]float64
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return l
+	}
+	f := strings.Fields(string(raw))
+	for i := 0; i < 3 && i < len(f); i++ {
+		l[i], _ = strconv.ParseFloat(f[i], 64)
+	}
+	return l
+}
+
+func loadavgString() string {
+	l := loadavg()
+	return fmt.Sprintf("%.2f %.2f %.2f", l[0], l[1], l[2])
+}
+
+func gitCommit(root string) string {
+	out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 type dataset struct {
@@ -284,7 +541,7 @@ func seed(ctx context.Context, client *http.Client, gw target, o options) (*data
 			AccessToken string `json:"accessToken"`
 		} `json:"tokens"`
 	}
-	if err := call(ctx, client, http.MethodPost, gw.auth("/signin/basic", 0), gw.header,
+	if err := call(ctx, client, http.MethodPost, gw.authURLs[0]+gw.path("auth", "/signin/basic"), gw.header,
 		map[string]string{"email": o.adminEmail, "password": o.adminPassword}, &signin); err != nil {
 		return nil, fmt.Errorf("admin sign-in: %w", err)
 	}
@@ -300,7 +557,7 @@ func seed(ctx context.Context, client *http.Client, gw target, o options) (*data
 		var blog struct {
 			ID string `json:"_id"`
 		}
-		err := call(ctx, client, http.MethodPost, gw.blog("/author", 0), auth, map[string]any{
+		err := call(ctx, client, http.MethodPost, gw.blogURLs[0]+gw.path("blog", "/author"), auth, map[string]any{
 			"title": title, "description": "About " + words[(i*7)%len(words)] + " and " + words[(i*3)%len(words)],
 			"draftText": text, "slug": fmt.Sprintf("bench-%s-%d", run, i), "imgUrl": "https://example.com/b.png",
 			"tags": []string{strings.ToUpper(words[i%len(words)]), "BENCH"},
@@ -308,10 +565,10 @@ func seed(ctx context.Context, client *http.Client, gw target, o options) (*data
 		if err != nil || !publish {
 			return blog.ID, err
 		}
-		if err := call(ctx, client, http.MethodPut, gw.blog("/author/submit/id/"+blog.ID, 0), auth, nil, nil); err != nil {
+		if err := call(ctx, client, http.MethodPut, gw.blogURLs[0]+gw.path("blog", "/author/submit/id/"+blog.ID), auth, nil, nil); err != nil {
 			return "", err
 		}
-		return blog.ID, call(ctx, client, http.MethodPut, gw.blog("/editor/publish/id/"+blog.ID, 0), auth, nil, nil)
+		return blog.ID, call(ctx, client, http.MethodPut, gw.blogURLs[0]+gw.path("blog", "/editor/publish/id/"+blog.ID), auth, nil, nil)
 	}
 	ids := make([]string, o.blogs)
 	var firstErr error

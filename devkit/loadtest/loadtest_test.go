@@ -3,8 +3,10 @@ package loadtest
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,5 +46,26 @@ func TestGetAgainstServer(t *testing.T) {
 	bad := Run(context.Background(), Options{Clients: 1, MaxRequests: 5}, Get(client, srv.URL, nil, 200))
 	if bad.Errors != 5 {
 		t.Fatalf("wrong status not counted as error: %+v", bad)
+	}
+}
+
+func TestFloorAnswersTheFortyNineByteEnvelope(t *testing.T) {
+	f, err := StartFloor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := http.Get(f.URL + FloorPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	const want = `{"code":"10000","status":200,"message":"success"}`
+	if res.StatusCode != http.StatusOK || string(body) != want || len(body) != 49 {
+		t.Fatalf("floor answered %d %q (%d bytes), want 200 %q (49 bytes)", res.StatusCode, body, len(body), want)
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("content type %q", ct)
 	}
 }
