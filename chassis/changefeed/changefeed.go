@@ -104,8 +104,12 @@ func Follow(nc *nats.Conn, subject string, handle func(subject string, data []by
 
 func (f *Follower) watch() {
 	defer close(f.done)
-	for st := range f.statuses {
-		if st == nats.CONNECTED {
+	// The connection's state is read when a change is handled rather than
+	// taken from the notice: nats.go drops notices while this channel is
+	// full, so the last one seen may not be the last change, but every
+	// change is followed by a notice handled after it.
+	for range f.statuses {
+		if f.nc.IsConnected() {
 			f.log.Info("change events: connection back; local caches start empty")
 			f.resume()
 		} else {
