@@ -71,6 +71,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,7 @@ import (
 
 	"blogplatform/blog_service/model"
 	"blogplatform/chassis/cache"
+	"blogplatform/chassis/localcache"
 	"blogplatform/chassis/metrics"
 )
 
@@ -92,13 +94,25 @@ const Prefix = "blogcache:"
 // blog_<id> and blog_<slug>.
 const GenerationKey = Prefix + "gen"
 
-// Version keys of the list families.
+// List families: every cached list belongs to one, and a write drops whole
+// families (see affected).
 const (
-	publicVersion = Prefix + "ver:public" // latest, tag and similar lists
-	editorVersion = Prefix + "ver:editor"
+	familyPublic = "public" // latest, tag and similar lists
+	familyEditor = "editor"
 )
 
-func authorVersion(author string) string { return Prefix + "ver:author:" + author }
+func familyAuthor(author string) string { return "author:" + author }
+
+// versionKey is the Redis key holding a family's current version token.
+func versionKey(family string) string { return Prefix + "ver:" + family }
+
+// Version keys of the list families.
+var (
+	publicVersion = versionKey(familyPublic)
+	editorVersion = versionKey(familyEditor)
+)
+
+func authorVersion(author string) string { return versionKey(familyAuthor(author)) }
 
 // Caching bounds of list pages.
 const (
@@ -154,6 +168,21 @@ type Options struct {
 	// Name, like the chassis cache counts the others.
 	Metrics *metrics.Metrics
 	Name    string
+	// Local is this replica's first-level cache in front of Redis (nil:
+	// none). It must follow SubjectChanged on every replica (Apply, with
+	// Local guarded), so a write on any replica drops its entries.
+	Local *localcache.Cache[[]byte]
+	// Events, when set, publishes a Change on SubjectChanged after each
+	// invalidation, before the write is answered.
+	Events Publisher
+	// RefreshTimeout bounds one background refresh of a list page after a
+	// write (default 5s); the request that caused it does not.
+	RefreshTimeout time.Duration
+}
+
+// Publisher sends change events (changefeed.Publisher).
+type Publisher interface {
+	Publish(ctx context.Context, subject string, event any) error
 }
 
 // Cache is safe for concurrent use. Start the retry loop with Start and stop
@@ -167,6 +196,17 @@ type Cache struct {
 	versionTTL time.Duration
 
 	flights singleflight.Group
+	local   *localcache.Cache[[]byte]
+	// replayed is set when an invalidation failed: once it lands, every
+	// replica's first-level cache is emptied, since they may have refilled
+	// from the entries it should have removed.
+	replayed atomic.Bool
+
+	refresh refresher
+
+	// origin names this replica in change events (random, per process).
+	origin string
+	ev     events
 
 	// Pending invalidations: each key and version key maps to the sequence
 	// number of the latest write that needs it dropped (bumped), so a replay
@@ -193,8 +233,13 @@ func New(kv *cache.Cache, o Options) *Cache {
 	if o.Name == "" {
 		o.Name = "blog"
 	}
+	if o.RefreshTimeout <= 0 {
+		o.RefreshTimeout = 5 * time.Second
+	}
 	return &Cache{
-		kv: kv, rdb: kv.Client(), opts: o,
+		kv: kv, rdb: kv.Client(), opts: o, local: o.Local, refresh: newRefresher(), origin: newToken(),
+		ev: events{peers: map[string]time.Time{}, waiting: map[uint64]map[string]bool{}, done: map[uint64]chan struct{}{},
+			stop: make(chan struct{}), stopped: make(chan struct{})},
 		versionTTL:  2 * max(o.TTLs.Blog, o.TTLs.Similar, o.TTLs.List, time.Hour),
 		pendingKeys: map[string]uint64{}, pendingVersions: map[string]uint64{},
 		stop: make(chan struct{}), done: make(chan struct{}),
@@ -208,14 +253,18 @@ type Entry struct {
 	TTL time.Duration
 	// key is the fixed key; "" for a versioned entry.
 	key string
-	// version, kind, rest make up a versioned entry's key.
-	version, kind, rest string
+	// id and slug name the blog of a fixed entry (one of them is set).
+	id, slug string
+	// family, kind, rest make up a versioned entry's key (family names its
+	// version key).
+	family, kind, rest string
 	// uncached entries go straight to the store (pages past the bounds).
 	uncached bool
-	// accept, when set, vets a hit; a refused hit is treated as a miss.
-	accept func(cached []byte) bool
-	// keep, when set, says whether a loaded value is worth caching.
-	keep func(loaded []byte) bool
+	// first marks the first page of a list: it is refreshed in the
+	// background after a write (see Changed).
+	first bool
+	// skipEmpty: an empty list ("[]") is not worth caching.
+	skipEmpty bool
 }
 
 // Key is a fixed entry's key, or the key of a versioned entry under
@@ -227,71 +276,154 @@ func (e Entry) Key(version string) string {
 	return Prefix + e.kind + ":" + version + ":" + e.rest
 }
 
+// localKey names the entry in the first-level cache, where no version is
+// needed: events drop entries by tag.
+func (e Entry) localKey() string {
+	if e.key != "" {
+		return e.key
+	}
+	return Prefix + e.kind + "::" + e.rest
+}
+
+// localTags are the tags a Change drops the entry by (see Change.tags). A
+// blog read by slug is also tagged with the id it holds.
+func (e Entry) localTags(value []byte) []string {
+	switch {
+	case e.id != "":
+		return []string{tagID + e.id}
+	case e.slug != "":
+		if id, ok := publicBlogID(value); ok {
+			return []string{tagSlug + e.slug, tagID + id}
+		}
+		return []string{tagSlug + e.slug}
+	}
+	return []string{tagFamily + e.family}
+}
+
 // Cached reports whether the entry is ever stored.
 func (e Entry) Cached() bool { return !e.uncached }
 
-var publicBlogPrefix = []byte(`{"_id":"`)
-
-// BlogByID is blog_<id>. A hit counts only if it is the PublicBlog with that
-// id (values left by other versions of this service are not served).
-func (c *Cache) BlogByID(id string) Entry {
-	prefix := []byte(`{"_id":"` + id + `"`)
-	return Entry{key: BlogKey(id), TTL: c.opts.TTLs.Blog, accept: func(b []byte) bool { return bytes.HasPrefix(b, prefix) }}
+// accept vets a Redis hit; a refused hit is treated as a miss. A blog entry
+// counts only if it is a PublicBlog (and, by id, the one with that id):
+// earlier versions of this service kept control values (a counter, sets)
+// under "blog_..." names that a slug can spell, and one of them may still be
+// in Redis.
+func (e Entry) accept(b []byte) bool {
+	switch {
+	case e.id != "":
+		id, ok := publicBlogID(b)
+		return ok && id == e.id
+	case e.slug != "":
+		return bytes.HasPrefix(b, publicBlogPrefix)
+	}
+	return true
 }
 
-// BlogBySlug is SlugKey(slug). A hit counts only if it is a PublicBlog:
-// earlier versions of this service kept control values (a counter, sets)
-// under "blog_..." names that a slug can spell, and one of them may still
-// be in Redis.
+// keeps says whether a loaded value is worth caching.
+func (e Entry) keeps(b []byte) bool { return !e.skipEmpty || !bytes.Equal(b, []byte("[]")) }
+
+var publicBlogPrefix = []byte(`{"_id":"`)
+
+// publicBlogID is the id a PublicBlog's JSON starts with.
+func publicBlogID(b []byte) (string, bool) {
+	const n = len(`{"_id":"`)
+	if len(b) < n+25 || !bytes.HasPrefix(b, publicBlogPrefix) || b[n+24] != '"' {
+		return "", false
+	}
+	return string(b[n : n+24]), true
+}
+
+// BlogByID is blog_<id>.
+func (c *Cache) BlogByID(id string) Entry {
+	return Entry{key: BlogKey(id), id: id, TTL: c.opts.TTLs.Blog}
+}
+
+// BlogBySlug is SlugKey(slug).
 func (c *Cache) BlogBySlug(slug string) Entry {
-	return Entry{key: SlugKey(slug), TTL: c.opts.TTLs.Blog, accept: func(b []byte) bool { return bytes.HasPrefix(b, publicBlogPrefix) }}
+	return Entry{key: SlugKey(slug), slug: slug, TTL: c.opts.TTLs.Blog}
 }
 
 // Similar is the similar list of the blog with id (24 hex characters).
 func (c *Cache) Similar(id string) Entry {
-	return Entry{version: publicVersion, kind: "similar", rest: id, TTL: c.opts.TTLs.Similar}
+	return Entry{family: familyPublic, kind: "similar", rest: id, TTL: c.opts.TTLs.Similar}
 }
 
 func (c *Cache) Latest(p model.Page) Entry {
-	return c.list(publicVersion, "latest", pageSuffix(p), p)
+	return c.list(familyPublic, "latest", pageSuffix(p), p)
 }
 
 // Tag is one page of a tag's list. The tag is hex-encoded (it is the one
 // free text that reaches a list key), and an empty page is not cached.
 func (c *Cache) Tag(tag string, p model.Page) Entry {
-	e := c.list(publicVersion, "tag", hex.EncodeToString([]byte(tag))+":"+pageSuffix(p), p)
-	e.keep = func(b []byte) bool { return !bytes.Equal(b, []byte("[]")) }
+	e := c.list(familyPublic, "tag", hex.EncodeToString([]byte(tag))+":"+pageSuffix(p), p)
+	e.skipEmpty = true
 	return e
 }
 
 // AuthorList is one page of an author's list; author is the user id (hex).
 func (c *Cache) AuthorList(author string, list model.AuthorList, p model.Page) Entry {
-	return c.list(authorVersion(author), "author", author+":"+string(list)+":"+pageSuffix(p), p)
+	return c.list(familyAuthor(author), "author", author+":"+string(list)+":"+pageSuffix(p), p)
 }
 
 func (c *Cache) EditorList(list model.AuthorList, p model.Page) Entry {
-	return c.list(editorVersion, "editor", string(list)+":"+pageSuffix(p), p)
+	return c.list(familyEditor, "editor", string(list)+":"+pageSuffix(p), p)
 }
 
-func (c *Cache) list(version, kind, rest string, p model.Page) Entry {
-	return Entry{version: version, kind: kind, rest: rest, TTL: c.opts.TTLs.List, uncached: !cacheable(p)}
+func (c *Cache) list(family, kind, rest string, p model.Page) Entry {
+	return Entry{family: family, kind: kind, rest: rest, TTL: c.opts.TTLs.List, uncached: !cacheable(p), first: p.Number == 1}
 }
 
 // Loader produces the value of an entry on a miss; its error is returned
-// as is (and nothing is cached).
+// as is (and nothing is cached). It must use only the context it is given:
+// a first page's loader is kept to refresh the page after writes.
 type Loader func(ctx context.Context) (any, error)
 
-// Fetch returns the entry's JSON: the cached bytes on a hit, otherwise the
-// encoded result of load, stored for the next reader unless a write
-// invalidated the cache meanwhile.
+// Fetch returns the entry's JSON: from this replica's first-level cache,
+// else from Redis, else the encoded result of load, stored for the next
+// reader in both tiers unless a write invalidated them meanwhile. The bytes
+// returned are shared: callers must not modify them.
 func (c *Cache) Fetch(ctx context.Context, e Entry, load Loader) ([]byte, error) {
-	if e.uncached || !c.usable(ctx) {
+	return c.fetchAll(ctx, e, load, true)
+}
+
+// fetchAll is Fetch; read says a reader asks (a refresh does not make a
+// page hot).
+func (c *Cache) fetchAll(ctx context.Context, e Entry, load Loader, read bool) ([]byte, error) {
+	if e.uncached {
+		return encode(ctx, load)
+	}
+	if c.local == nil {
+		if e.first && read {
+			c.refresh.remember(e.localKey(), e, load)
+		}
+		return c.fetch(ctx, e, load)
+	}
+	key := e.localKey()
+	if b, ok := c.local.Get(key); ok {
+		return b, nil
+	}
+	// Read before asking Redis or the store: an event that lands meanwhile
+	// refuses the Set below.
+	gen := c.local.Generation()
+	if e.first && read {
+		c.refresh.remember(key, e, load)
+	}
+	b, err := c.fetch(ctx, e, load)
+	if err == nil && e.keeps(b) {
+		c.local.Set(key, b, gen, e.localTags(b)...)
+	}
+	return b, err
+}
+
+// fetch is Fetch below the first-level cache: Redis, then the store.
+func (c *Cache) fetch(ctx context.Context, e Entry, load Loader) ([]byte, error) {
+	if !c.usable(ctx) {
 		return encode(ctx, load)
 	}
 	if e.key == "" {
 		return c.fetchVersioned(ctx, e, load)
 	}
-	if b, ok := c.kv.GetRaw(ctx, e.key); ok && (e.accept == nil || e.accept(b)) {
+	if b, ok := c.kv.GetRaw(ctx, e.key); ok && e.accept(b) {
 		return b, nil
 	}
 	gen, ok := c.kv.Generation(ctx, GenerationKey)
@@ -315,7 +447,7 @@ func (c *Cache) shared(ctx context.Context, flight string, load Loader, e Entry,
 		if err != nil {
 			return nil, err
 		}
-		if e.keep == nil || e.keep(b) {
+		if e.keeps(b) {
 			store(ctx, b)
 		}
 		return b, nil
@@ -340,7 +472,7 @@ end
 return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}`)
 
 func (c *Cache) fetchVersioned(ctx context.Context, e Entry, load Loader) ([]byte, error) {
-	res, err := readVersioned.Run(ctx, c.rdb, []string{e.version},
+	res, err := readVersioned.Run(ctx, c.rdb, []string{versionKey(e.family)},
 		Prefix+e.kind+":", ":"+e.rest, newToken(), c.versionTTL.Milliseconds()).Slice()
 	if err != nil || len(res) == 0 {
 		c.lookup("error")
@@ -350,7 +482,7 @@ func (c *Cache) fetchVersioned(ctx context.Context, e Entry, load Loader) ([]byt
 	}
 	version, _ := res[0].(string)
 	if len(res) > 1 {
-		if s, ok := res[1].(string); ok && (e.accept == nil || e.accept([]byte(s))) {
+		if s, ok := res[1].(string); ok && e.accept([]byte(s)) {
 			c.lookup("hit")
 			return []byte(s), nil
 		}
@@ -390,11 +522,22 @@ func encode(ctx context.Context, load Loader) ([]byte, error) {
 
 // Changed invalidates everything that may show the blog in any of the given
 // states (its state before a write and after it; nil states are skipped).
-// Call it after the store write, before answering. It always tries Redis at
-// once (even right after a failure: writes are rare and the other replicas
-// rely on it); what fails stays pending for the retries.
+// Call it after the store write, before answering. In order:
+//   - Redis: always tried at once (even right after a failure: writes are
+//     rare and the other replicas rely on it); what fails stays pending for
+//     the retries;
+//   - this replica's first-level cache, synchronously;
+//   - every other replica's, by publishing the Change on SubjectChanged
+//     (flushed to the NATS server before returning; a failure is logged and
+//     the write stands: TTLs bound what the others serve);
+//   - the first pages of the affected lists that readers asked for lately
+//     are refreshed in the background, so the next reader finds them warm.
+//
+// Redis goes first: a replica that drops an entry on the event and reads it
+// again must find Redis already invalidated.
 func (c *Cache) Changed(ctx context.Context, states ...*model.Blog) {
-	keys, versions := affected(states)
+	ch := affected(states)
+	keys, versions := ch.redisKeys()
 	c.mu.Lock()
 	c.seq++
 	for _, k := range keys {
@@ -405,31 +548,58 @@ func (c *Cache) Changed(ctx context.Context, states ...*model.Blog) {
 	}
 	c.hasPending.Store(true)
 	c.mu.Unlock()
-	_ = c.flush(context.WithoutCancel(ctx))
+	ctx = context.WithoutCancel(ctx)
+	_ = c.flush(ctx)
+	c.local.Invalidate(ch.tags()...)
+	c.publish(ctx, ch)
+	c.refreshFirstPages(ctx, ch.Families)
 }
 
-// affected lists the keys and the list families that may hold a blog in
-// states:
+// affected is what may hold a blog in states:
 //   - its own keys: by id and by slug;
 //   - its author's lists, whatever the state;
 //   - the editors' lists when it is or was submitted or published;
 //   - the public lists and every similar list when it is or was public.
-func affected(states []*model.Blog) (keys, versions []string) {
+func affected(states []*model.Blog) Change {
+	var ch Change
 	public, editor := false, false
 	for _, s := range states {
 		if s == nil {
 			continue
 		}
-		keys = append(keys, BlogKey(s.ID.Hex()), SlugKey(s.Slug))
-		versions = append(versions, authorVersion(s.Author.Hex()))
+		ch.IDs = appendNew(ch.IDs, s.ID.Hex())
+		ch.Slugs = appendNew(ch.Slugs, s.Slug)
+		ch.Families = appendNew(ch.Families, familyAuthor(s.Author.Hex()))
 		public = public || s.IsPublic()
 		editor = editor || s.Status && (s.Submitted || s.Published)
 	}
 	if public {
-		versions = append(versions, publicVersion)
+		ch.Families = append(ch.Families, familyPublic)
 	}
 	if editor {
-		versions = append(versions, editorVersion)
+		ch.Families = append(ch.Families, familyEditor)
+	}
+	return ch
+}
+
+func appendNew(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+// redisKeys are the Redis keys a Change deletes and the version keys it
+// renews.
+func (ch Change) redisKeys() (keys, versions []string) {
+	for _, id := range ch.IDs {
+		keys = append(keys, BlogKey(id))
+	}
+	for _, slug := range ch.Slugs {
+		keys = append(keys, SlugKey(slug))
+	}
+	for _, f := range ch.Families {
+		versions = append(versions, versionKey(f))
 	}
 	return keys, versions
 }
@@ -488,6 +658,7 @@ func (c *Cache) flush(ctx context.Context) error {
 		c.lookup("error")
 		c.opts.Logger.Warn("cache invalidation failed; will retry", "cache", c.opts.Name, "error", err.Error())
 		c.markFailure()
+		c.replayed.Store(true)
 		return err
 	}
 	c.mu.Lock()
@@ -503,6 +674,13 @@ func (c *Cache) flush(ctx context.Context) error {
 	}
 	c.hasPending.Store(len(c.pendingKeys)+len(c.pendingVersions) > 0)
 	c.mu.Unlock()
+	if c.replayed.CompareAndSwap(true, false) {
+		// While the invalidation was pending, replicas that followed its
+		// event refilled their first-level caches from entries it should
+		// have removed: they all start again from Redis.
+		c.local.Clear()
+		c.publish(ctx, Change{All: true})
+	}
 	return nil
 }
 
@@ -619,6 +797,8 @@ func (c *Cache) Start() {
 // Close stops the retry loop after one last attempt (Redis is still open
 // when the runtime calls it), reporting an invalidation that could not land.
 func (c *Cache) Close(ctx context.Context) error {
+	c.stopRefreshes()
+	c.stopHeartbeat()
 	if c.started.Load() {
 		close(c.stop)
 		<-c.done

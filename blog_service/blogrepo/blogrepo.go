@@ -31,7 +31,8 @@ func New(store *model.Store, cache *blogcache.Cache) *Repository {
 }
 
 // Create stores a new blog (a taken slug is model.ErrSlugTaken) and
-// invalidates what it may appear in (its author's drafts).
+// invalidates what it may appear in (its author's drafts) on every replica
+// before returning, like Update.
 func (r *Repository) Create(ctx context.Context, b *model.Blog) error {
 	if err := r.store.Insert(ctx, b); err != nil {
 		return err
@@ -50,7 +51,9 @@ func (r *Repository) Create(ctx context.Context, b *model.Blog) error {
 //
 // The cache entries of the blog in its state before and after the write
 // (by id, by both slugs, and every list that may show either state) are
-// invalidated before Update returns.
+// invalidated before Update returns: in Redis, in this replica's local
+// cache, and, through the change event published before returning, in
+// every other replica's (see blogcache.Cache.Changed).
 //
 // Writes of one blog also hold its lock (blogcache.Cache.LockWrite) across
 // replicas: on MongoDB the version check alone is atomic, but the embedded

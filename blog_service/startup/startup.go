@@ -92,13 +92,21 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 			return nil, errors.Join(fmt.Errorf("follow auth's change events: %w", err), rt.Close(context.Background()))
 		}
 	}
+	// Blogs and lists are also kept per replica (LOCAL_CACHE_TTL), dropped
+	// on every replica by the change events each write publishes.
+	localBlogs := runtime.NewLocalCache[[]byte](rt, "blog")
 	blogCache := blogcache.New(cache.New(rt.Redis, "blog", rt.Log, rt.Metrics), blogcache.Options{
 		TTLs:          blogcache.TTLs{Blog: cfg.BlogCacheTTL, Similar: cfg.SimilarCacheTTL, List: cfg.ListCacheTTL},
 		RetryInterval: cfg.CacheRetryInterval,
 		Logger:        rt.Log,
 		Metrics:       rt.Metrics,
 		Name:          "blog",
+		Local:         localBlogs,
+		Events:        rt.Changes,
 	})
+	if err := blogCache.Follow(rt.Follow); err != nil {
+		return nil, errors.Join(fmt.Errorf("blog change events: %w", err), rt.Close(context.Background()))
+	}
 	blogCache.Start()
 	// Runs after HTTP has stopped and before Redis closes.
 	rt.OnClose(blogCache.Close)

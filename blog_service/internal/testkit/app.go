@@ -69,6 +69,8 @@ type App struct {
 	DBName  string
 	RedisDB int
 	Redis   *redis.Client // the app's Redis database, for cache assertions
+	// Commands counts the store queries this app sends.
+	Commands *Commands
 	// document is the service's OpenAPI description: every response a test
 	// sees must match it, which keeps the document true.
 	document *chassisopenapi.Validator
@@ -108,6 +110,8 @@ func NewApp(t testing.TB, env *testinfra.Env, dbs *RedisDBs, settings Settings) 
 	// Every query the app sends is recorded; the package checks them
 	// against the declared indexes when its tests end.
 	cfg.Mongo.Monitor = env.Queries.Monitor()
+	commands := newCommands()
+	cfg.Mongo.Monitor = commands.monitor(cfg.Mongo.Monitor)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	app, err := startup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard, StartupTimeout: 20 * time.Second})
@@ -125,7 +129,7 @@ func NewApp(t testing.TB, env *testinfra.Env, dbs *RedisDBs, settings Settings) 
 			t.Errorf("close app: %v", err)
 		}
 	})
-	return &App{App: app, Env: env, DBName: dbName, RedisDB: redisDB, Redis: rdb, document: document}
+	return &App{App: app, Env: env, DBName: dbName, RedisDB: redisDB, Redis: rdb, Commands: commands, document: document}
 }
 
 // Response is one answer of the App: the raw answer and its decoded envelope.
