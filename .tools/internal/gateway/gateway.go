@@ -526,7 +526,14 @@ func (g *Gateway) Run(ctx context.Context) {
 }
 
 // Close releases idle upstream connections.
-func (g *Gateway) Close() { g.transport.CloseIdleConnections() }
+func (g *Gateway) Close() {
+	g.transport.CloseIdleConnections()
+	for _, p := range g.pools {
+		for _, t := range p.targets {
+			t.conns.close(true)
+		}
+	}
+}
 
 // TargetStats describes one target for tests and the ready banner.
 type TargetStats struct {

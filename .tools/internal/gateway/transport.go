@@ -145,6 +145,9 @@ type failure struct {
 
 // attempt sends one copy of req to t. body replaces req.Body when not nil.
 func (bt *balancingTransport) attempt(req *http.Request, body io.ReadCloser, t *target, plan *proxyPlan) (*http.Response, *failure) {
+	if body == nil && canGoDirect(req) {
+		return bt.attemptDirect(req, t, plan)
+	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	w := &watchdog{cancel: cancel}
 	w.arm(plan.connectTimeout, errConnectTimeout)

@@ -37,6 +37,10 @@ type target struct {
 	// of the rotation (not ready or ejected).
 	probePasses atomic.Int32
 
+	// conns are the kept-alive connections of the direct path (requests
+	// without a body); the others use the gateway's http.Transport.
+	conns connPool
+
 	served   atomic.Int64 // responses received from this target
 	failures atomic.Int64 // attempts that failed at the transport level
 
