@@ -274,22 +274,32 @@ func TestCompareSoak(t *testing.T) {
 	var samples []soakSample
 	for i := 1; i <= 12; i++ {
 		at := float64(5 * i)
+		steadyHeap, leakHeap := 10e6, 10e6
+		if at > 30 {
+			steadyHeap, leakHeap = 10.5e6, 15e6
+		}
+		jitter := float64(5 * (i%2*2 - 1)) // ±5 goroutines from one sample to the next
 		samples = append(samples,
-			// steady: the live heap moves 5 % between 20 s and 60 s
-			soakSample{AtSeconds: at, Replica: "auth1", LiveHeap: 10e6 * (1 + 0.05*float64(max(0, i-4))/8), Goroutines: 80, RSS: 40 << 20},
-			// leaking: heap +50 %, goroutines climbing, RSS over 48 MiB at the end
-			soakSample{AtSeconds: at, Replica: "blog1", LiveHeap: 10e6 * (1 + 0.5*float64(max(0, i-4))/8), Goroutines: 100 + 10*at, RSS: float64(40+i) * (1 << 20)},
+			// steady: +5 % live heap, goroutines jitter around 100
+			soakSample{AtSeconds: at, Replica: "auth1", LiveHeap: steadyHeap, Goroutines: 100 + jitter, RSS: 40 << 20},
+			// leaking: +50 % live heap, goroutines climbing, RSS over 48 MiB at the end
+			soakSample{AtSeconds: at, Replica: "blog1", LiveHeap: leakHeap, Goroutines: 100 + 10*at, RSS: float64(40+i) * (1 << 20)},
 		)
 	}
+	// A lone outlier at the mark moves neither median.
+	samples[7].LiveHeap, samples[6].Goroutines = 99e6, 900
 	got := compareSoak(samples, 60*time.Second)
 	if len(got) != 2 || got[0].Replica != "auth1" || got[1].Replica != "blog1" {
 		t.Fatalf("replicas %+v", got)
 	}
 	a, b := got[0], got[1]
-	if a.MarkSeconds != 20 || a.EndSeconds != 60 || math.Abs(a.LiveHeapChange-0.05) > 1e-9 || !a.HeapWithinTarget || !a.GoroutinesFlat || !a.RSSWithinTarget {
+	if a.MarkSeconds != 20 || a.EndSeconds != 60 || a.LiveHeapMark != 10e6 || a.LiveHeapEnd != 10.5e6 ||
+		math.Abs(a.LiveHeapChange-0.05) > 1e-9 || !a.HeapWithinTarget || !a.GoroutinesFlat || !a.RSSWithinTarget {
 		t.Fatalf("steady replica %+v", a)
 	}
-	if math.Abs(b.LiveHeapChange-0.5) > 1e-9 || b.HeapWithinTarget || b.GoroutinesFlat || b.RSSWithinTarget || b.PeakRSS != 52<<20 {
+	// blog1: goroutines 300 (median of 15–25 s) → 650 (of 50–60 s).
+	if math.Abs(b.LiveHeapChange-0.5) > 1e-9 || b.GoroutinesMark != 300 || b.GoroutinesEnd != 650 ||
+		b.HeapWithinTarget || b.GoroutinesFlat || b.RSSWithinTarget || b.PeakRSS != 52<<20 {
 		t.Fatalf("leaking replica %+v", b)
 	}
 	if m := soakMark(15 * time.Second); m != 5*time.Second {

@@ -52,7 +52,7 @@ type options struct {
 	blogs, drafts, textSize                int
 	clients                                []int
 	duration, warmup                       time.Duration
-	direct, floor                          bool
+	direct, floor, signin                  bool
 	replicas, rounds                       int
 	only, load, jsonFile                   string
 	soak                                   time.Duration
@@ -78,6 +78,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measurement")
 	flag.BoolVar(&o.direct, "direct", true, "also measure directly against the replicas (local platform only)")
 	flag.BoolVar(&o.floor, "floor", true, "measure the floor (a trivial gin handler in this process)")
+	flag.BoolVar(&o.signin, "signin", false, "also measure POST /auth/signin/basic (bcrypt-bound: its hashes still in flight when a run ends load the next case)")
 	flag.IntVar(&o.replicas, "replicas", 1, "replicas per service when starting the platform")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds: every case is measured once per round")
 	flag.StringVar(&o.only, "only", "", "run only cases whose name contains this")
@@ -150,6 +151,9 @@ type job struct {
 	target, name, service string
 	bases                 []string
 	reqs                  []httpRequest
+	// do, when set, is one request of a case that is not HTTP; it always
+	// runs on the Go driver.
+	do func(ctx context.Context) error
 }
 
 // runResult is one measurement: a job at a client count in one round.
@@ -266,17 +270,27 @@ func run(ctx context.Context, o options) error {
 		targets = append(targets, *direct)
 	}
 	var jobs []job
-	if floor != nil && (o.only == "" || strings.Contains(caseFloor, o.only)) {
+	// The floor runs whatever -only says: every ratio to it needs it in the
+	// same round.
+	if floor != nil {
 		jobs = append(jobs, job{target: "floor", name: caseFloor, service: "floor", bases: []string{floor.URL},
 			reqs: []httpRequest{{method: http.MethodGet, path: loadtest.FloorPath}}})
 	}
 	for _, c := range benchCases(data) {
-		if o.only != "" && !strings.Contains(c.name, o.only) {
+		if o.only != "" && !strings.Contains(c.name, o.only) || c.name == caseSignin && !o.signin {
 			continue
 		}
 		for _, t := range targets {
 			jobs = append(jobs, job{target: t.name, name: c.name, service: c.service, bases: t.bases(c.service), reqs: c.reqs(t)})
 		}
+	}
+	if b.plat != nil && (o.only == "" || strings.Contains(caseNATSAuth, o.only)) {
+		j, closeNATS, err := natsAuthJob(b.plat, data.accessToken)
+		if err != nil {
+			return err
+		}
+		defer closeNATS()
+		jobs = append(jobs, j)
 	}
 	fmt.Printf("cores=%d GOMAXPROCS=%d store=%s load=%s (%s) replicas=%d blogs=%d rounds=%d duration=%s warmup=%s commit=%s\n",
 		rep.Cores, rep.GOMAXPROCS, backend, o.load, rep.WrkVersion, o.replicas, o.blogs, o.rounds, o.duration, o.warmup, rep.Commit)
@@ -348,7 +362,11 @@ func (b *bench) measure(ctx context.Context, j job, clients, round int) (runResu
 			return runResult{}, err
 		}
 	}
-	res := runResult{Round: round, Target: j.target, Case: j.name, Clients: clients, Driver: b.o.load,
+	driver := b.o.load
+	if j.do != nil {
+		driver = "go"
+	}
+	res := runResult{Round: round, Target: j.target, Case: j.name, Clients: clients, Driver: driver,
 		LoadAvg1: loadavg()[0], Start: time.Now().UTC()}
 	before, err := b.mallocs(ctx)
 	if err != nil {
@@ -396,6 +414,12 @@ func (b *bench) mallocs(ctx context.Context) (map[string]float64, error) {
 
 // drive runs the load for d with the chosen driver.
 func (b *bench) drive(ctx context.Context, j job, clients int, d time.Duration) (wrkResult, error) {
+	if j.do != nil {
+		res := loadtest.Run(ctx, loadtest.Options{Name: j.name, Clients: clients, Duration: d}, func(ctx context.Context, _ int) error {
+			return j.do(ctx)
+		})
+		return wrkResult{Requests: res.Requests, RPS: res.RequestsPerSecond(), P50: res.P50, P99: res.P99, Non2xx3xx: res.Errors}, nil
+	}
 	if b.o.load == "wrk" {
 		return runWrk(ctx, j.bases, j.reqs, clients, d)
 	}

@@ -133,6 +133,9 @@ func printSummary(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "%-62s %3s  %-26s  %-15s  %s\n", "ratio", "c", "value", "target", "")
 	clients := 0
 	for _, r := range rep.Ratios {
+		if r.Value.N == 0 {
+			continue // a case of it was not measured (-only, -direct=false, -url)
+		}
 		if clients != 0 && r.Clients != clients {
 			fmt.Fprintln(w)
 		}

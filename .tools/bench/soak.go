@@ -146,9 +146,16 @@ func soakMark(total time.Duration) time.Duration {
 	return total / 3
 }
 
-// compareSoak compares, per replica, the sample nearest the mark with the
-// last one: live heap after GC within 10 %, goroutines flat (within 5 or
-// 5 %, whichever is larger), and the peak RSS against 48 MiB.
+// soakWindow is the span of samples whose median stands for a mark: one
+// sample may fall just before or after a collection or a burst of
+// connections, three do not.
+const soakWindow = 5 * time.Second
+
+// compareSoak compares, per replica, the median of the samples within 5 s of
+// the mark (15–25 s of a 60 s soak) with the median of the last 10 s
+// (50–60 s): live heap after GC within 10 %, goroutines within 10 % (they
+// follow the gateway's upstream connections, so single samples jitter), and
+// the peak RSS of all samples against 48 MiB.
 func compareSoak(samples []soakSample, total time.Duration) []soakReplica {
 	byReplica := map[string][]soakSample{}
 	var names []string
@@ -160,28 +167,45 @@ func compareSoak(samples []soakSample, total time.Duration) []soakReplica {
 	}
 	sort.Strings(names)
 	mark := soakMark(total).Seconds()
+	win := soakWindow.Seconds()
 	var out []soakReplica
 	for _, name := range names {
 		ss := byReplica[name]
-		m := ss[0]
+		end := ss[len(ss)-1].AtSeconds
+		var early, late []soakSample
 		for _, s := range ss {
-			if math.Abs(s.AtSeconds-mark) < math.Abs(m.AtSeconds-mark) {
-				m = s
+			if math.Abs(s.AtSeconds-mark) <= win+0.5 {
+				early = append(early, s)
+			}
+			if s.AtSeconds >= end-2*win-0.5 && s.AtSeconds > mark+win+0.5 {
+				late = append(late, s)
 			}
 		}
-		e := ss[len(ss)-1]
-		r := soakReplica{Replica: name, MarkSeconds: m.AtSeconds, EndSeconds: e.AtSeconds,
-			LiveHeapMark: m.LiveHeap, LiveHeapEnd: e.LiveHeap, HeapInuseMark: m.HeapInuse, HeapInuseEnd: e.HeapInuse,
-			GoroutinesMark: m.Goroutines, GoroutinesEnd: e.Goroutines}
+		r := soakReplica{Replica: name, MarkSeconds: mark, EndSeconds: end}
 		for _, s := range ss {
 			r.PeakRSS = max(r.PeakRSS, s.RSS)
 		}
-		if m.LiveHeap > 0 {
-			r.LiveHeapChange = (e.LiveHeap - m.LiveHeap) / m.LiveHeap
-		}
-		r.HeapWithinTarget = m.LiveHeap > 0 && math.Abs(r.LiveHeapChange) <= 0.10
-		r.GoroutinesFlat = math.Abs(e.Goroutines-m.Goroutines) <= max(5, 0.05*m.Goroutines)
 		r.RSSWithinTarget = r.PeakRSS > 0 && r.PeakRSS <= rssTarget
+		if len(early) > 0 && len(late) > 0 {
+			med := func(w []soakSample, f func(soakSample) float64) float64 {
+				xs := make([]float64, len(w))
+				for i, s := range w {
+					xs[i] = f(s)
+				}
+				return summarize(xs).Median
+			}
+			live := func(s soakSample) float64 { return s.LiveHeap }
+			inuse := func(s soakSample) float64 { return s.HeapInuse }
+			gor := func(s soakSample) float64 { return s.Goroutines }
+			r.LiveHeapMark, r.LiveHeapEnd = med(early, live), med(late, live)
+			r.HeapInuseMark, r.HeapInuseEnd = med(early, inuse), med(late, inuse)
+			r.GoroutinesMark, r.GoroutinesEnd = med(early, gor), med(late, gor)
+			if r.LiveHeapMark > 0 {
+				r.LiveHeapChange = (r.LiveHeapEnd - r.LiveHeapMark) / r.LiveHeapMark
+			}
+			r.HeapWithinTarget = r.LiveHeapMark > 0 && math.Abs(r.LiveHeapChange) <= 0.10
+			r.GoroutinesFlat = r.GoroutinesMark > 0 && math.Abs(r.GoroutinesEnd-r.GoroutinesMark) <= 0.10*r.GoroutinesMark
+		}
 		out = append(out, r)
 	}
 	return out
@@ -203,6 +227,7 @@ func printSoak(w io.Writer, s *soakReport) {
 		fmt.Fprintln(w, "soak:", s.Note)
 		return
 	}
+	fmt.Fprintf(w, "medians of the samples within 5 s of the mark and of the last 10 s; targets: live heap and goroutines within 10 %%, RSS ≤ 48 MiB\n")
 	fmt.Fprintf(w, "%-7s %-32s %-10s %-22s %-14s %s\n", "replica", "live heap after GC (mark → end)", "change", "heap in use", "goroutines", "peak RSS (≤ 48 MiB)")
 	for _, r := range s.Replicas {
 		fmt.Fprintf(w, "%-7s %-32s %-10s %-22s %-14s %s\n", r.Replica,
