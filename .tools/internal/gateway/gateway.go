@@ -866,13 +866,22 @@ func remoteIP(r *http.Request) (ip string, ok bool) {
 	return host, true
 }
 
-// bufferPool recycles ReverseProxy's copy buffers.
+// copyBufferSize is the size of ReverseProxy's copy buffers.
+const copyBufferSize = 32 << 10
+
+// bufferPool recycles ReverseProxy's copy buffers. It pools pointers to
+// arrays, which a returned slice converts back to without allocating.
 type bufferPool struct{ pool sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (p *bufferPool) Get() []byte { return *(p.pool.Get().(*[]byte)) }
+func (p *bufferPool) Get() []byte { return p.pool.Get().(*[copyBufferSize]byte)[:] }
 
-func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
+func (p *bufferPool) Put(b []byte) {
+	if cap(b) < copyBufferSize {
+		return
+	}
+	p.pool.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
+}
