@@ -29,12 +29,15 @@ import (
 	"blogplatform/auth_service/api/keystore"
 	keystorestore "blogplatform/auth_service/api/keystore/store"
 	"blogplatform/auth_service/api/user"
+	userdto "blogplatform/auth_service/api/user/dto"
 	"blogplatform/auth_service/api/user/model"
 	userstore "blogplatform/auth_service/api/user/store"
 	"blogplatform/auth_service/config"
 	"blogplatform/auth_service/migrations"
 	"blogplatform/auth_service/openapi"
+	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/cache"
+	"blogplatform/chassis/localcache"
 	"blogplatform/chassis/mongox"
 	"blogplatform/chassis/natsx"
 	"blogplatform/chassis/runtime"
@@ -55,6 +58,12 @@ type App struct {
 	APIKeys   *apikey.Service
 	Auth      *auth.Service
 	Signer    *token.Signer
+
+	// First-level caches (nil when LOCAL_CACHE_TTL is 0): sessions by
+	// access token id, user snapshots by id, API-key verdicts by key hash.
+	SessionCache *localcache.Cache[keystore.Session]
+	UserCache    *localcache.Cache[*userdto.InfoPrivateUser]
+	APIKeyCache  *localcache.Cache[bool]
 
 	// EmailMigration is what the start-up email normalisation did
 	// (conflicting accounts are also logged).
@@ -99,15 +108,29 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 	}
 
 	c := cache.New(rt.Redis, "auth", rt.Log, rt.Metrics)
-	// Every change to a session, user or API key is announced to every
-	// replica of every service (events.auth.changed) before its client is
-	// answered.
-	feed := changes.NewFeed(rt.Changes, rt.Log)
-	a.Users = user.NewService(userstore.New(rt.DB), c, user.Options{CacheTTL: cfg.AuthCacheTTL, Changes: feed})
-	a.Keystores = keystore.NewService(keystorestore.New(rt.DB), c, keystore.Options{CacheTTL: cfg.AuthCacheTTL, Log: rt.Log, Changes: feed})
+	// First-level caches in front of Redis for the three answers every
+	// request needs (nil when LOCAL_CACHE_TTL is 0). Every change to a
+	// session, user or API key is announced to every replica of every
+	// service (events.auth.changed) before its client is answered: this
+	// replica drops its own copies at once, the others when the event
+	// reaches them; while it cannot (NATS down) they serve nothing.
+	a.SessionCache = runtime.NewLocalCache[keystore.Session](rt, "auth_session")
+	a.UserCache = runtime.NewLocalCache[*userdto.InfoPrivateUser](rt, "auth_user")
+	a.APIKeyCache = runtime.NewLocalCache[bool](rt, "auth_apikey")
+	feed := changes.NewFeed(rt.Changes, rt.Log, a.SessionCache, a.UserCache, a.APIKeyCache)
+	if cfg.LocalCacheTTL > 0 {
+		if err = rt.Follow(authwire.SubjectChanges, feed.Handle, a.SessionCache, a.UserCache, a.APIKeyCache); err != nil {
+			return nil, err
+		}
+		feed.ExpectEchoes()
+	}
+	a.Users = user.NewService(userstore.New(rt.DB), c, user.Options{CacheTTL: cfg.AuthCacheTTL, Changes: feed, Local: a.UserCache})
+	a.Keystores = keystore.NewService(keystorestore.New(rt.DB), c, keystore.Options{
+		CacheTTL: cfg.AuthCacheTTL, Log: rt.Log, Changes: feed, Local: a.SessionCache,
+	})
 	a.APIKeys = apikey.NewService(apikeystore.New(rt.DB), c, apikey.Options{
 		CacheTTL: cfg.APIKeyCacheTTL, RejectedTTL: cfg.APIKeyRejectedTTL, RejectedSize: cfg.APIKeyRejectedSize,
-		Changes: feed,
+		Changes: feed, Local: a.APIKeyCache,
 	})
 	a.Signer = token.NewSigner(private, public, token.Options{
 		Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience,

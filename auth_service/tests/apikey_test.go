@@ -74,7 +74,7 @@ func TestRejectedAPIKeysCostNoStoreQueryWhenRepeated(t *testing.T) {
 			if _, err := b.APIKeys.Disable(t.Context(), key); err != nil {
 				t.Fatal(err)
 			}
-			expect(t, verify(a, key), 403, refused)
+			expectSoon(t, func() response { return verify(a, key) }, 403, refused)
 		}},
 	}
 	for _, tt := range tests {

@@ -73,6 +73,7 @@ type stack struct {
 	infra    *testinfra.Env
 	dbName   string
 	natsURL  string
+	nats     *embedded.NATS
 	keys     keyPair
 	apiKey   string // random per stack: verdicts live in the shared Redis
 	settings map[string]string
@@ -95,7 +96,7 @@ func newStackOn(t testing.TB, infra *testinfra.Env) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(ns.Shutdown)
-	s := &stack{t: t, infra: infra, dbName: infra.UniqueDBName("auth"), natsURL: ns.ClientURL(), keys: newKeys(t), apiKey: randomHex(16)}
+	s := &stack{t: t, infra: infra, dbName: infra.UniqueDBName("auth"), natsURL: ns.ClientURL(), nats: ns, keys: newKeys(t), apiKey: randomHex(16)}
 	s.settings = map[string]string{
 		"GO_MODE":               "test",
 		"LOG_LEVEL":             "error",
@@ -388,4 +389,42 @@ func (s *stack) natsReply(subject, payload string) (data map[string]any, errText
 func quoteJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// soon reports whether cond holds now or within a second. It is for
+// another replica than the one that made a change: the change's event
+// reaches other replicas in parallel with the answer to the change (the
+// changing replica waits until its own copy of the event is back, so the
+// others nearly always have theirs too). A cache that honoured its TTL
+// instead of the event (a minute in these tests) cannot pass it. It logs
+// when the first try was not enough.
+func soon(cond func() bool) bool {
+	if cond() {
+		return true
+	}
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		if cond() {
+			return true
+		}
+	}
+	return false
+}
+
+// expectSoon is expect for another replica than the one that made a
+// change (see soon).
+func expectSoon(t testing.TB, do func() response, status int, message string) {
+	t.Helper()
+	tries := 0
+	var res response
+	soon(func() bool {
+		tries++
+		res = do()
+		return res.status == status && res.message() == message
+	})
+	if tries > 1 {
+		t.Logf("the other replica answered %d after %d tries", status, tries)
+	}
+	expect(t, res, status, message)
 }

@@ -109,7 +109,7 @@ func TestReusedRefreshTokenRevokesTheWholeSession(t *testing.T) {
 			expect(t, refreshOn(b, pairs[tt.reuse]), 401, "permission denied: claims ids")
 
 			for _, r := range []*replica{a, b} {
-				expect(t, r.do("GET", "/profile/mine", "", "Authorization", latest.bearer()), 401, "permission denied: invalid access token")
+				expectSoon(t, func() response { return r.do("GET", "/profile/mine", "", "Authorization", latest.bearer()) }, 401, "permission denied: invalid access token")
 			}
 			expect(t, refreshOn(a, latest), 401, "permission denied: claims ids")
 			expect(t, b.do("GET", "/profile/mine", "", "Authorization", other.bearer()), 200, "success")

@@ -5,20 +5,22 @@
 // an out-of-band database edit can go unnoticed. Keys the store does not
 // know are remembered only in process, briefly and in bounded number (see
 // rejectedCache); a key created through any replica overrides that at once,
-// because the shared verdict is read first.
+// because the shared verdict is read first. In front of Redis each replica
+// may keep the verdicts it read (Options.Local), dropped on every replica
+// by the change event a create, disable or enable announces.
 package apikey
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"time"
 
 	"blogplatform/auth_service/api/apikey/model"
 	"blogplatform/auth_service/api/changes"
+	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/cache"
+	"blogplatform/chassis/localcache"
 )
 
 // Storer is what the service needs from storage. A look-up that finds
@@ -37,14 +39,15 @@ var activeVerdict = []byte("true")
 
 // CacheKey is the Redis key of a key's verdict. The key itself is hashed: it
 // is a secret, and it may be up to 1024 characters long.
-func CacheKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "auth_apikey_" + hex.EncodeToString(sum[:])
-}
+func CacheKey(key string) string { return cacheKeyOf(authwire.APIKeyHash(key)) }
+
+// cacheKeyOf is CacheKey of a key whose hash (authwire.APIKeyHash) is known.
+func cacheKeyOf(hash string) string { return "auth_apikey_" + hash }
 
 type Service struct {
 	store    Storer
 	cache    *cache.Cache
+	local    *localcache.Cache[bool]
 	changes  *changes.Feed
 	ttl      time.Duration
 	rejected *rejectedCache
@@ -61,26 +64,42 @@ type Options struct {
 	// Changes announces created, disabled and re-enabled keys to every
 	// replica (nil: to none).
 	Changes *changes.Feed
+	// Local is this replica's first-level copy of verdicts read from Redis
+	// or the store, by key hash (nil: none). Its entries carry the key's tag
+	// (changes.APIKeyTag), so it must be invalidated by Changes and follow
+	// the other replicas' change events. Keys nobody created are not kept
+	// there (see rejectedCache): anyone can invent them, and they would
+	// push the hot keys out.
+	Local *localcache.Cache[bool]
 }
 
 func NewService(store Storer, c *cache.Cache, o Options) *Service {
-	return &Service{store: store, cache: c, changes: o.Changes, ttl: o.CacheTTL,
+	return &Service{store: store, cache: c, local: o.Local, changes: o.Changes, ttl: o.CacheTTL,
 		rejected: newRejectedCache(o.RejectedTTL, o.RejectedSize, nil)}
 }
 
 // IsActive reports whether key exists with status true.
 //
-// The shared verdict comes first, so a key created or disabled through any
-// replica counts at once. Then the in-process memory of unknown keys: a key
-// sent again within its TTL costs neither a store query nor a Redis write.
-// A verdict read from the store is cached with SETNX: a concurrent Create or
-// Disable writes its verdict with SET, which a slower reader therefore cannot
+// This replica's copy of the verdict comes first: a change through any
+// replica drops it everywhere before that change is answered. Then the
+// shared verdict, so a key created or disabled through any replica counts
+// at once. Then the in-process memory of unknown keys: a key sent again
+// within its TTL costs neither a store query nor a Redis write. A verdict
+// read from the store is cached with SETNX: a concurrent Create or Disable
+// writes its verdict with SET, which a slower reader therefore cannot
 // overwrite with what it read before the change. Unknown keys are not
 // written to Redis: anyone can invent them, without bound.
 func (s *Service) IsActive(ctx context.Context, key string) (bool, error) {
-	ck := CacheKey(key)
+	hash := authwire.APIKeyHash(key)
+	if active, ok := s.local.Get(hash); ok {
+		return active, nil
+	}
+	gen := s.local.Generation() // before Redis: see localcache
+	ck := cacheKeyOf(hash)
 	if cached, ok := s.cache.GetRaw(ctx, ck); ok {
-		return bytes.Equal(cached, activeVerdict), nil
+		active := bytes.Equal(cached, activeVerdict)
+		s.local.Set(hash, active, gen, changes.APIKeyTag(hash))
+		return active, nil
 	}
 	if s.rejected.has(ck) {
 		return false, nil
@@ -94,6 +113,7 @@ func (s *Service) IsActive(ctx context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	s.cache.SetNXJSON(ctx, ck, true, s.ttl)
+	s.local.Set(hash, true, gen, changes.APIKeyTag(hash))
 	return true, nil
 }
 

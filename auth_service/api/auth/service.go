@@ -125,7 +125,8 @@ type Session struct {
 // a valid signature and claims, an existing active user (the token's
 // subject) and a live keystore for the token's jti. Nothing here queries
 // the store in the common case: the signature check is remembered in
-// process, and the session and user come from Redis in one round trip.
+// process, and the session and user come from this replica's first-level
+// caches or else from Redis, in one round trip.
 func (s *Service) Authenticate(ctx context.Context, header string) (*Session, error) {
 	raw, err := bearerToken(header)
 	if err != nil {
@@ -139,26 +140,50 @@ func (s *Service) Authenticate(ctx context.Context, header string) (*Session, er
 	if err != nil {
 		return nil, errInvalidClaims
 	}
-	cached := s.cache.GetManyRaw(ctx, keystore.SessionKey(claims.ID), user.SnapshotKey(claims.Subject))
-	u, err := s.users.InfoFrom(ctx, claims.Subject, cached[1])
-	if err != nil {
-		if errors.Is(err, model.ErrNotFound) {
-			return nil, errSubjectMissing
+	u, userHeld := s.users.Peek(claims.Subject)
+	sess, sessHeld, sessErr := s.keystores.Peek(claims.ID)
+	if !userHeld || !sessHeld {
+		// Generations before Redis: see localcache.
+		userGen, sessGen := s.users.Generation(), s.keystores.Generation()
+		cachedUser, cachedSess := s.fetch(ctx, claims, userHeld, sessHeld)
+		if !userHeld {
+			if u, err = s.users.InfoFrom(ctx, claims.Subject, cachedUser, userGen); err != nil {
+				if errors.Is(err, model.ErrNotFound) {
+					return nil, errSubjectMissing
+				}
+				return nil, apperr.InternalErr(err)
+			}
 		}
-		return nil, apperr.InternalErr(err)
+		if !sessHeld {
+			sess, sessErr = s.keystores.Session(ctx, client, claims.ID, cachedSess, claims.ExpiresAt.Add(token.Leeway), sessGen)
+		}
 	}
-	sess, err := s.keystores.Session(ctx, client, claims.ID, cached[0], claims.ExpiresAt.Add(token.Leeway))
-	if err != nil {
-		if errors.Is(err, ksmodel.ErrNotFound) {
+	if sessErr != nil {
+		if errors.Is(sessErr, ksmodel.ErrNotFound) {
 			return nil, errInvalidAccessToken
 		}
-		return nil, apperr.InternalErr(err)
+		return nil, apperr.InternalErr(sessErr)
 	}
 	ksID, err := bson.ObjectIDFromHex(sess.KeystoreID)
 	if err != nil {
 		return nil, apperr.InternalErr(err)
 	}
 	return &Session{User: u, UserID: client, KeystoreID: ksID, PKey: claims.ID, ExpiresAt: claims.ExpiresAt}, nil
+}
+
+// fetch reads from Redis, in one round trip, what this replica's caches
+// did not hold: the user snapshot, the session, or both (nil: not cached).
+func (s *Service) fetch(ctx context.Context, claims token.Claims, userHeld, sessHeld bool) (cachedUser, cachedSess []byte) {
+	switch {
+	case !userHeld && !sessHeld:
+		cached := s.cache.GetManyRaw(ctx, keystore.SessionKey(claims.ID), user.SnapshotKey(claims.Subject))
+		return cached[1], cached[0]
+	case !userHeld:
+		cachedUser, _ = s.cache.GetRaw(ctx, user.SnapshotKey(claims.Subject))
+	default:
+		cachedSess, _ = s.cache.GetRaw(ctx, keystore.SessionKey(claims.ID))
+	}
+	return cachedUser, cachedSess
 }
 
 // bearerToken applies the reference's rule: "Bearer " (case-sensitive, one

@@ -10,6 +10,14 @@
 // served the session by another replica that was told nothing. A failed
 // publication is logged, never turned into a failed change: the change
 // stands, and other replicas' entries still end at their TTL.
+//
+// The server holding the event is not yet every follower having applied
+// it: it reaches them in parallel with the answer, and a client quick
+// enough to ask another replica at once could win that race. A replica
+// that follows the events itself (ExpectEchoes) therefore also waits,
+// briefly and boundedly, until its own copy has come back: the server fans
+// an event out to all followers at once, so by then the others have it
+// too.
 package changes
 
 import (
@@ -17,9 +25,14 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"blogplatform/chassis/authwire"
 )
+
+// EchoTimeout bounds the wait for this replica's own copy of an event.
+const EchoTimeout = time.Second
 
 // Publisher sends one event to every follower (changefeed.Publisher).
 type Publisher interface {
@@ -68,6 +81,10 @@ type Feed struct {
 	pub   Publisher
 	log   *slog.Logger
 	local []Invalidator
+
+	mu      sync.Mutex
+	echoes  bool
+	waiting map[authwire.Change][]chan struct{}
 }
 
 // NewFeed publishes through pub (nil: events stay in this replica) and
@@ -76,7 +93,16 @@ func NewFeed(pub Publisher, log *slog.Logger, local ...Invalidator) *Feed {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Feed{pub: pub, log: log, local: local}
+	return &Feed{pub: pub, log: log, local: local, waiting: make(map[authwire.Change][]chan struct{})}
+}
+
+// ExpectEchoes tells the feed that Handle receives this replica's own
+// events (it follows authwire.SubjectChanges): emitting then waits for the
+// echo, see the package comment.
+func (f *Feed) ExpectEchoes() {
+	f.mu.Lock()
+	f.echoes = true
+	f.mu.Unlock()
 }
 
 // Session reports that the session of access token jti (of user userID)
@@ -106,11 +132,69 @@ func (f *Feed) emit(ctx context.Context, c authwire.Change) {
 	if f.pub == nil {
 		return
 	}
+	echo := f.await(c)
 	// The client must not wait on a dead NATS connection longer than the
 	// publisher's own bound; a cancelled request still announces its change.
 	if err := f.pub.Publish(context.WithoutCancel(ctx), authwire.SubjectChanges, c); err != nil {
+		f.forget(c, echo)
 		f.log.Warn("change event not published; other replicas drop their cached copy at its TTL",
 			"kind", c.Kind, "user", c.UserID, "error", err.Error())
+		return
+	}
+	if echo == nil {
+		return
+	}
+	t := time.NewTimer(EchoTimeout)
+	defer t.Stop()
+	select {
+	case <-echo:
+	case <-t.C:
+		f.forget(c, echo)
+		f.log.Warn("own change event not back in time; answering anyway", "kind", c.Kind, "user", c.UserID)
+	}
+}
+
+// await registers interest in the echo of c (nil when none is expected).
+// Equal events are interchangeable: any echo of c answers every waiter.
+func (f *Feed) await(c authwire.Change) chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.echoes {
+		return nil
+	}
+	ch := make(chan struct{})
+	f.waiting[c] = append(f.waiting[c], ch)
+	return ch
+}
+
+func (f *Feed) forget(c authwire.Change, ch chan struct{}) {
+	if ch == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	waiters := f.waiting[c]
+	for i, w := range waiters {
+		if w == ch {
+			waiters = append(waiters[:i], waiters[i+1:]...)
+			break
+		}
+	}
+	if len(waiters) == 0 {
+		delete(f.waiting, c)
+	} else {
+		f.waiting[c] = waiters
+	}
+}
+
+// echoed releases whoever waits for c.
+func (f *Feed) echoed(c authwire.Change) {
+	f.mu.Lock()
+	waiters := f.waiting[c]
+	delete(f.waiting, c)
+	f.mu.Unlock()
+	for _, ch := range waiters {
+		close(ch)
 	}
 }
 
@@ -140,4 +224,5 @@ func (f *Feed) Handle(_ string, data []byte) {
 		return
 	}
 	f.apply(c)
+	f.echoed(c)
 }

@@ -35,6 +35,7 @@ import (
 	"blogplatform/auth_service/api/changes"
 	"blogplatform/auth_service/api/keystore/model"
 	"blogplatform/chassis/cache"
+	"blogplatform/chassis/localcache"
 )
 
 // ErrRevocationUnavailable: the revocation could not be published to the
@@ -70,6 +71,7 @@ type Session struct {
 type Service struct {
 	store   Storer
 	cache   *cache.Cache
+	local   *localcache.Cache[Session]
 	log     *slog.Logger
 	changes *changes.Feed
 	// ttl bounds an active entry, i.e. how long a keystore deleted out of
@@ -84,13 +86,18 @@ type Options struct {
 	Log      *slog.Logger
 	// Changes announces ended sessions to every replica (nil: to none).
 	Changes *changes.Feed
+	// Local is this replica's first-level copy of sessions by pKey, in
+	// front of Redis (nil: none). Its entries carry the session's and the
+	// user's tags (changes.SessionTag, changes.UserTag), so it must be
+	// invalidated by Changes and follow the other replicas' change events.
+	Local *localcache.Cache[Session]
 }
 
 func NewService(store Storer, c *cache.Cache, o Options) *Service {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Service{store: store, cache: c, log: o.Log, changes: o.Changes, ttl: o.CacheTTL}
+	return &Service{store: store, cache: c, local: o.Local, log: o.Log, changes: o.Changes, ttl: o.CacheTTL}
 }
 
 // Create stores a new keystore with fresh random keys for client, in family
@@ -111,11 +118,14 @@ func (s *Service) Create(ctx context.Context, client bson.ObjectID, family strin
 	}
 	now := time.Now().UTC()
 	ks := &model.Keystore{Client: client, PKey: pKey, SKey: sKey, Status: true, Family: family, CreatedAt: now, UpdatedAt: now}
+	gen := s.local.Generation()
 	if err := s.store.Insert(ctx, ks); err != nil {
 		return nil, err
 	}
 	// Nobody can have revoked a pKey that did not exist a moment ago.
-	s.cache.SetNXJSON(ctx, SessionKey(pKey), Session{KeystoreID: ks.ID.Hex()}, s.ttl)
+	sess := Session{KeystoreID: ks.ID.Hex()}
+	s.cache.SetNXJSON(ctx, SessionKey(pKey), sess, s.ttl)
+	s.keep(pKey, client, sess, gen)
 	return ks, nil
 }
 
@@ -128,13 +138,32 @@ func randomKey() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// Session resolves the session of (client, pKey). cached is the value read
-// from Redis by the caller (nil on a miss); on a miss the store decides and
-// the answer is cached. A revoked or unknown session is model.ErrNotFound.
-func (s *Service) Session(ctx context.Context, client bson.ObjectID, pKey string, cached []byte, tokenExpiry time.Time) (Session, error) {
+// Peek returns the session of pKey held by this replica, without any
+// round trip; a revoked or unknown session is model.ErrNotFound. ok is
+// false when this replica holds nothing.
+func (s *Service) Peek(pKey string) (sess Session, ok bool, err error) {
+	sess, ok = s.local.Get(pKey)
+	if ok && sess.Revoked {
+		return Session{}, true, model.ErrNotFound
+	}
+	return sess, ok, nil
+}
+
+// Generation is to be read before asking Redis for the value then passed
+// to Session: a change announced in between keeps what was read out of
+// this replica's copy.
+func (s *Service) Generation() uint64 { return s.local.Generation() }
+
+// Session resolves the session of (client, pKey) for a caller that found
+// nothing with Peek. cached is the value read from Redis by the caller (nil
+// on a miss) after reading generation (Generation); on a miss the store
+// decides and the answer is cached. A revoked or unknown session is
+// model.ErrNotFound.
+func (s *Service) Session(ctx context.Context, client bson.ObjectID, pKey string, cached []byte, tokenExpiry time.Time, generation uint64) (Session, error) {
 	if cached != nil {
 		var sess Session
 		if err := json.Unmarshal(cached, &sess); err == nil {
+			s.keep(pKey, client, sess, generation)
 			if sess.Revoked {
 				return Session{}, model.ErrNotFound
 			}
@@ -147,13 +176,25 @@ func (s *Service) Session(ctx context.Context, client bson.ObjectID, pKey string
 		// Keys are random and never reused: an unknown pKey stays unknown,
 		// so the negative answer is as durable as a revocation.
 		s.remember(ctx, pKey, Session{Revoked: true}, tokenExpiry)
+		s.keep(pKey, client, Session{Revoked: true}, generation)
 		return Session{}, model.ErrNotFound
 	case err != nil:
 		return Session{}, err
 	}
 	sess := Session{KeystoreID: ks.ID.Hex()}
 	s.remember(ctx, pKey, sess, tokenExpiry)
+	s.keep(pKey, client, sess, generation)
 	return sess, nil
+}
+
+// keep stores sess in this replica's copy, unless a change was announced
+// since generation was read. A revoked session is kept too: revocations
+// are final.
+func (s *Service) keep(pKey string, client bson.ObjectID, sess Session, generation uint64) {
+	if s.local == nil {
+		return
+	}
+	s.local.Set(pKey, sess, generation, changes.SessionTag(pKey), changes.UserTag(client.Hex()))
 }
 
 // remember caches what the store said about a session, until the token

@@ -18,6 +18,7 @@ import (
 	"blogplatform/auth_service/api/user/dto"
 	"blogplatform/auth_service/api/user/model"
 	"blogplatform/chassis/cache"
+	"blogplatform/chassis/localcache"
 )
 
 // Storer is what the service needs from storage. Look-ups that find nothing
@@ -49,6 +50,7 @@ func SnapshotKey(id string) string { return "auth_user_" + id }
 type Service struct {
 	store   Storer
 	cache   *cache.Cache
+	local   *localcache.Cache[*dto.InfoPrivateUser]
 	changes *changes.Feed
 	// ttl bounds how long a snapshot may lag behind an out-of-band edit of
 	// the user that nobody announced (nothing in this service changes a
@@ -63,25 +65,48 @@ type Options struct {
 	CacheTTL time.Duration
 	// Changes announces changed users to every replica (nil: to none).
 	Changes *changes.Feed
+	// Local is this replica's first-level copy of snapshots, in front of
+	// Redis (nil: none). Its entries carry the user's tag
+	// (changes.UserTag), so it must be invalidated by Changes and follow
+	// the change events of the other replicas.
+	Local *localcache.Cache[*dto.InfoPrivateUser]
 }
 
 func NewService(store Storer, c *cache.Cache, o Options) *Service {
-	return &Service{store: store, cache: c, changes: o.Changes, ttl: o.CacheTTL}
+	return &Service{store: store, cache: c, local: o.Local, changes: o.Changes, ttl: o.CacheTTL}
 }
 
-// Info returns the active user's snapshot, from the cache when possible.
+// Info returns the active user's snapshot, from the caches when possible.
+// The snapshot may be shared with other callers: it must not be modified.
 func (s *Service) Info(ctx context.Context, id string) (*dto.InfoPrivateUser, error) {
 	id = strings.ToLower(id) // one cache key per user, whatever the client's hex case
+	if info, ok := s.Peek(id); ok {
+		return info, nil
+	}
+	gen := s.Generation()
 	cached, _ := s.cache.GetRaw(ctx, SnapshotKey(id))
-	return s.InfoFrom(ctx, id, cached)
+	return s.InfoFrom(ctx, id, cached, gen)
 }
 
-// InfoFrom is Info for a caller that already fetched the cached value (nil
-// on a miss), e.g. together with other keys in one round trip.
-func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte) (*dto.InfoPrivateUser, error) {
+// Peek returns the snapshot of user id (lower-case hex) held by this
+// replica, without any round trip. It must not be modified.
+func (s *Service) Peek(id string) (*dto.InfoPrivateUser, bool) {
+	return s.local.Get(id)
+}
+
+// Generation is to be read before asking Redis for a snapshot that is then
+// passed to InfoFrom: a user change announced in between keeps what was
+// read out of this replica's copy.
+func (s *Service) Generation() uint64 { return s.local.Generation() }
+
+// InfoFrom is Info for a caller that found no snapshot with Peek and
+// fetched the Redis value itself (nil on a miss), e.g. together with other
+// keys in one round trip, after reading generation (Generation).
+func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte, generation uint64) (*dto.InfoPrivateUser, error) {
 	if cached != nil {
 		var info dto.InfoPrivateUser
 		if err := json.Unmarshal(cached, &info); err == nil && info.ID == id {
+			s.local.Set(id, &info, generation, changes.UserTag(id))
 			return &info, nil
 		}
 	}
@@ -98,6 +123,7 @@ func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte) (*dto.
 		return nil, err
 	}
 	s.Remember(ctx, info)
+	s.local.Set(info.ID, info, generation, changes.UserTag(info.ID))
 	return info, nil
 }
 
