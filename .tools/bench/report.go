@@ -126,7 +126,11 @@ func printSummary(w io.Writer, rep *report) {
 			s.Target, s.Case, s.Clients, s.RPS.Median, fmt.Sprintf("%.0f–%.0f", s.RPS.Min, s.RPS.Max),
 			s.P50ms.Median, s.P99ms.Median, errs, allocs, proc, vs)
 	}
-	if len(rep.Ratios) == 0 {
+	measured := false
+	for _, r := range rep.Ratios {
+		measured = measured || r.Value.N > 0
+	}
+	if !measured {
 		return
 	}
 	fmt.Fprintf(w, "\nSame-run ratios (median of the per-round values, min–max over rounds):\n")
