@@ -431,18 +431,24 @@ func (c *Cache) fetch(ctx context.Context, e Entry, load Loader) ([]byte, error)
 		c.markFailure()
 		return encode(ctx, load)
 	}
-	return c.shared(ctx, e.key+"\x00"+gen, load, e, func(ctx context.Context, b []byte) {
+	return c.shared(ctx, e.key+"\x00"+gen, e.key, load, e, func(ctx context.Context, b []byte) {
 		c.kv.SetIfGeneration(ctx, GenerationKey, gen, e.key, json.RawMessage(b), e.TTL)
 	})
 }
 
 // shared runs load once for every concurrent caller with the same flight
-// key and stores its result with store (when the entry keeps it).
-func (c *Cache) shared(ctx context.Context, flight string, load Loader, e Entry, store func(context.Context, []byte)) ([]byte, error) {
+// key and stores its result with store (when the entry keeps it). The
+// Redis key is read once more first: a caller that missed it just before
+// the previous flight stored it arrives after that flight ended and starts
+// a new one, which then finds the value instead of querying the store.
+func (c *Cache) shared(ctx context.Context, flight, key string, load Loader, e Entry, store func(context.Context, []byte)) ([]byte, error) {
 	v, err, _ := c.flights.Do(flight, func() (any, error) {
 		// The query is shared by every waiting request: it must not stop
 		// because the first of them went away.
 		ctx := context.WithoutCancel(ctx)
+		if b, err := c.rdb.Get(ctx, key).Bytes(); err == nil && e.accept(b) {
+			return b, nil
+		}
 		b, err := encode(ctx, load)
 		if err != nil {
 			return nil, err
@@ -489,7 +495,7 @@ func (c *Cache) fetchVersioned(ctx context.Context, e Entry, load Loader) ([]byt
 	}
 	c.lookup("miss")
 	key := e.Key(version)
-	return c.shared(ctx, key, load, e, func(ctx context.Context, b []byte) {
+	return c.shared(ctx, key, key, load, e, func(ctx context.Context, b []byte) {
 		// No guard needed: if a write changed the version since it was read,
 		// this key is orphaned and never read.
 		if err := c.rdb.Set(ctx, key, b, e.TTL).Err(); err != nil {

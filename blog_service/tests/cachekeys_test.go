@@ -146,6 +146,7 @@ func TestCacheKeysOutOfReachOfSlugsTagsAndIDs(t *testing.T) {
 			if b.Slug != tc.slug {
 				t.Fatalf("slug stored as %q", b.Slug)
 			}
+			settleRefreshes(t, app)
 			added, removed, changed := before.diff(snapshot(t, app))
 			own := []string{blogcache.BlogKey(b.ID), blogcache.SlugKey(b.Slug)}
 			for _, k := range removed {
@@ -154,12 +155,13 @@ func TestCacheKeysOutOfReachOfSlugsTagsAndIDs(t *testing.T) {
 				}
 			}
 			for _, k := range append(added, changed...) {
-				if !isControlKey(k) {
+				if !isControlKey(k) && !isFirstPage(k) {
 					t.Errorf("creating a draft with slug %q wrote %s", tc.slug, k)
 				}
 			}
 
 			app.Publish(t, author, b.ID)
+			settleRefreshes(t, app)
 			before = snapshot(t, app)
 			var got testkit.Blog
 			app.Do(t, http.MethodGet, "/slug/"+tc.slug, "", nil).Want(t, 200, "success").Decode(t, &got)
@@ -216,16 +218,25 @@ func TestCacheKeysOutOfReachOfSlugsTagsAndIDs(t *testing.T) {
 			body["tags"] = []string{tc.tag}
 			b := app.Create(t, author, body)
 			app.Publish(t, author, b.ID)
+			settleRefreshes(t, app)
 			before = snapshot(t, app)
 			ids := testkit.IDs(t, app.Do(t, http.MethodGet, path, "", nil).Want(t, 200, "success"))
 			if !slices.Equal(ids, []string{b.ID}) {
 				t.Errorf("tag %s lists %v, want only %s", tc.tag, ids, b.ID)
 			}
-			added, removed, changed := before.diff(snapshot(t, app))
+			after := snapshot(t, app)
+			added, removed, changed := before.diff(after)
 			want := ":" + hex.EncodeToString([]byte(tc.tag)) + ":1:10"
-			if len(added) != 1 || !strings.HasPrefix(added[0], blogcache.Prefix+"tag:") || !strings.HasSuffix(added[0], want) ||
-				len(removed)+len(changed) > 0 {
-				t.Errorf("tag %s: added %v removed %v changed %v, want one tag key ending %s", tc.tag, added, removed, changed, want)
+			// The page was read (empty) before the publish, so the publish's
+			// background refresh may have stored it before this read did.
+			var tagKeys []string
+			for k := range after {
+				if strings.HasPrefix(k, blogcache.Prefix+"tag:") && strings.HasSuffix(k, want) {
+					tagKeys = append(tagKeys, k)
+				}
+			}
+			if len(tagKeys) != 1 || len(added) > 1 || len(added) == 1 && added[0] != tagKeys[0] || len(removed)+len(changed) > 0 {
+				t.Errorf("tag %s: added %v removed %v changed %v, cached %v; want one tag key ending %s", tc.tag, added, removed, changed, tagKeys, want)
 			}
 		})
 	}
