@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,7 +55,7 @@ type options struct {
 	duration, warmup                       time.Duration
 	direct, floor, signin                  bool
 	replicas, rounds                       int
-	only, load, jsonFile                   string
+	only, load, jsonFile, cpuProfile       string
 	soak                                   time.Duration
 	soakClients, startups                  int
 }
@@ -84,6 +85,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "run only cases whose name contains this")
 	flag.StringVar(&o.load, "load", defaultLoad, "load driver: wrk (default when on PATH) or go")
 	flag.StringVar(&o.jsonFile, "json", "", "write every result (per round), the ratios, soak and start-up figures to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the gateway, the floor, the Go driver) over the rounds to this file")
 	flag.DurationVar(&o.soak, "soak", 0, "after the rounds, drive a mix at full load for this long, sampling each replica's memory every 5s (0: off)")
 	flag.IntVar(&o.soakClients, "soak-clients", 64, "clients of the soak")
 	flag.IntVar(&o.startups, "startup", 3, "times each service's replica is restarted and timed to ready (0: off; local platform only)")
@@ -294,6 +296,17 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("cores=%d GOMAXPROCS=%d store=%s load=%s (%s) replicas=%d blogs=%d rounds=%d duration=%s warmup=%s commit=%s\n",
 		rep.Cores, rep.GOMAXPROCS, backend, o.load, rep.WrkVersion, o.replicas, o.blogs, o.rounds, o.duration, o.warmup, rep.Commit)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rounds := make([]map[key]runResult, o.rounds)
 	for round := range o.rounds {
 		rounds[round] = map[key]runResult{}
@@ -312,6 +325,9 @@ func run(ctx context.Context, o options) error {
 				fmt.Println(res.line())
 			}
 		}
+	}
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
 	}
 	rep.Summary = summarizeRuns(rep.Runs)
 	for _, n := range o.clients {
