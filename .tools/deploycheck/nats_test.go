@@ -330,6 +330,57 @@ func TestNATSConfigPermissions(t *testing.T) {
 			t.Error("blog published to blog.anything without a permissions violation")
 		}
 	})
+
+	// Change events reach every replica: auth announces on events.auth.>
+	// and follows its own, blog follows auth's and announces and follows
+	// its own; neither can speak for the other.
+	t.Run("change events", func(t *testing.T) {
+		follow := func(nc *nats.Conn, subject string) *nats.Subscription {
+			sub, err := nc.SubscribeSync(subject)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			return sub
+		}
+		authFollowsAuth, blogFollowsAuth := follow(authConn, "events.auth.>"), follow(blogConn, "events.auth.>")
+		blogFollowsBlog := follow(blogConn, "events.blog.>")
+		for _, tc := range []struct {
+			publisher *nats.Conn
+			subject   string
+			followers []*nats.Subscription
+		}{
+			{authConn, "events.auth.changed", []*nats.Subscription{authFollowsAuth, blogFollowsAuth}},
+			{blogConn, "events.blog.changed", []*nats.Subscription{blogFollowsBlog}},
+		} {
+			if err := tc.publisher.Publish(tc.subject, []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+			for _, sub := range tc.followers {
+				if _, err := sub.NextMsg(2 * time.Second); err != nil {
+					t.Errorf("%s did not reach a follower: %v", tc.subject, err)
+				}
+			}
+		}
+		for _, tc := range []struct {
+			conn    *nats.Conn
+			errs    <-chan error
+			subject string
+		}{
+			{blogConn, blogErrs, "events.auth.changed"},
+			{authConn, authErrs, "events.blog.changed"},
+		} {
+			if err := tc.conn.Publish(tc.subject, []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+			_ = tc.conn.Flush()
+			if !waitPermissionViolation(tc.errs, tc.subject) {
+				t.Errorf("published %s for the other service without a permissions violation", tc.subject)
+			}
+		}
+	})
 }
 
 func waitPermissionViolation(errs <-chan error, subject string) bool {
