@@ -318,7 +318,12 @@ func run(ctx context.Context, o options) error {
 					return ctx.Err()
 				}
 				if err != nil {
-					return fmt.Errorf("%s %s at %d clients: %w", j.target, j.name, n, err)
+					// One failed measurement (a replica down, wrk refused) must
+					// not throw away the rest of a long run.
+					msg := fmt.Sprintf("round %d: %s %s at %d clients: %v", round+1, j.target, j.name, n, err)
+					rep.Failures = append(rep.Failures, msg)
+					fmt.Println("FAILED", msg)
+					continue
 				}
 				rounds[round][key{j.target, j.name, n}] = res
 				rep.Runs = append(rep.Runs, res)
@@ -338,20 +343,22 @@ func run(ctx context.Context, o options) error {
 	printSummary(os.Stdout, rep)
 
 	if o.soak > 0 {
-		s, err := b.soak(ctx, gw, data)
-		if err != nil {
-			return fmt.Errorf("soak: %w", err)
+		if s, err := b.soak(ctx, gw, data); err != nil {
+			rep.Failures = append(rep.Failures, "soak: "+err.Error())
+			fmt.Println("FAILED soak:", err)
+		} else {
+			rep.Soak = s
+			printSoak(os.Stdout, s)
 		}
-		rep.Soak = s
-		printSoak(os.Stdout, s)
 	}
-	if o.startups > 0 && b.plat != nil {
-		st, err := b.startup(ctx)
-		if err != nil {
-			return fmt.Errorf("start-up: %w", err)
+	if o.startups > 0 && b.plat != nil && ctx.Err() == nil {
+		if st, err := b.startup(ctx); err != nil {
+			rep.Failures = append(rep.Failures, "start-up: "+err.Error())
+			fmt.Println("FAILED start-up:", err)
+		} else {
+			rep.Startup = st
+			printStartup(os.Stdout, st)
 		}
-		rep.Startup = st
-		printStartup(os.Stdout, st)
 	}
 	rep.Finished = time.Now().UTC()
 	rep.LoadAvgEnd = loadavg()
@@ -366,7 +373,10 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Printf("bench: results written to %s\n", o.jsonFile)
 	}
-	return nil
+	if len(rep.Failures) > 0 {
+		return fmt.Errorf("%d measurement(s) failed:\n  %s", len(rep.Failures), strings.Join(rep.Failures, "\n  "))
+	}
+	return ctx.Err()
 }
 
 // measure warms up, then drives j at clients for the measured duration and

@@ -31,6 +31,7 @@ type report struct {
 	Ratios       []ratioResult  `json:"ratios"`
 	Soak         *soakReport    `json:"soak,omitempty"`
 	Startup      []startupTimes `json:"startup,omitempty"`
+	Failures     []string       `json:"failures,omitempty"`
 }
 
 // caseSummary is one case at one client count over the rounds.
