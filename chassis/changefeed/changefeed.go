@@ -16,8 +16,10 @@ package changefeed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -93,6 +95,12 @@ func Follow(nc *nats.Conn, subject string, handle func(subject string, data []by
 		handle(m.Subject, m.Data)
 		f.checkDropped()
 	})
+	if err == nil {
+		err = refused(nc, subject)
+		if err != nil {
+			_ = sub.Unsubscribe()
+		}
+	}
 	if err != nil {
 		nc.RemoveStatusListener(f.statuses)
 		return nil, fmt.Errorf("changefeed: subscribe %s: %w", subject, err)
@@ -100,6 +108,23 @@ func Follow(nc *nats.Conn, subject string, handle func(subject string, data []by
 	f.sub = sub
 	go f.watch()
 	return f, nil
+}
+
+// refused reports the server's refusal of the subscription to subject. A
+// server that does not allow it says so only asynchronously, and the
+// caches would then serve without ever hearing of a change: a
+// misconfigured permission must stop the service instead. The server
+// answers a flush after handling the subscription, so its refusal has
+// arrived by then. A flush that fails otherwise (NATS away at start-up)
+// refuses nothing: the caches stay suspended until the connection is up.
+func refused(nc *nats.Conn, subject string) error {
+	if err := nc.FlushTimeout(PublishTimeout); err != nil {
+		return nil
+	}
+	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+subject+`"`) {
+		return err
+	}
+	return nil
 }
 
 func (f *Follower) watch() {

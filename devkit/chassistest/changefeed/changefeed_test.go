@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -342,4 +343,32 @@ func TestDroppedEventsEmptyTheCaches(t *testing.T) {
 	if r := nc.Stats().Reconnects; r != 0 {
 		t.Fatalf("the follower reconnected %d times", r)
 	}
+}
+
+// A server that does not allow the subscription would leave the caches
+// serving without ever hearing of a change: Follow fails instead, naming
+// the subject, and a permitted subject follows normally.
+func TestFollowRefusedByPermissions(t *testing.T) {
+	n, err := embedded.StartNATS(embedded.NATSOptions{Users: []embedded.NATSUser{
+		{Name: "blog", Password: "b", Publish: []string{}, Subscribe: []string{"events.blog.>"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Shutdown)
+	nc := connect(t, n, "blog", nats.UserInfo("blog", "b"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	cache := localcache.New[string](localcache.Options{Name: "test"})
+	f, err := changefeed.Follow(nc, "events.auth.changed", func(string, []byte) {}, quiet, cache)
+	if err == nil {
+		f.Stop()
+		t.Fatal("Follow accepted a subscription the server refuses")
+	}
+	if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), "events.auth.changed") {
+		t.Fatalf("err = %v, want a permissions violation naming the subject", err)
+	}
+	f, err = changefeed.Follow(nc, "events.blog.changed", func(string, []byte) {}, quiet, cache)
+	if err != nil {
+		t.Fatalf("a permitted subject: %v", err)
+	}
+	f.Stop()
 }
