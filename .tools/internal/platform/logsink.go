@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"blogplatform/tools/internal/gateway"
 )
@@ -15,12 +16,14 @@ import (
 //
 // A replica at LOG_LEVEL=info writes a line per request, so this runs at the
 // request rate: lines are copied as bytes (no string per line, no
-// formatting) into one buffered writer, which is flushed whenever a process
-// has nothing more waiting in its pipe. Under load many lines go out in one
-// write; an idle process's line goes out at once.
+// formatting) into one buffered writer, flushed flushDelay after the first
+// line it holds (or when full). Under load one write carries many lines
+// instead of one write per line; a lone line waits flushDelay.
 type logSink struct {
 	mu    sync.Mutex
 	w     *bufio.Writer // nil: lines are only kept for tails
+	// flushing is set while a flush is scheduled.
+	flushing bool
 	width int           // name column width
 	tails map[string]*tail
 	// showProbes keeps the request log lines of successful health probes,
@@ -35,6 +38,14 @@ const (
 	// pipeBuffer is the read buffer of each pipe; a longer line is put
 	// together in a scratch buffer.
 	pipeBuffer = 64 << 10
+	// flushDelay is the longest a line waits in the buffer.
+	flushDelay = 10 * time.Millisecond
+	// readPause follows a read that found little in a pipe, so the next
+	// read takes a batch of lines instead of waking for each one. A pipe
+	// holds 64 KiB: a process would have to log over 10 MB/s to wait on it.
+	readPause = 5 * time.Millisecond
+	// smallRead is "little": less than that many bytes.
+	smallRead = 16 << 10
 )
 
 func newLogSink(w io.Writer, width int, showProbes bool) *logSink {
@@ -59,7 +70,7 @@ func isProbeSuccess(line []byte) bool {
 // copyLines re-prints rd's lines until it ends.
 func (s *logSink) copyLines(name string, rd io.Reader) {
 	prefix := []byte(fmt.Sprintf("%-*s | ", s.width, name))
-	br := bufio.NewReaderSize(rd, pipeBuffer)
+	br := bufio.NewReaderSize(pacedReader{rd}, pipeBuffer)
 	var long []byte // a line longer than the read buffer, put together
 	for {
 		chunk, err := br.ReadSlice('\n')
@@ -73,7 +84,7 @@ func (s *logSink) copyLines(name string, rd io.Reader) {
 			line = long
 		}
 		if len(line) > 0 {
-			s.line(name, prefix, trimEOL(line), br.Buffered() == 0)
+			s.line(name, prefix, trimEOL(line))
 		}
 		long = long[:0:0]
 		if err != nil {
@@ -83,6 +94,17 @@ func (s *logSink) copyLines(name string, rd io.Reader) {
 	}
 }
 
+// pacedReader pauses after a small read (see readPause).
+type pacedReader struct{ r io.Reader }
+
+func (p pacedReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if err == nil && n < smallRead {
+		time.Sleep(readPause)
+	}
+	return n, err
+}
+
 func trimEOL(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
 		b = b[:len(b)-1]
@@ -90,13 +112,9 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-// line writes one line; flush sends the buffered output on (the caller has
-// nothing more to write right now).
-func (s *logSink) line(name string, prefix, text []byte, flush bool) {
+// line writes one line and makes sure a flush follows within flushDelay.
+func (s *logSink) line(name string, prefix, text []byte) {
 	if !s.showProbes && isProbeSuccess(text) {
-		if flush {
-			s.flush()
-		}
 		return
 	}
 	s.mu.Lock()
@@ -105,8 +123,9 @@ func (s *logSink) line(name string, prefix, text []byte, flush bool) {
 		_, _ = s.w.Write(prefix)
 		_, _ = s.w.Write(text)
 		_ = s.w.WriteByte('\n')
-		if flush {
-			_ = s.w.Flush()
+		if !s.flushing {
+			s.flushing = true
+			time.AfterFunc(flushDelay, s.flush)
 		}
 	}
 	t := s.tails[name]
@@ -120,6 +139,7 @@ func (s *logSink) line(name string, prefix, text []byte, flush bool) {
 func (s *logSink) flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.flushing = false
 	if s.w != nil {
 		_ = s.w.Flush()
 	}
@@ -127,7 +147,8 @@ func (s *logSink) flush() {
 
 // note records a line of the platform's own about a process.
 func (s *logSink) note(name, text string) {
-	s.line(name, []byte(fmt.Sprintf("%-*s | ", s.width, name)), []byte("[devstack] "+text), true)
+	s.line(name, []byte(fmt.Sprintf("%-*s | ", s.width, name)), []byte("[devstack] "+text))
+	s.flush()
 }
 
 // tail returns up to n of the latest lines of a process.
