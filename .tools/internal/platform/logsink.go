@@ -20,12 +20,12 @@ import (
 // line it holds (or when full). Under load one write carries many lines
 // instead of one write per line; a lone line waits flushDelay.
 type logSink struct {
-	mu    sync.Mutex
-	w     *bufio.Writer // nil: lines are only kept for tails
+	mu sync.Mutex
+	w  *bufio.Writer // nil: lines are only kept for tails
 	// flushing is set while a flush is scheduled.
 	flushing bool
-	width int           // name column width
-	tails map[string]*tail
+	width    int // name column width
+	tails    map[string]*tail
 	// showProbes keeps the request log lines of successful health probes,
 	// which otherwise flood the stream (every replica, every second).
 	showProbes bool
