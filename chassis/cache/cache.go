@@ -143,7 +143,7 @@ func (c *Cache) GetJSON(ctx context.Context, key string, dst any) bool {
 
 // SetJSON stores v with ttl; failures are logged only.
 func (c *Cache) SetJSON(ctx context.Context, key string, v any, ttl time.Duration) {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		c.log.Error("cache value does not encode", "cache", c.name, "key", key, "error", err.Error())
 		return
@@ -156,7 +156,7 @@ func (c *Cache) SetJSON(ctx context.Context, key string, v any, ttl time.Duratio
 // SetNXJSON stores v only when key is absent (used with tombstones: a
 // revocation written with SetJSON is never overwritten by a slower reader).
 func (c *Cache) SetNXJSON(ctx context.Context, key string, v any, ttl time.Duration) {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		return
 	}
@@ -202,7 +202,7 @@ return 1`)
 // reader that read the store before an invalidation cannot put its stale
 // value back after it.
 func (c *Cache) SetIfGeneration(ctx context.Context, genKey, gen, key string, v any, ttl time.Duration) {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		return
 	}
@@ -227,6 +227,16 @@ func (c *Cache) Invalidate(ctx context.Context, genKey string, keys []string) er
 		return err
 	}
 	return nil
+}
+
+// encode is json.Marshal, except that pre-encoded JSON (json.RawMessage,
+// as the services' byte caches hold) is stored as it is instead of being
+// scanned and copied again.
+func encode(v any) ([]byte, error) {
+	if raw, ok := v.(json.RawMessage); ok && raw != nil {
+		return raw, nil
+	}
+	return json.Marshal(v)
 }
 
 // Ping checks Redis answers (readiness).

@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"testing"
@@ -72,6 +73,21 @@ func testCounter(t *testing.T, m *metrics.Metrics, result string) float64 {
 		}
 	}
 	return 0
+}
+
+// Pre-encoded JSON is stored byte for byte, as SetJSON of the value would.
+func TestRawJSONStoredAsIs(t *testing.T) {
+	c, _, _ := newCache(t)
+	ctx := context.Background()
+	raw := json.RawMessage(`{"_id":"1","title":"Raw"}`)
+	gen, _ := c.Generation(ctx, "blog_cache_gen")
+	c.SetIfGeneration(ctx, "blog_cache_gen", gen, "blog_raw", raw, time.Minute)
+	c.SetJSON(ctx, "blog_val", blog{ID: "1", Title: "Raw"}, time.Minute)
+	a, okA := c.GetRaw(ctx, "blog_raw")
+	b, okB := c.GetRaw(ctx, "blog_val")
+	if !okA || !okB || string(a) != string(raw) || string(a) != string(b) {
+		t.Fatalf("raw %q (%v), encoded %q (%v)", a, okA, b, okB)
+	}
 }
 
 // A reader that read the store before a write must not put its stale value
