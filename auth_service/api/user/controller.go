@@ -60,7 +60,12 @@ func (ctl *Controller) publicProfile(c *gin.Context) {
 }
 
 func (ctl *Controller) privateProfile(c *gin.Context) {
-	httpx.Data(c, "success", Current(c))
+	u := Current(c)
+	if raw := u.JSON(); raw != nil {
+		httpx.RawData(c, "success", raw) // a shared snapshot, encoded once
+		return
+	}
+	httpx.Data(c, "success", u)
 }
 
 // ProfileUser answers auth.profile.user: the user's name and picture, with

@@ -106,7 +106,7 @@ func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte, genera
 	if cached != nil {
 		var info dto.InfoPrivateUser
 		if err := json.Unmarshal(cached, &info); err == nil && info.ID == id {
-			s.local.Set(id, &info, generation, changes.UserTag(id))
+			s.keep(&info, generation)
 			return &info, nil
 		}
 	}
@@ -123,8 +123,18 @@ func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte, genera
 		return nil, err
 	}
 	s.Remember(ctx, info)
-	s.local.Set(info.ID, info, generation, changes.UserTag(info.ID))
+	s.keep(info, generation)
 	return info, nil
+}
+
+// keep stores info in this replica's copy, unless a change was announced
+// since generation was read. The copy is shared by concurrent requests, so
+// it is encoded once here (Freeze) instead of once per answer.
+func (s *Service) keep(info *dto.InfoPrivateUser, generation uint64) {
+	if s.local == nil || s.local.Suspended() {
+		return
+	}
+	s.local.Set(info.ID, info.Freeze(), generation, changes.UserTag(info.ID))
 }
 
 // Remember caches a snapshot read from (or just written to) the store.

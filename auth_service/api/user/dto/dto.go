@@ -2,6 +2,8 @@
 // users, /profile/mine and /profile/id/:id).
 package dto
 
+import "encoding/json"
+
 // InfoRole is a role as clients see it.
 type InfoRole struct {
 	ID   string `json:"_id"`
@@ -17,7 +19,23 @@ type InfoPrivateUser struct {
 	Name          string     `json:"name"`
 	ProfilePicURL *string    `json:"profilePicUrl,omitempty"`
 	Roles         []InfoRole `json:"roles"`
+
+	// encoded is the JSON of the fields above, computed once by Freeze for
+	// a snapshot shared by many requests (nil: not computed).
+	encoded []byte
 }
+
+// Freeze encodes u once, for a snapshot that is about to be shared by
+// concurrent requests and never modified again, and returns u.
+func (u *InfoPrivateUser) Freeze() *InfoPrivateUser {
+	if b, err := json.Marshal(u); err == nil {
+		u.encoded = b
+	}
+	return u
+}
+
+// JSON is u's encoding when Freeze computed it, else nil.
+func (u *InfoPrivateUser) JSON() []byte { return u.encoded }
 
 // InfoPublicUser is what anyone may see of a user.
 type InfoPublicUser struct {
