@@ -221,10 +221,10 @@ func TestSummarizeRuns(t *testing.T) {
 	runs := []runResult{
 		{Round: 1, Target: "floor", Case: caseFloor, Clients: 16, RPS: 10000, ProcessAllocsPerReq: 9},
 		{Round: 1, Target: "direct", Case: caseID, Clients: 16, RPS: 6000, P50ms: 1, Requests: 100, Errors: 1,
-			ServerAllocsPerReq: 50, ServiceAllocs: map[string]float64{"blog": 48, "auth": 2}},
+			ServerAllocsPerReq: 50, ServiceAllocs: map[string]float64{"blog": 48, "auth": 2}, ServerCPUus: 100},
 		{Round: 2, Target: "floor", Case: caseFloor, Clients: 16, RPS: 8000, ProcessAllocsPerReq: 11},
 		{Round: 2, Target: "direct", Case: caseID, Clients: 16, RPS: 4000, P50ms: 3, Requests: 50,
-			ServerAllocsPerReq: 60, ServiceAllocs: map[string]float64{"blog": 58, "auth": 2}},
+			ServerAllocsPerReq: 60, ServiceAllocs: map[string]float64{"blog": 58, "auth": 2}, ServerCPUus: 140},
 	}
 	got := summarizeRuns(runs)
 	if len(got) != 2 || got[0].Target != "floor" || got[1].Target != "direct" {
@@ -237,7 +237,7 @@ func TestSummarizeRuns(t *testing.T) {
 	if d.VsFloor != (spread{Median: 0.55, Min: 0.5, Max: 0.6, N: 2}) {
 		t.Fatalf("vs floor %+v, want the per-round ratios 0.6 and 0.5", d.VsFloor)
 	}
-	if d.ServerAllocs.Median != 55 || d.ServiceAllocs["blog"] != 53 || d.ServiceAllocs["auth"] != 2 {
+	if d.ServerAllocs.Median != 55 || d.ServiceAllocs["blog"] != 53 || d.ServiceAllocs["auth"] != 2 || d.ServerCPUus != (spread{Median: 120, Min: 100, Max: 140, N: 2}) {
 		t.Fatalf("allocs %+v %v", d.ServerAllocs, d.ServiceAllocs)
 	}
 	if got[0].VsFloor.Median != 1 || got[0].ProcessAllocs.Median != 10 {

@@ -179,9 +179,16 @@ type runResult struct {
 	// ProcessAllocsPerReq is this process's allocations ÷ requests: the
 	// gateway's for gateway cases, the floor's for the floor (with wrk; the
 	// Go driver's own allocations are included with -load go).
-	ProcessAllocsPerReq float64   `json:"process_allocs_per_req"`
-	LoadAvg1            float64   `json:"loadavg1"`
-	Start               time.Time `json:"start"`
+	ProcessAllocsPerReq float64 `json:"process_allocs_per_req"`
+	// ServerCPUus is the replicas' CPU time (process_cpu_seconds_total, every
+	// replica) ÷ requests, in µs; ProcessCPUus the same for this process
+	// (the gateway, the floor, or the Go driver). Together they show where a
+	// saturated machine's two cores went.
+	ServerCPUus  float64            `json:"server_cpu_us_per_req,omitempty"`
+	ServiceCPUus map[string]float64 `json:"service_cpu_us_per_req,omitempty"`
+	ProcessCPUus float64            `json:"process_cpu_us_per_req"`
+	LoadAvg1     float64            `json:"loadavg1"`
+	Start        time.Time          `json:"start"`
 }
 
 type bench struct {
@@ -394,17 +401,17 @@ func (b *bench) measure(ctx context.Context, j job, clients, round int) (runResu
 	}
 	res := runResult{Round: round, Target: j.target, Case: j.name, Clients: clients, Driver: driver,
 		LoadAvg1: loadavg()[0], Start: time.Now().UTC()}
-	before, err := b.mallocs(ctx)
+	before, err := b.counters(ctx)
 	if err != nil {
 		return res, err
 	}
-	procBefore := processMallocs()
+	procBefore, cpuBefore := processMallocs(), processCPU()
 	w, err := b.drive(ctx, j, clients, b.o.duration)
 	if err != nil {
 		return res, err
 	}
-	procAfter := processMallocs()
-	after, err := b.mallocs(ctx)
+	procAfter, cpuAfter := processMallocs(), processCPU()
+	after, err := b.counters(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -413,27 +420,31 @@ func (b *bench) measure(ctx context.Context, j job, clients, round int) (runResu
 	if res.Requests > 0 {
 		n := float64(res.Requests)
 		res.ProcessAllocsPerReq = float64(procAfter-procBefore) / n
+		res.ProcessCPUus = float64((cpuAfter-cpuBefore)/time.Microsecond) / n
 		if len(b.replicas) > 0 {
-			res.ServiceAllocs = map[string]float64{}
+			res.ServiceAllocs, res.ServiceCPUus = map[string]float64{}, map[string]float64{}
 			for _, r := range b.replicas {
-				d := (after[r.Name] - before[r.Name]) / n
+				d := (after[r.Name][mMallocs] - before[r.Name][mMallocs]) / n
 				res.ServiceAllocs[r.Service] += d
 				res.ServerAllocsPerReq += d
+				c := (after[r.Name][mCPU] - before[r.Name][mCPU]) * 1e6 / n
+				res.ServiceCPUus[r.Service] += c
+				res.ServerCPUus += c
 			}
 		}
 	}
 	return res, nil
 }
 
-// mallocs reads go_memstats_mallocs_total of every replica.
-func (b *bench) mallocs(ctx context.Context) (map[string]float64, error) {
-	out := map[string]float64{}
+// counters reads the allocation and CPU counters of every replica.
+func (b *bench) counters(ctx context.Context) (map[string]map[string]float64, error) {
+	out := map[string]map[string]float64{}
 	for _, r := range b.replicas {
 		m, err := scrape(ctx, b.scraper, r.MetricsAddr)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Name, err)
 		}
-		out[r.Name] = m[mMallocs]
+		out[r.Name] = m
 	}
 	return out, nil
 }
@@ -466,10 +477,15 @@ func (r runResult) line() string {
 		s += fmt.Sprintf(" allocs/req auth=%.0f blog=%.0f", r.ServiceAllocs["auth"], r.ServiceAllocs["blog"])
 	}
 	switch r.Target {
-	case "gateway":
-		s += fmt.Sprintf(" gateway=%.0f", r.ProcessAllocsPerReq)
-	case "floor":
-		s += fmt.Sprintf(" floor=%.0f", r.ProcessAllocsPerReq)
+	case "gateway", "floor":
+		s += fmt.Sprintf(" %s=%.0f", r.Target, r.ProcessAllocsPerReq)
+	}
+	if r.ServiceCPUus != nil {
+		s += fmt.Sprintf(" cpu µs/req auth=%.0f blog=%.0f", r.ServiceCPUus["auth"], r.ServiceCPUus["blog"])
+	}
+	switch r.Target {
+	case "gateway", "floor", "nats":
+		s += fmt.Sprintf(" %s=%.0f", r.Target, r.ProcessCPUus)
 	}
 	return s + fmt.Sprintf(" load=%.2f", r.LoadAvg1)
 }

@@ -9,6 +9,8 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Metrics the bench reads from each replica's internal /metrics listener.
@@ -19,9 +21,10 @@ const (
 	mGOGC       = "go_gc_gogc_percent"
 	mGoroutines = "go_goroutines"
 	mRSS        = "process_resident_memory_bytes"
+	mCPU        = "process_cpu_seconds_total"
 )
 
-var scrapedMetrics = []string{mMallocs, mHeapInuse, mNextGC, mGOGC, mGoroutines, mRSS}
+var scrapedMetrics = []string{mMallocs, mHeapInuse, mNextGC, mGOGC, mGoroutines, mRSS, mCPU}
 
 // parseProm reads the unlabelled samples named in names from Prometheus'
 // text exposition format; other lines are skipped.
@@ -82,6 +85,15 @@ func liveHeapAfterGC(m map[string]float64) float64 {
 		gogc = 100
 	}
 	return m[mNextGC] / (1 + gogc/100)
+}
+
+// processCPU is this process's user + system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // processMallocs is this process's allocation count (tiny allocations

@@ -47,6 +47,8 @@ type caseSummary struct {
 	ServerAllocs  spread             `json:"server_allocs_per_req"`
 	ServiceAllocs map[string]float64 `json:"service_allocs_per_req_median,omitempty"`
 	ProcessAllocs spread             `json:"process_allocs_per_req"`
+	ServerCPUus   spread             `json:"server_cpu_us_per_req"`
+	ProcessCPUus  spread             `json:"process_cpu_us_per_req"`
 	// VsFloor is req/s ÷ the floor's req/s at the same client count, per
 	// round (empty without the floor).
 	VsFloor spread `json:"vs_floor"`
@@ -77,7 +79,7 @@ func summarizeRuns(runs []runResult) []caseSummary {
 	for _, k := range order {
 		rs := groups[k]
 		s := caseSummary{Target: k.Target, Case: k.Case, Clients: k.Clients}
-		var rps, p50, p99, server, proc, vs []float64
+		var rps, p50, p99, server, proc, vs, scpu, pcpu []float64
 		services := map[string][]float64{}
 		for _, r := range rs {
 			rps = append(rps, r.RPS)
@@ -85,6 +87,8 @@ func summarizeRuns(runs []runResult) []caseSummary {
 			p99 = append(p99, r.P99ms)
 			server = append(server, r.ServerAllocsPerReq)
 			proc = append(proc, r.ProcessAllocsPerReq)
+			scpu = append(scpu, r.ServerCPUus)
+			pcpu = append(pcpu, r.ProcessCPUus)
 			for svc, v := range r.ServiceAllocs {
 				services[svc] = append(services[svc], v)
 			}
@@ -96,6 +100,7 @@ func summarizeRuns(runs []runResult) []caseSummary {
 		}
 		s.RPS, s.P50ms, s.P99ms = summarize(rps), summarize(p50), summarize(p99)
 		s.ServerAllocs, s.ProcessAllocs, s.VsFloor = summarize(server), summarize(proc), summarize(vs)
+		s.ServerCPUus, s.ProcessCPUus = summarize(scpu), summarize(pcpu)
 		if len(services) > 0 {
 			s.ServiceAllocs = map[string]float64{}
 			for svc, v := range services {
@@ -108,24 +113,29 @@ func summarizeRuns(runs []runResult) []caseSummary {
 }
 
 func printSummary(w io.Writer, rep *report) {
-	fmt.Fprintf(w, "\nSummary: median over %d round(s), spread = min–max of req/s; allocs/req = replicas' mallocs (auth+blog) ÷ requests; gw/floor allocs = this process\n", rep.Rounds)
-	fmt.Fprintf(w, "%-8s %-44s %4s %9s %-17s %9s %9s %-13s %8s %8s %7s\n",
-		"target", "case", "c", "req/s", "spread", "p50 ms", "p99 ms", "errors", "allocs", "gw/floor", "×floor")
+	fmt.Fprintf(w, "\nSummary: median over %d round(s), spread = min–max of req/s; allocs and cpu µs per request: replicas (auth+blog, from their metrics) / this process (gateway, floor, or the Go driver of the NATS case)\n", rep.Rounds)
+	fmt.Fprintf(w, "%-8s %-44s %4s %9s %-17s %9s %9s %-13s %8s %8s %8s %8s %7s\n",
+		"target", "case", "c", "req/s", "spread", "p50 ms", "p99 ms", "errors", "allocs", "gw/floor", "cpu µs", "gw/floor", "×floor")
 	for _, s := range rep.Summary {
 		errs := fmt.Sprintf("%d/%d", s.Errors, s.Requests)
-		allocs, proc, vs := "-", "-", "-"
+		allocs, proc, cpu, pcpu, vs := "-", "-", "-", "-", "-"
 		if s.ServiceAllocs != nil && s.Target != "floor" {
 			allocs = fmt.Sprintf("%.0f", s.ServerAllocs.Median)
+			cpu = fmt.Sprintf("%.0f", s.ServerCPUus.Median)
 		}
-		if s.Target == "gateway" || s.Target == "floor" {
+		switch s.Target {
+		case "gateway", "floor":
 			proc = fmt.Sprintf("%.0f", s.ProcessAllocs.Median)
+			pcpu = fmt.Sprintf("%.0f", s.ProcessCPUus.Median)
+		case "nats":
+			pcpu = fmt.Sprintf("%.0f", s.ProcessCPUus.Median)
 		}
 		if s.VsFloor.N > 0 {
 			vs = fmt.Sprintf("%.0f %%", 100*s.VsFloor.Median)
 		}
-		fmt.Fprintf(w, "%-8s %-44s %4d %9.0f %-17s %9.3f %9.3f %-13s %8s %8s %7s\n",
+		fmt.Fprintf(w, "%-8s %-44s %4d %9.0f %-17s %9.3f %9.3f %-13s %8s %8s %8s %8s %7s\n",
 			s.Target, s.Case, s.Clients, s.RPS.Median, fmt.Sprintf("%.0f–%.0f", s.RPS.Min, s.RPS.Max),
-			s.P50ms.Median, s.P99ms.Median, errs, allocs, proc, vs)
+			s.P50ms.Median, s.P99ms.Median, errs, allocs, proc, cpu, pcpu, vs)
 	}
 	measured := false
 	for _, r := range rep.Ratios {
