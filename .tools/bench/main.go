@@ -13,8 +13,10 @@
 // full load while sampling each replica's heap, goroutines and RSS; -startup
 // restarts each service's replica and times it to ready.
 //
-//	go run ./.tools/bench                                  # 3 rounds, 16 and 64 clients
-//	go run ./.tools/bench -clients 16 -soak 60s -json /tmp/bench.json
+//	go run ./.tools/bench                                  # 3 rounds, 16 and 64 clients, start-up times
+//	go run ./.tools/bench -soak 60s -json /tmp/bench.json   # everything, results as JSON
+//	go run ./.tools/bench -clients 16 -only verify          # one case (and the floor)
+//	go run ./.tools/bench -load go -replicas 2              # the Go driver; two replicas per service
 //	go run ./.tools/bench -url http://127.0.0.1:8000 -direct=false
 package main
 
