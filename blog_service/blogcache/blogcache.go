@@ -219,6 +219,7 @@ type Cache struct {
 	lastFailure     atomic.Int64 // unix nanoseconds of the last failed Redis call
 
 	started atomic.Bool
+	closed  atomic.Bool
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -803,8 +804,11 @@ func (c *Cache) Start() {
 // Close stops the retry loop after one last attempt (Redis is still open
 // when the runtime calls it), reporting an invalidation that could not land.
 func (c *Cache) Close(ctx context.Context) error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	c.stopRefreshes()
-	c.stopHeartbeat()
+	c.stopHeartbeat(ctx)
 	if c.started.Load() {
 		close(c.stop)
 		<-c.done

@@ -53,6 +53,8 @@ type Change struct {
 // Presence is the payload of SubjectPresence.
 type Presence struct {
 	Origin string `json:"origin"`
+	// Gone: the replica is shutting down; stop waiting for it now.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // Ack is the payload of an acknowledgement: replica Origin has applied the
@@ -221,11 +223,18 @@ func (c *Cache) heartbeat() {
 	}
 }
 
-func (c *Cache) stopHeartbeat() {
-	if c.ev.following {
-		close(c.ev.stop)
-		<-c.ev.stopped
+// stopHeartbeat stops announcing this replica and tells the peers it is
+// going (the runtime closes the cache while NATS is still connected), so
+// their writes stop waiting for it at once rather than after presenceFor.
+func (c *Cache) stopHeartbeat(ctx context.Context) {
+	if !c.ev.following {
+		return
 	}
+	close(c.ev.stop)
+	<-c.ev.stopped
+	ctx, cancel := context.WithTimeout(ctx, changefeed.PublishTimeout)
+	defer cancel()
+	_ = c.opts.Events.Publish(ctx, SubjectPresence, Presence{Origin: c.origin, Gone: true})
 }
 
 func (c *Cache) applyPresence(_ string, data []byte) {
@@ -233,9 +242,22 @@ func (c *Cache) applyPresence(_ string, data []byte) {
 	if json.Unmarshal(data, &p) != nil || p.Origin == "" || p.Origin == c.origin {
 		return
 	}
+	if !p.Gone {
+		c.ev.mu.Lock()
+		c.ev.peers[p.Origin] = time.Now()
+		c.ev.mu.Unlock()
+		return
+	}
 	c.ev.mu.Lock()
-	c.ev.peers[p.Origin] = time.Now()
+	delete(c.ev.peers, p.Origin)
+	var waits []uint64
+	for seq := range c.ev.waiting {
+		waits = append(waits, seq)
+	}
 	c.ev.mu.Unlock()
+	for _, seq := range waits {
+		c.acked(p.Origin, seq)
+	}
 }
 
 func (c *Cache) applyAck(_ string, data []byte) {

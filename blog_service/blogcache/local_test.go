@@ -318,3 +318,35 @@ func TestRefreshOnlyHotFamilies(t *testing.T) {
 		return latestLoads.Load() == 2 && editorLoads.Load() == 2 && a.RefreshesRunning() == 0
 	})
 }
+
+// TestWriterStopsWaitingForGonePeers: a replica that shuts down says so and
+// is not waited for at all; one that vanishes without a word delays a
+// write by at most the publish timeout, and only until its presence runs
+// out.
+func TestWriterStopsWaitingForGonePeers(t *testing.T) {
+	_, rs := newReplicas(t, 3)
+	a, b, c := rs[0], rs[1], rs[2]
+	write := func() time.Duration {
+		start := time.Now()
+		a.Changed(context.Background(), blog(bson.NewObjectID()))
+		return time.Since(start)
+	}
+	if d := write(); d > 500*time.Millisecond {
+		t.Fatalf("a write with live peers took %v", d)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wait.Eventually(t, 5*time.Second, "B no longer a peer", func() bool { return a.Peers() == 1 })
+	if d := write(); d > 500*time.Millisecond {
+		t.Errorf("a write after B said goodbye took %v", d)
+	}
+	c.nc.Close() // C vanishes without a word
+	if d := write(); d > 2*time.Second {
+		t.Errorf("a write waited %v for a vanished peer, more than the publish timeout", d)
+	}
+	wait.Eventually(t, 2*presenceFor, "C no longer a peer", func() bool { return a.Peers() == 0 })
+	if d := write(); d > 500*time.Millisecond {
+		t.Errorf("a write after C's presence ran out took %v", d)
+	}
+}

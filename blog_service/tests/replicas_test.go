@@ -5,8 +5,8 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
