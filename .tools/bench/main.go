@@ -475,21 +475,27 @@ func (b *bench) drive(ctx context.Context, j job, clients int, d time.Duration) 
 func (r runResult) line() string {
 	s := fmt.Sprintf("%-8s %-44s c=%-3d req/s=%-8.0f p50=%-9s p99=%-9s errors=%d/%d",
 		r.Target, r.Case, r.Clients, r.RPS, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Errors, r.Requests)
-	if r.ServiceAllocs != nil {
-		s += fmt.Sprintf(" allocs/req auth=%.0f blog=%.0f", r.ServiceAllocs["auth"], r.ServiceAllocs["blog"])
-	}
-	switch r.Target {
-	case "gateway", "floor":
-		s += fmt.Sprintf(" %s=%.0f", r.Target, r.ProcessAllocsPerReq)
-	}
-	if r.ServiceCPUus != nil {
-		s += fmt.Sprintf(" cpu µs/req auth=%.0f blog=%.0f", r.ServiceCPUus["auth"], r.ServiceCPUus["blog"])
-	}
-	switch r.Target {
-	case "gateway", "floor", "nats":
-		s += fmt.Sprintf(" %s=%.0f", r.Target, r.ProcessCPUus)
+	for _, m := range []struct {
+		label    string
+		services map[string]float64
+		process  float64
+	}{{"allocs/req", r.ServiceAllocs, r.ProcessAllocsPerReq}, {"cpu µs/req", r.ServiceCPUus, r.ProcessCPUus}} {
+		s += " " + m.label
+		if m.services != nil {
+			s += fmt.Sprintf(" auth=%.0f blog=%.0f", m.services["auth"], m.services["blog"])
+		}
+		if r.inProcess() {
+			s += fmt.Sprintf(" %s=%.0f", r.Target, m.process)
+		}
 	}
 	return s + fmt.Sprintf(" load=%.2f", r.LoadAvg1)
+}
+
+// inProcess reports whether this process served the target (the floor, the
+// local platform's gateway) or drove it with Go (NATS), so that its own
+// allocations and CPU belong to the case.
+func (r runResult) inProcess() bool {
+	return r.Target == "floor" || r.Target == "nats" || r.Target == "gateway" && r.ServiceAllocs != nil
 }
 
 // benchCase is one measured route; reqs gives its requests for a target.

@@ -123,11 +123,11 @@ func printSummary(w io.Writer, rep *report) {
 			allocs = fmt.Sprintf("%.0f", s.ServerAllocs.Median)
 			cpu = fmt.Sprintf("%.0f", s.ServerCPUus.Median)
 		}
-		switch s.Target {
-		case "gateway", "floor":
+		switch {
+		case s.Target == "floor" || s.Target == "gateway" && s.ServiceAllocs != nil:
 			proc = fmt.Sprintf("%.0f", s.ProcessAllocs.Median)
 			pcpu = fmt.Sprintf("%.0f", s.ProcessCPUus.Median)
-		case "nats":
+		case s.Target == "nats":
 			pcpu = fmt.Sprintf("%.0f", s.ProcessCPUus.Median)
 		}
 		if s.VsFloor.N > 0 {
