@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +177,12 @@ func TestRequestLogLines(t *testing.T) {
 	serve(e, "/ok")
 	if line := raw.buf.String(); strings.Contains(line, "traceId") || !strings.Contains(line, `"requestId":"`) {
 		t.Fatalf("access line without a trace: %s", line)
+	}
+}
+
+func TestCanonicalRequestIDHeader(t *testing.T) {
+	if got := textproto.CanonicalMIMEHeaderKey(RequestIDHeader); got != canonicalRequestIDHeader {
+		t.Fatalf("canonical form of %s is %s, not %s", RequestIDHeader, got, canonicalRequestIDHeader)
 	}
 }
 

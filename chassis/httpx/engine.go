@@ -206,8 +206,9 @@ func carriesTrace(h http.Header, fields []string) bool {
 	return false
 }
 
-// canonicalRequestIDHeader is RequestIDHeader as net/http keys it.
-var canonicalRequestIDHeader = textproto.CanonicalMIMEHeaderKey(RequestIDHeader)
+// canonicalRequestIDHeader is RequestIDHeader as net/http keys it
+// (textproto.CanonicalMIMEHeaderKey; a test keeps the two in step).
+const canonicalRequestIDHeader = "X-Request-Id"
 
 func recovery() gin.HandlerFunc {
 	return func(c *gin.Context) {
