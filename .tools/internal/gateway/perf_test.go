@@ -46,12 +46,16 @@ type perfSetup struct {
 	verifies    atomic.Int64 // calls to the verifier
 }
 
-// newPerfSetup starts an upstream that counts its connections, a verifier
-// that takes verifyDelay to accept goodKey, and the gateway in front.
-func newPerfSetup(tb testing.TB, verifyDelay time.Duration) *perfSetup {
+// newPerfSetup starts an upstream that counts its connections (and calls
+// gate, when set, before each answer), a verifier that takes verifyDelay to
+// accept goodKey, and the gateway in front.
+func newPerfSetup(tb testing.TB, verifyDelay time.Duration, gate func()) *perfSetup {
 	tb.Helper()
 	s := &perfSetup{}
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if gate != nil {
+			gate()
+		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = w.Write(perfBody)
 	}))
@@ -148,14 +152,36 @@ func runClients(tb testing.TB, s *perfSetup, client *http.Client, clients, n int
 }
 
 func TestUpstreamConnectionsAreReused(t *testing.T) {
-	const clients, perClient = 32, 40
-	s := newPerfSetup(t, 0)
-	runClients(t, s, keepAliveClient(clients), clients, perClient)
-	// Each client connection holds at most one upstream connection at a
-	// time; with enough idle connections kept, none is opened again.
+	// Waves of clients all in flight at once, more of them than the 64
+	// idle connections per target the gateway used to keep: after each
+	// wave the surplus was closed, and the next wave dialled it again.
+	const clients, waves = 96, 3
+	var mu sync.Mutex
+	arrived, wave := 0, make(chan struct{})
+	gate := func() { // holds each request until the whole wave is in flight
+		mu.Lock()
+		arrived++
+		ch := wave
+		if arrived == clients {
+			close(wave)
+			arrived, wave = 0, make(chan struct{})
+		}
+		mu.Unlock()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	s := newPerfSetup(t, 0, gate)
+	client := keepAliveClient(clients)
+	for range waves {
+		runClients(t, s, client, clients, 1)
+	}
+	// Each client connection holds one upstream connection at a time; with
+	// enough idle connections kept, none is opened again.
 	if got := s.upstreamNew.Load(); got > clients {
-		t.Errorf("%d requests on %d client connections opened %d upstream connections, want at most %d",
-			clients*perClient, clients, got, clients)
+		t.Errorf("%d waves of %d concurrent requests opened %d upstream connections, want at most %d",
+			waves, clients, got, clients)
 	}
 }
 
@@ -163,7 +189,7 @@ func TestConcurrentFirstRequestsWithOneKeyVerifyOnce(t *testing.T) {
 	const clients = 32
 	// The verifier is slow enough for every first request to arrive while
 	// the key is being verified.
-	s := newPerfSetup(t, 200*time.Millisecond)
+	s := newPerfSetup(t, 200*time.Millisecond, nil)
 	runClients(t, s, keepAliveClient(clients), clients, 1)
 	if got := s.verifies.Load(); got != 1 {
 		t.Errorf("%d concurrent first requests with one key made %d verification calls, want 1", clients, got)
@@ -173,7 +199,7 @@ func TestConcurrentFirstRequestsWithOneKeyVerifyOnce(t *testing.T) {
 // BenchmarkGatewayProxy measures a cached-key GET through the gateway (the
 // client, the gateway and the upstream share the machine).
 func BenchmarkGatewayProxy(b *testing.B) {
-	s := newPerfSetup(b, 0)
+	s := newPerfSetup(b, 0, nil)
 	client := keepAliveClient(16)
 	if _, err := s.get(client, "/blog/id/1"); err != nil { // the key is cached from here on
 		b.Fatal(err)
