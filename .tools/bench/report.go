@@ -145,7 +145,7 @@ func printSummary(w io.Writer, rep *report) {
 		return
 	}
 	fmt.Fprintf(w, "\nSame-run ratios (median of the per-round values, min–max over rounds):\n")
-	fmt.Fprintf(w, "%-62s %3s  %-26s  %-15s  %s\n", "ratio", "c", "value", "target", "")
+	fmt.Fprintf(w, "%-62s %3s  %s\n", "ratio", "c", "value (min–max over rounds), target, verdict")
 	clients := 0
 	for _, r := range rep.Ratios {
 		if r.Value.N == 0 {
