@@ -101,3 +101,39 @@ func TestDirectPathResendsOnAConnectionTheTargetClosedWhileIdle(t *testing.T) {
 		t.Errorf("target stats %+v, want 3 served and no failure", s)
 	}
 }
+
+func TestDirectPathConnectTimeoutIsRetriedOnAnotherTarget(t *testing.T) {
+	healthy := newBackend(t, "t2")
+	gw := newTestGateway(t, `
+services:
+  - {name: s, url: "http://up", connect_timeout: 100, read_timeout: 2000, retries: 1, routes: [{name: r, paths: [/]}]}
+upstreams:
+  - name: up
+    healthchecks: {passive: {unhealthy: {tcp_failures: 0, timeouts: 2}}}
+    targets: [{target: "t1:8000"}, {target: "t2:8000"}]
+`, map[string]string{"t1": blackholeAddr(t), "t2": healthy.addr()}, nil)
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	for _, method := range []string{http.MethodGet, http.MethodDelete, http.MethodGet, http.MethodHead} {
+		start := time.Now()
+		req, _ := http.NewRequest(method, srv.URL+"/x", nil) // no body: the direct path
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if took := time.Since(start); resp.StatusCode != 200 || took > time.Second {
+			t.Errorf("%s: %d after %v, want 200 from t2 after at most one connect_timeout", method, resp.StatusCode, took)
+		}
+	}
+	var t1 TargetStats
+	for _, s := range gw.Stats() {
+		if s.Name == "t1" {
+			t1 = s
+		}
+	}
+	// Ejection after two proves both failed attempts were timeouts.
+	if t1.Failures != 2 || !t1.Down || healthy.arrivals.Load() != 4 {
+		t.Errorf("t1 %+v, t2 got %d requests: want t1 ejected after 2 connect timeouts and every request on t2", t1, healthy.arrivals.Load())
+	}
+}
