@@ -87,7 +87,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "run only cases whose name contains this")
 	flag.StringVar(&o.load, "load", defaultLoad, "load driver: wrk (default when on PATH) or go")
 	flag.StringVar(&o.jsonFile, "json", "", "write every result (per round), the ratios, soak and start-up figures to this file")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the gateway, the floor, the Go driver) over the rounds to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the floor and, with the local platform, the gateway, NATS and the store) over the rounds to this file")
 	flag.DurationVar(&o.soak, "soak", 0, "after the rounds, drive a mix at full load for this long, sampling each replica's memory every 5s (0: off)")
 	flag.IntVar(&o.soakClients, "soak-clients", 64, "clients of the soak")
 	flag.IntVar(&o.startups, "startup", 3, "times each service's replica is restarted and timed to ready (0: off; local platform only)")
@@ -178,14 +178,17 @@ type runResult struct {
 	// of every replica, both services) during the run ÷ requests.
 	ServerAllocsPerReq float64            `json:"server_allocs_per_req,omitempty"`
 	ServiceAllocs      map[string]float64 `json:"service_allocs_per_req,omitempty"`
-	// ProcessAllocsPerReq is this process's allocations ÷ requests: the
-	// gateway's for gateway cases, the floor's for the floor (with wrk; the
-	// Go driver's own allocations are included with -load go).
+	// ProcessAllocsPerReq is this process's allocations ÷ requests. With the
+	// local platform this process hosts the gateway, the NATS server and the
+	// store (Redis and the replicas are processes of their own), so it is
+	// the gateway's share for gateway cases (plus NATS for protected
+	// routes), NATS's share for direct protected routes, the floor's for the
+	// floor. With -load go or the NATS case the load generator is in it too.
 	ProcessAllocsPerReq float64 `json:"process_allocs_per_req"`
 	// ServerCPUus is the replicas' CPU time (process_cpu_seconds_total, every
 	// replica) ÷ requests, in µs; ProcessCPUus the same for this process
-	// (the gateway, the floor, or the Go driver). Together they show where a
-	// saturated machine's two cores went.
+	// (see ProcessAllocsPerReq). Together with wrk's share (the rest) they
+	// show where a saturated machine's two cores went.
 	ServerCPUus  float64            `json:"server_cpu_us_per_req,omitempty"`
 	ServiceCPUus map[string]float64 `json:"service_cpu_us_per_req,omitempty"`
 	ProcessCPUus float64            `json:"process_cpu_us_per_req"`
@@ -485,17 +488,17 @@ func (r runResult) line() string {
 			s += fmt.Sprintf(" auth=%.0f blog=%.0f", m.services["auth"], m.services["blog"])
 		}
 		if r.inProcess() {
-			s += fmt.Sprintf(" %s=%.0f", r.Target, m.process)
+			s += fmt.Sprintf(" bench=%.0f", m.process)
 		}
 	}
 	return s + fmt.Sprintf(" load=%.2f", r.LoadAvg1)
 }
 
-// inProcess reports whether this process served the target (the floor, the
-// local platform's gateway) or drove it with Go (NATS), so that its own
-// allocations and CPU belong to the case.
+// inProcess reports whether this process took part in the case: it serves
+// the floor and, with the local platform, hosts the gateway, NATS and the
+// store. Against an external gateway (-url) it only drives the load.
 func (r runResult) inProcess() bool {
-	return r.Target == "floor" || r.Target == "nats" || r.Target == "gateway" && r.ServiceAllocs != nil
+	return r.Target == "floor" || r.ServiceAllocs != nil
 }
 
 // benchCase is one measured route; reqs gives its requests for a target.

@@ -113,9 +113,10 @@ func summarizeRuns(runs []runResult) []caseSummary {
 }
 
 func printSummary(w io.Writer, rep *report) {
-	fmt.Fprintf(w, "\nSummary: median over %d round(s), spread = min–max of req/s; allocs and cpu µs per request: replicas (auth+blog, from their metrics) / this process (gateway, floor, or the Go driver of the NATS case)\n", rep.Rounds)
+	fmt.Fprintf(w, "\nSummary: median over %d round(s), spread = min–max of req/s; allocs and cpu µs per request of the replicas (auth+blog, from their metrics)\n"+
+		"and of the bench process (the floor; with the local platform also the gateway, NATS server and store; with -load go or NATS, the load generator)\n", rep.Rounds)
 	fmt.Fprintf(w, "%-8s %-44s %4s %9s %-17s %9s %9s %-13s %8s %8s %8s %8s %7s\n",
-		"target", "case", "c", "req/s", "spread", "p50 ms", "p99 ms", "errors", "allocs", "gw/floor", "cpu µs", "gw/floor", "×floor")
+		"target", "case", "c", "req/s", "spread", "p50 ms", "p99 ms", "errors", "allocs", "bench", "cpu µs", "bench", "×floor")
 	for _, s := range rep.Summary {
 		errs := fmt.Sprintf("%d/%d", s.Errors, s.Requests)
 		allocs, proc, cpu, pcpu, vs := "-", "-", "-", "-", "-"
@@ -123,11 +124,8 @@ func printSummary(w io.Writer, rep *report) {
 			allocs = fmt.Sprintf("%.0f", s.ServerAllocs.Median)
 			cpu = fmt.Sprintf("%.0f", s.ServerCPUus.Median)
 		}
-		switch {
-		case s.Target == "floor" || s.Target == "gateway" && s.ServiceAllocs != nil:
+		if s.Target == "floor" || s.ServiceAllocs != nil {
 			proc = fmt.Sprintf("%.0f", s.ProcessAllocs.Median)
-			pcpu = fmt.Sprintf("%.0f", s.ProcessCPUus.Median)
-		case s.Target == "nats":
 			pcpu = fmt.Sprintf("%.0f", s.ProcessCPUus.Median)
 		}
 		if s.VsFloor.N > 0 {
