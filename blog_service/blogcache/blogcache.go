@@ -57,6 +57,17 @@
 //     Redis and are covered as soon as the retry lands (within one retry
 //     interval of Redis answering again); TTLs bound anything else.
 //
+// In front of Redis, each replica may keep a first-level cache
+// (Options.Local) of the same bytes, keyed without versions and tagged by
+// blog id, slug and list family. Changed drops this replica's entries after
+// the Redis invalidation, then publishes a Change that every replica
+// applies the same way (events.go); the writer answers only once every
+// live replica has acknowledged it. Fills note the first-level generation
+// before asking Redis, so a fill that raced an event is refused. While a
+// replica cannot hear events (NATS down) its first-level cache is
+// suspended. After a write the writer also reloads the first pages readers
+// use, in the background (refresh.go).
+//
 // The scripts build list keys from the version they read, so they assume a
 // single Redis (not Redis Cluster), which is what the platform runs. Every
 // key is under "blog_" or "blogcache:", which is what a Redis ACL for this
