@@ -10,13 +10,14 @@ import (
 // After real traffic, each service's /metrics (Prometheus text, on its
 // internal metrics listener) carries the
 // series operators rely on: HTTP requests by route template and status, NATS
-// requests by subject and outcome on both sides, cache hits and misses, and
+// requests by subject and outcome on both sides, cache hits and misses of
+// both tiers (the replica's own first-level cache, l1_blog, then Redis), and
 // the breaker state.
 func TestMetricsAfterTraffic(t *testing.T) {
 	p := startPlatform(t, false)
 	token := p.signIn()
 	id, _ := p.publish(token, "Metrics Are Scraped")
-	for i := 0; i < 2; i++ { // a miss, then a hit
+	for i := 0; i < 2; i++ { // a miss (first-level cache and Redis), then a first-level hit
 		if a := p.do("GET", p.blogURL, "/id/"+id, "", nil); a.status != 200 {
 			t.Fatalf("read: %d", a.status)
 		}
@@ -48,7 +49,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		{"blog", blog, []string{`http_request_duration_seconds_bucket{method="PUT",route="/editor/publish/id/:id"`}},
 		{"blog", blog, []string{`nats_requests_total{outcome="ok",service="blog",side="client",subject="auth.authenticate.authorize"}`}},
 		{"blog", blog, []string{`nats_request_duration_seconds_bucket{outcome="ok",service="blog",side="client",subject="auth.authenticate.authorize"`}},
-		{"blog", blog, []string{`cache_lookups_total{cache="blog",result="hit",service="blog"}`, `cache_lookups_total{cache="blog",result="miss",service="blog"}`}},
+		{"blog", blog, []string{`cache_lookups_total{cache="l1_blog",result="hit",service="blog"}`, `cache_lookups_total{cache="l1_blog",result="miss",service="blog"}`, `cache_lookups_total{cache="blog",result="miss",service="blog"}`}},
 		{"blog", blog, []string{`circuit_breaker_state{name="auth",service="blog"} 0`}},
 		{"auth", auth, []string{`http_requests_total{method="POST",route="/signin/basic",service="auth",status="200"} 1`}},
 		{"auth", auth, []string{`nats_requests_total{outcome="ok",service="auth",side="server",subject="auth.authenticate.authorize"}`}},
