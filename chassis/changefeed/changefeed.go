@@ -70,9 +70,10 @@ type Follower struct {
 	guarded  []Guarded
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	dropped int
-	done    chan struct{}
+	mu        sync.Mutex
+	dropped   int
+	suspended bool
+	done      chan struct{}
 }
 
 // Follow subscribes to subject (wildcards allowed) on every replica and
@@ -80,6 +81,12 @@ type Follower struct {
 // guarded caches are suspended while the connection is not up and resumed
 // empty when it is (and emptied when events were dropped).
 func Follow(nc *nats.Conn, subject string, handle func(subject string, data []byte), log *slog.Logger, guarded ...Guarded) (*Follower, error) {
+	return followMsgs(nc, subject, func(m *nats.Msg) { handle(m.Subject, m.Data) }, log, guarded...)
+}
+
+// followMsgs is Follow with the whole message (headers included) handed
+// to handle.
+func followMsgs(nc *nats.Conn, subject string, handle func(m *nats.Msg), log *slog.Logger, guarded ...Guarded) (*Follower, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -92,7 +99,7 @@ func Follow(nc *nats.Conn, subject string, handle func(subject string, data []by
 		f.suspend()
 	}
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
-		handle(m.Subject, m.Data)
+		handle(m)
 		f.checkDropped()
 	})
 	if err == nil {
@@ -161,15 +168,29 @@ func (f *Follower) checkDropped() {
 }
 
 func (f *Follower) suspend() {
+	f.mu.Lock()
+	f.suspended = true
+	f.mu.Unlock()
 	for _, g := range f.guarded {
 		g.Suspend()
 	}
 }
 
 func (f *Follower) resume() {
+	f.mu.Lock()
+	f.suspended = false
+	f.mu.Unlock()
 	for _, g := range f.guarded {
 		g.Resume()
 	}
+}
+
+// Suspended reports whether the guarded caches are suspended (the
+// connection is not up, or the follower stopped).
+func (f *Follower) Suspended() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.suspended
 }
 
 // Stop unsubscribes and leaves the caches suspended.

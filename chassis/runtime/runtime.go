@@ -175,6 +175,18 @@ func (rt *Runtime) Follow(subject string, handle func(subject string, data []byt
 	return nil
 }
 
+// Feed opens the acknowledged change feed of subject for this replica's
+// lifetime (see changefeed.Feed): closed, saying goodbye to the other
+// replicas, before NATS is drained.
+func (rt *Runtime) Feed(subject string) (*changefeed.Feed, error) {
+	f, err := changefeed.NewFeed(rt.NATS, subject, rt.Log)
+	if err != nil {
+		return nil, err
+	}
+	rt.OnClose(func(context.Context) error { f.Close(); return nil })
+	return f, nil
+}
+
 func (rt *Runtime) MetricsAddr() string { return rt.metricsAddr }
 
 // MetricsHandler serves the Prometheus text format, as the internal listener
