@@ -302,6 +302,23 @@ func TestCompareSoak(t *testing.T) {
 		b.HeapWithinTarget || b.GoroutinesFlat || b.RSSWithinTarget || b.PeakRSS != 52<<20 {
 		t.Fatalf("leaking replica %+v", b)
 	}
+	// Goroutines: a drop, or growth within the jitter allowance, is flat.
+	for _, tt := range []struct {
+		mark, end float64
+		flat      bool
+	}{{161, 121, true}, {112, 127, true}, {100, 116, true}, {100, 117, false}, {400, 440, true}, {400, 441, false}} {
+		var ss []soakSample
+		for i := 1; i <= 12; i++ {
+			g := tt.mark
+			if i > 6 {
+				g = tt.end
+			}
+			ss = append(ss, soakSample{AtSeconds: float64(5 * i), Replica: "r", LiveHeap: 1, Goroutines: g})
+		}
+		if got := compareSoak(ss, 60*time.Second)[0].GoroutinesFlat; got != tt.flat {
+			t.Errorf("goroutines %v → %v: flat %v, want %v", tt.mark, tt.end, got, tt.flat)
+		}
+	}
 	if m := soakMark(15 * time.Second); m != 5*time.Second {
 		t.Fatalf("mark of a short soak %v", m)
 	}
