@@ -333,7 +333,8 @@ func TestNATSConfigPermissions(t *testing.T) {
 
 	// Change events reach every replica: auth announces on events.auth.>
 	// and follows its own, blog follows auth's and announces and follows
-	// its own; neither can speak for the other.
+	// its own; neither can speak for the other. Both announce presence and
+	// acknowledge events of either stream.
 	t.Run("change events", func(t *testing.T) {
 		follow := func(nc *nats.Conn, subject string) *nats.Subscription {
 			sub, err := nc.SubscribeSync(subject)
@@ -347,6 +348,8 @@ func TestNATSConfigPermissions(t *testing.T) {
 		}
 		authFollowsAuth, blogFollowsAuth := follow(authConn, "events.auth.>"), follow(blogConn, "events.auth.>")
 		blogFollowsBlog := follow(blogConn, "events.blog.>")
+		authPresence, blogPresence := follow(authConn, "events.presence.>"), follow(blogConn, "events.presence.>")
+		authAcks, blogAcks := follow(authConn, "events.ack.>"), follow(blogConn, "events.ack.>")
 		for _, tc := range []struct {
 			publisher *nats.Conn
 			subject   string
@@ -354,6 +357,11 @@ func TestNATSConfigPermissions(t *testing.T) {
 		}{
 			{authConn, "events.auth.changed", []*nats.Subscription{authFollowsAuth, blogFollowsAuth}},
 			{blogConn, "events.blog.changed", []*nats.Subscription{blogFollowsBlog}},
+			{authConn, "events.presence.events.auth.changed", []*nats.Subscription{authPresence, blogPresence}},
+			{blogConn, "events.presence.events.auth.changed", []*nats.Subscription{authPresence, blogPresence}},
+			{blogConn, "events.presence.events.blog.changed", []*nats.Subscription{authPresence, blogPresence}},
+			{authConn, "events.ack.someblogreplica", []*nats.Subscription{authAcks, blogAcks}},
+			{blogConn, "events.ack.someauthreplica", []*nats.Subscription{authAcks, blogAcks}},
 		} {
 			if err := tc.publisher.Publish(tc.subject, []byte(`{}`)); err != nil {
 				t.Fatal(err)

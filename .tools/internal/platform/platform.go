@@ -363,10 +363,12 @@ func (p *Platform) startInfrastructure(ctx context.Context) error {
 			{
 				// auth serves the auth.* request subjects; besides answers
 				// to the requests it receives (and discovery) it publishes
-				// only its change events, which every auth replica follows.
+				// only its change events, which every auth replica follows,
+				// and the presence and acknowledgements of every change
+				// stream (events.presence.>, events.ack.>), as blog does.
 				Name: "auth", Password: p.natsPasswords["auth"],
-				Publish:   []string{"events.auth.>"},
-				Subscribe: []string{"auth.>", "events.auth.>"},
+				Publish:   []string{"events.auth.>", "events.presence.>", "events.ack.>"},
+				Subscribe: []string{"auth.>", "events.auth.>", "events.presence.>", "events.ack.>"},
 			},
 			{
 				// blog may only ask: it cannot subscribe to auth.>, so no
@@ -375,8 +377,8 @@ func (p *Platform) startInfrastructure(ctx context.Context) error {
 				// follows its own. Each user also reads only its own
 				// inbox (_INBOX_<user>).
 				Name: "blog", Password: p.natsPasswords["blog"],
-				Publish:   []string{"auth.>", "events.blog.>"},
-				Subscribe: []string{"events.auth.>", "events.blog.>"},
+				Publish:   []string{"auth.>", "events.blog.>", "events.presence.>", "events.ack.>"},
+				Subscribe: []string{"events.auth.>", "events.blog.>", "events.presence.>", "events.ack.>"},
 			},
 		},
 		// The server's start-up banner (Info) and its warning about plain
