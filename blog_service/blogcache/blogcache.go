@@ -93,6 +93,7 @@ import (
 
 	"blogplatform/blog_service/model"
 	"blogplatform/chassis/cache"
+	"blogplatform/chassis/changefeed"
 	"blogplatform/chassis/localcache"
 	"blogplatform/chassis/metrics"
 )
@@ -184,16 +185,20 @@ type Options struct {
 	// Local guarded), so a write on any replica drops its entries.
 	Local *localcache.Cache[[]byte]
 	// Events, when set, publishes a Change on SubjectChanged after each
-	// invalidation, before the write is answered.
-	Events Publisher
+	// invalidation, before the write is answered, and follows them
+	// (Follow): a changefeed.Feed of SubjectChanged.
+	Events Feed
 	// RefreshTimeout bounds one background refresh of a list page after a
 	// write (default 5s); the request that caused it does not.
 	RefreshTimeout time.Duration
 }
 
-// Publisher sends change events (changefeed.Publisher).
-type Publisher interface {
-	Publish(ctx context.Context, subject string, event any) error
+// Feed is the acknowledged change feed of SubjectChanged
+// (changefeed.Feed).
+type Feed interface {
+	Publish(ctx context.Context, event any) error
+	Follow(handle func(subject string, data []byte), guarded ...changefeed.Guarded) error
+	Peers() int
 }
 
 // Cache is safe for concurrent use. Start the retry loop with Start and stop
@@ -214,10 +219,6 @@ type Cache struct {
 	replayed atomic.Bool
 
 	refresh refresher
-
-	// origin names this replica in change events (random, per process).
-	origin string
-	ev     events
 
 	// Pending invalidations: each key and version key maps to the sequence
 	// number of the latest write that needs it dropped (bumped), so a replay
@@ -249,9 +250,7 @@ func New(kv *cache.Cache, o Options) *Cache {
 		o.RefreshTimeout = 5 * time.Second
 	}
 	return &Cache{
-		kv: kv, rdb: kv.Client(), opts: o, local: o.Local, refresh: newRefresher(), origin: newToken(),
-		ev: events{peers: map[string]time.Time{}, waiting: map[uint64]map[string]bool{}, done: map[uint64]chan struct{}{},
-			stop: make(chan struct{}), stopped: make(chan struct{})},
+		kv: kv, rdb: kv.Client(), opts: o, local: o.Local, refresh: newRefresher(),
 		versionTTL:  2 * max(o.TTLs.Blog, o.TTLs.Similar, o.TTLs.List, time.Hour),
 		pendingKeys: map[string]uint64{}, pendingVersions: map[string]uint64{},
 		stop: make(chan struct{}), done: make(chan struct{}),
@@ -819,7 +818,6 @@ func (c *Cache) Close(ctx context.Context) error {
 		return nil
 	}
 	c.stopRefreshes()
-	c.stopHeartbeat(ctx)
 	if c.started.Load() {
 		close(c.stop)
 		<-c.done

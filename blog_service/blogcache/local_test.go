@@ -25,6 +25,7 @@ type replica struct {
 	*Cache
 	flaky *flakyRedis
 	nc    *nats.Conn
+	feed  *changefeed.Feed
 }
 
 // newReplicas starts n replicas on one private environment (Redis and
@@ -44,24 +45,23 @@ func newReplicas(t *testing.T, n int) (*testinfra.Env, []replica) {
 		}
 		t.Cleanup(nc.Close)
 		local := localcache.New[[]byte](localcache.Options{Name: "test", MaxEntries: 100, TTL: time.Minute})
-		c := New(cache.New(rdb, "test", nil, nil), Options{
-			TTLs:          TTLs{Blog: time.Minute, Similar: time.Minute, List: time.Minute},
-			RetryInterval: retryInterval, Local: local, Events: changefeed.NewPublisher(nc),
-		})
-		c.Start()
-		var f *changefeed.Follower
-		err = c.Follow(func(subject string, handle func(string, []byte), guarded ...changefeed.Guarded) (err error) {
-			f, err = changefeed.Follow(nc, subject, handle, nil, guarded...)
-			return err
-		})
+		feed, err := changefeed.NewFeed(nc, SubjectChanged, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			f.Stop()
-			_ = c.Close(context.Background())
+		c := New(cache.New(rdb, "test", nil, nil), Options{
+			TTLs:          TTLs{Blog: time.Minute, Similar: time.Minute, List: time.Minute},
+			RetryInterval: retryInterval, Local: local, Events: feed,
 		})
-		out[i] = replica{Cache: c, flaky: flaky, nc: nc}
+		c.Start()
+		if err := c.Follow(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = c.Close(context.Background())
+			feed.Close()
+		})
+		out[i] = replica{Cache: c, flaky: flaky, nc: nc, feed: feed}
 	}
 	for _, r := range out {
 		wait.Eventually(t, 5*time.Second, "replicas know each other", func() bool { return r.Peers() == n-1 })
@@ -337,6 +337,7 @@ func TestWriterStopsWaitingForGonePeers(t *testing.T) {
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	b.feed.Close() // as the runtime does after the cache's Close
 	wait.Eventually(t, 5*time.Second, "B no longer a peer", func() bool { return a.Peers() == 1 })
 	if d := write(); d > 500*time.Millisecond {
 		t.Errorf("a write after B said goodbye took %v", d)
@@ -345,7 +346,7 @@ func TestWriterStopsWaitingForGonePeers(t *testing.T) {
 	if d := write(); d > 2*time.Second {
 		t.Errorf("a write waited %v for a vanished peer, more than the publish timeout", d)
 	}
-	wait.Eventually(t, 2*presenceFor, "C no longer a peer", func() bool { return a.Peers() == 0 })
+	wait.Eventually(t, 2*changefeed.PresenceFor, "C no longer a peer", func() bool { return a.Peers() == 0 })
 	if d := write(); d > 500*time.Millisecond {
 		t.Errorf("a write after C's presence ran out took %v", d)
 	}

@@ -95,6 +95,12 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 	// Blogs and lists are also kept per replica (LOCAL_CACHE_TTL), dropped
 	// on every replica by the change events each write publishes.
 	localBlogs := runtime.NewLocalCache[[]byte](rt, "blog")
+	// Every replica takes part in the blog feed, following or not: a
+	// write waits until every replica that follows has applied it.
+	blogFeed, err := rt.Feed(blogcache.SubjectChanged)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("blog change events: %w", err), rt.Close(context.Background()))
+	}
 	blogCache := blogcache.New(cache.New(rt.Redis, "blog", rt.Log, rt.Metrics), blogcache.Options{
 		TTLs:          blogcache.TTLs{Blog: cfg.BlogCacheTTL, Similar: cfg.SimilarCacheTTL, List: cfg.ListCacheTTL},
 		RetryInterval: cfg.CacheRetryInterval,
@@ -102,9 +108,9 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 		Metrics:       rt.Metrics,
 		Name:          "blog",
 		Local:         localBlogs,
-		Events:        rt.Changes,
+		Events:        blogFeed,
 	})
-	if err := blogCache.Follow(rt.Follow); err != nil {
+	if err := blogCache.Follow(); err != nil {
 		return nil, errors.Join(fmt.Errorf("blog change events: %w", err), rt.Close(context.Background()))
 	}
 	blogCache.Start()
