@@ -117,12 +117,17 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 	a.SessionCache = runtime.NewLocalCache[keystore.Session](rt, "auth_session")
 	a.UserCache = runtime.NewLocalCache[*userdto.InfoPrivateUser](rt, "auth_user")
 	a.APIKeyCache = runtime.NewLocalCache[bool](rt, "auth_apikey")
-	feed := changes.NewFeed(rt.Changes, rt.Log, a.SessionCache, a.UserCache, a.APIKeyCache)
+	// A change is answered once every live follower of the events (auth
+	// and blog replicas alike) has applied it: see changefeed.Feed.
+	events, err := rt.Feed(authwire.SubjectChanges)
+	if err != nil {
+		return nil, err
+	}
+	feed := changes.NewFeed(events, rt.Log, a.SessionCache, a.UserCache, a.APIKeyCache)
 	if cfg.LocalCacheTTL > 0 {
-		if err = rt.Follow(authwire.SubjectChanges, feed.Handle, a.SessionCache, a.UserCache, a.APIKeyCache); err != nil {
+		if err = events.Follow(feed.Handle, a.SessionCache, a.UserCache, a.APIKeyCache); err != nil {
 			return nil, err
 		}
-		feed.ExpectEchoes()
 	}
 	a.Users = user.NewService(userstore.New(rt.DB), c, user.Options{CacheTTL: cfg.AuthCacheTTL, Changes: feed, Local: a.UserCache})
 	a.Keystores = keystore.NewService(keystorestore.New(rt.DB), c, keystore.Options{

@@ -88,7 +88,14 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 	// while auth's change events drop ended sessions on every replica.
 	if sessions := runtime.NewLocalCache[authclient.Verified](rt, "sessions"); sessions != nil {
 		auth.WithSessions(sessions)
-		if err := rt.Follow(authwire.SubjectChanges, auth.HandleChange, sessions); err != nil {
+		// Through a feed, so this replica acknowledges each event: auth
+		// answers a sign-out only once every blog replica has dropped the
+		// session.
+		authEvents, err := rt.Feed(authwire.SubjectChanges)
+		if err == nil {
+			err = authEvents.Follow(auth.HandleChange, sessions)
+		}
+		if err != nil {
 			return nil, errors.Join(fmt.Errorf("follow auth's change events: %w", err), rt.Close(context.Background()))
 		}
 	}

@@ -12,31 +12,28 @@
 // stands, and other replicas' entries still end at their TTL.
 //
 // The server holding the event is not yet every follower having applied
-// it: it reaches them in parallel with the answer, and a client quick
-// enough to ask another replica at once could win that race. A replica
-// that follows the events itself (ExpectEchoes) therefore also waits,
-// briefly and boundedly, until its own copy has come back: the server fans
-// an event out to all followers at once, so by then the others have it
-// too.
+// it: it reaches them in parallel with the answer. The events therefore go
+// through a changefeed.Feed, whose Publish returns only once every live
+// follower of authwire.SubjectChanges (the auth replicas' caches and the
+// blog replicas' verified sessions) has applied and acknowledged the
+// event, or after a bounded wait.
 package changes
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
-	"sync"
-	"time"
 
 	"blogplatform/chassis/authwire"
+	"blogplatform/chassis/changefeed"
 )
 
-// EchoTimeout bounds the wait for this replica's own copy of an event.
-const EchoTimeout = time.Second
-
-// Publisher sends one event to every follower (changefeed.Publisher).
+// Publisher sends one event of authwire.SubjectChanges to every follower
+// and waits for their acknowledgements (changefeed.Feed).
 type Publisher interface {
-	Publish(ctx context.Context, subject string, event any) error
+	Publish(ctx context.Context, event any) error
 }
 
 // Invalidator is an in-process cache whose entries carry tags
@@ -81,10 +78,6 @@ type Feed struct {
 	pub   Publisher
 	log   *slog.Logger
 	local []Invalidator
-
-	mu      sync.Mutex
-	echoes  bool
-	waiting map[authwire.Change][]chan struct{}
 }
 
 // NewFeed publishes through pub (nil: events stay in this replica) and
@@ -93,16 +86,7 @@ func NewFeed(pub Publisher, log *slog.Logger, local ...Invalidator) *Feed {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Feed{pub: pub, log: log, local: local, waiting: make(map[authwire.Change][]chan struct{})}
-}
-
-// ExpectEchoes tells the feed that Handle receives this replica's own
-// events (it follows authwire.SubjectChanges): emitting then waits for the
-// echo, see the package comment.
-func (f *Feed) ExpectEchoes() {
-	f.mu.Lock()
-	f.echoes = true
-	f.mu.Unlock()
+	return &Feed{pub: pub, log: log, local: local}
 }
 
 // Session reports that the session of access token jti (of user userID)
@@ -126,75 +110,22 @@ func (f *Feed) emit(ctx context.Context, c authwire.Change) {
 	if f == nil {
 		return
 	}
-	// Local caches first: this replica answers the client, and its own
-	// copy of the event arrives asynchronously.
+	// Local caches first: this replica answers the client.
 	f.apply(c)
 	if f.pub == nil {
 		return
 	}
-	echo := f.await(c)
-	// The client must not wait on a dead NATS connection longer than the
-	// publisher's own bound; a cancelled request still announces its change.
-	if err := f.pub.Publish(context.WithoutCancel(ctx), authwire.SubjectChanges, c); err != nil {
-		f.forget(c, echo)
+	// The publisher bounds its own wait; a cancelled request still
+	// announces its change.
+	err := f.pub.Publish(context.WithoutCancel(ctx), c)
+	switch {
+	case err == nil:
+	case errors.Is(err, changefeed.ErrNotAcknowledged):
+		f.log.Warn("change event not acknowledged by every replica in time; answering anyway",
+			"kind", c.Kind, "user", c.UserID, "error", err.Error())
+	default:
 		f.log.Warn("change event not published; other replicas drop their cached copy at its TTL",
 			"kind", c.Kind, "user", c.UserID, "error", err.Error())
-		return
-	}
-	if echo == nil {
-		return
-	}
-	t := time.NewTimer(EchoTimeout)
-	defer t.Stop()
-	select {
-	case <-echo:
-	case <-t.C:
-		f.forget(c, echo)
-		f.log.Warn("own change event not back in time; answering anyway", "kind", c.Kind, "user", c.UserID)
-	}
-}
-
-// await registers interest in the echo of c (nil when none is expected).
-// Equal events are interchangeable: any echo of c answers every waiter.
-func (f *Feed) await(c authwire.Change) chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.echoes {
-		return nil
-	}
-	ch := make(chan struct{})
-	f.waiting[c] = append(f.waiting[c], ch)
-	return ch
-}
-
-func (f *Feed) forget(c authwire.Change, ch chan struct{}) {
-	if ch == nil {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	waiters := f.waiting[c]
-	for i, w := range waiters {
-		if w == ch {
-			waiters = append(waiters[:i], waiters[i+1:]...)
-			break
-		}
-	}
-	if len(waiters) == 0 {
-		delete(f.waiting, c)
-	} else {
-		f.waiting[c] = waiters
-	}
-}
-
-// echoed releases whoever waits for c.
-func (f *Feed) echoed(c authwire.Change) {
-	f.mu.Lock()
-	waiters := f.waiting[c]
-	delete(f.waiting, c)
-	f.mu.Unlock()
-	for _, ch := range waiters {
-		close(ch)
 	}
 }
 
@@ -209,7 +140,8 @@ func (f *Feed) apply(c authwire.Change) {
 }
 
 // Handle applies an event received from NATS (any replica's, this one's
-// included) to this replica's caches. It is the follower's handler.
+// included) to this replica's caches. It is the follower's handler; the
+// changefeed.Feed it follows with acknowledges the event after it.
 func (f *Feed) Handle(_ string, data []byte) {
 	if f == nil {
 		return
@@ -224,5 +156,4 @@ func (f *Feed) Handle(_ string, data []byte) {
 		return
 	}
 	f.apply(c)
-	f.echoed(c)
 }

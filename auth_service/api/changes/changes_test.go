@@ -3,8 +3,8 @@ package changes
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,36 +13,27 @@ import (
 	"time"
 
 	"blogplatform/chassis/authwire"
+	"blogplatform/chassis/changefeed"
 	"blogplatform/chassis/localcache"
 )
 
-// loopback is a publisher whose events come back to a feed's Handle, like
-// NATS delivering a replica's own events to its follower; fail makes it
-// refuse instead, lose drops the event.
-type loopback struct {
+// recording is a publisher that keeps what it was given; fail makes it
+// refuse instead.
+type recording struct {
 	mu        sync.Mutex
-	feed      *Feed
 	published []authwire.Change
 	fail      bool
-	lose      bool
+	err       error // returned after recording (an unacknowledged event)
 }
 
-func (l *loopback) Publish(_ context.Context, subject string, event any) error {
+func (l *recording) Publish(_ context.Context, event any) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if subject != authwire.SubjectChanges {
-		return errors.New("wrong subject " + subject)
-	}
 	if l.fail {
 		return errors.New("nats down")
 	}
-	c := event.(authwire.Change)
-	l.published = append(l.published, c)
-	if !l.lose && l.feed != nil {
-		raw, _ := json.Marshal(c)
-		go l.feed.Handle(subject, raw)
-	}
-	return nil
+	l.published = append(l.published, event.(authwire.Change))
+	return l.err
 }
 
 func TestTags(t *testing.T) {
@@ -70,7 +61,7 @@ func newCache() *localcache.Cache[string] {
 
 func TestFeedDropsLocalEntriesAndPublishes(t *testing.T) {
 	c := newCache()
-	pub := &loopback{}
+	pub := &recording{}
 	f := NewFeed(pub, slog.New(slog.DiscardHandler), c)
 	c.Set("sess", "s", c.Generation(), SessionTag("j1"), UserTag("u1"))
 	c.Set("user", "u", c.Generation(), UserTag("u1"))
@@ -104,7 +95,7 @@ func TestFeedDropsLocalEntriesAndPublishes(t *testing.T) {
 func TestFeedPublishFailureIsLoggedNotFatal(t *testing.T) {
 	c := newCache()
 	var log bytes.Buffer
-	f := NewFeed(&loopback{fail: true}, slog.New(slog.NewTextHandler(&log, nil)), c)
+	f := NewFeed(&recording{fail: true}, slog.New(slog.NewTextHandler(&log, nil)), c)
 	c.Set("user", "u", c.Generation(), UserTag("u1"))
 	f.User(context.Background(), "u1")
 	if _, ok := c.Get("user"); ok {
@@ -115,41 +106,16 @@ func TestFeedPublishFailureIsLoggedNotFatal(t *testing.T) {
 	}
 }
 
-func TestFeedWaitsForItsOwnEcho(t *testing.T) {
-	other := newCache() // another replica's cache, fed by the same events
-	otherFeed := NewFeed(nil, slog.New(slog.DiscardHandler), other)
-	pub := &loopback{}
-	f := NewFeed(pub, slog.New(slog.DiscardHandler))
-	f.ExpectEchoes()
-	pub.feed = f
-	other.Set("user", "u", other.Generation(), UserTag("u1"))
-
-	// The echo arrives asynchronously; emitting returns only after it.
-	done := make(chan struct{})
-	go func() { f.User(context.Background(), "u1"); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(EchoTimeout / 2):
-		t.Fatal("emit did not return once its echo was back")
+func TestFeedUnacknowledgedEventIsLogged(t *testing.T) {
+	var log bytes.Buffer
+	pub := &recording{err: fmt.Errorf("%w: missing [b]", changefeed.ErrNotAcknowledged)}
+	f := NewFeed(pub, slog.New(slog.NewTextHandler(&log, nil)))
+	f.Session(context.Background(), "u1", "j1")
+	if len(pub.published) != 1 {
+		t.Fatalf("published %d events, want 1", len(pub.published))
 	}
-	raw, _ := json.Marshal(pub.published[0])
-	otherFeed.Handle(authwire.SubjectChanges, raw)
-	if _, ok := other.Get("user"); ok {
-		t.Fatal("a follower kept an entry the event made stale")
-	}
-
-	// A lost echo delays the answer by at most EchoTimeout.
-	pub.lose = true
-	start := time.Now()
-	f.User(context.Background(), "u2")
-	if d := time.Since(start); d < EchoTimeout || d > EchoTimeout+time.Second {
-		t.Fatalf("emit without its echo took %v", d)
-	}
-	f.mu.Lock()
-	left := len(f.waiting)
-	f.mu.Unlock()
-	if left != 0 {
-		t.Fatalf("%d waiters left behind", left)
+	if !strings.Contains(log.String(), "not acknowledged by every replica") {
+		t.Fatalf("missing acknowledgement not logged: %q", log.String())
 	}
 }
 
