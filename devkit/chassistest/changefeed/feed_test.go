@@ -177,3 +177,31 @@ func TestFeedPublisherOnly(t *testing.T) {
 		t.Error("Publish returned before the follower applied the event")
 	}
 }
+
+// TestFeedPublishWhileNATSDown: a change made while NATS is away waits at
+// most the publish timeout and reports the failure.
+func TestFeedPublishWhileNATSDown(t *testing.T) {
+	srv := startNATS(t)
+	nc := connect(t, srv, "replica")
+	f, err := changefeed.NewFeed(nc, feedSubject, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	if err := f.Follow(func(string, []byte) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Publish(context.Background(), event{N: 1}); err != nil {
+		t.Fatalf("publish while connected: %v", err)
+	}
+	srv.Shutdown()
+	wait.Eventually(t, 5*time.Second, "connection lost", func() bool { return !nc.IsConnected() })
+	start := time.Now()
+	err = f.Publish(context.Background(), event{N: 2})
+	if err == nil {
+		t.Error("publish while NATS is down reported success")
+	}
+	if d := time.Since(start); d > changefeed.PublishTimeout+300*time.Millisecond {
+		t.Errorf("publish while NATS is down took %v, more than the publish timeout", d)
+	}
+}
