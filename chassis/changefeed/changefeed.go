@@ -2,10 +2,9 @@
 // per-replica caches (package localcache) drop what another replica changed.
 //
 // Events are plain NATS publications, not queue-group requests: every
-// subscribed replica of every service receives each one. A publisher flushes
-// before returning, so the server holds the event before the caller answers
-// the client whose request caused it; the server then delivers it to every
-// follower in parallel with that answer.
+// subscribed replica of every service receives each one. A Feed (feed.go)
+// numbers them and waits until every live follower has acknowledged one
+// before its publisher answers the client whose request caused it.
 //
 // Core NATS does not keep events for a follower that is away. Follow
 // therefore suspends the caches it guards while the connection is down and
@@ -14,8 +13,6 @@
 package changefeed
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,34 +23,9 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// PublishTimeout bounds the flush of one event.
+// PublishTimeout bounds one Feed.Publish: the flush and the wait for the
+// acknowledgements.
 const PublishTimeout = time.Second
-
-// Publisher sends events.
-type Publisher struct {
-	nc *nats.Conn
-}
-
-func NewPublisher(nc *nats.Conn) *Publisher { return &Publisher{nc: nc} }
-
-// Publish sends event (JSON) on subject and waits until the server has it.
-// An error means followers may not learn of the change before their TTL;
-// callers log it, the change itself stands.
-func (p *Publisher) Publish(ctx context.Context, subject string, event any) error {
-	raw, err := json.Marshal(event)
-	if err != nil {
-		return fmt.Errorf("changefeed: encode %s: %w", subject, err)
-	}
-	if err := p.nc.Publish(subject, raw); err != nil {
-		return fmt.Errorf("changefeed: publish %s: %w", subject, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, PublishTimeout)
-	defer cancel()
-	if err := p.nc.FlushWithContext(ctx); err != nil {
-		return fmt.Errorf("changefeed: flush %s: %w", subject, err)
-	}
-	return nil
-}
 
 // Guarded is what Follow protects: a cache that can stop serving while
 // events may be missed and start again empty (localcache.Cache).

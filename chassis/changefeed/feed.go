@@ -271,7 +271,7 @@ func (f *Feed) Follow(handle func(subject string, data []byte), guarded ...Guard
 func (f *Feed) acknowledge(m *nats.Msg) {
 	origin, seq := m.Header.Get(HeaderOrigin), m.Header.Get(HeaderSeq)
 	if origin == "" || seq == "" {
-		return // published without the protocol (changefeed.Publisher)
+		return // published without the protocol (a bare NATS publication)
 	}
 	if origin == f.origin {
 		if n, err := strconv.ParseUint(seq, 10, 64); err == nil {

@@ -49,10 +49,8 @@ type Runtime struct {
 	Redis      *redis.Client
 	NATS       *nats.Conn
 	Micro      *natsx.Service
-	// Changes publishes change events to every replica (package changefeed).
-	Changes *changefeed.Publisher
-	Health  *health.Health
-	Engine  *httpx.Engine
+	Health     *health.Health
+	Engine     *httpx.Engine
 
 	closers     []func(context.Context) error
 	metricsLn   net.Listener // until Serve hands it to the metrics server
@@ -110,7 +108,6 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
 	rt.NATS = nc
-	rt.Changes = changefeed.NewPublisher(nc)
 	micro, err := natsx.NewService(nc, natsx.ServiceOptions{
 		Name: cfg.ServiceName, Version: cfg.ServiceVersion, Logger: log, Metrics: rt.Metrics,
 		Tracer: o.Tracer, Propagator: o.Propagator,
@@ -161,18 +158,6 @@ func NewLocalCache[V any](rt *Runtime, name string) *localcache.Cache[V] {
 	}
 	return localcache.New[V](localcache.Options{Name: name, TTL: rt.Config.LocalCacheTTL,
 		MaxEntries: rt.Config.LocalCacheSize, Metrics: rt.Metrics})
-}
-
-// Follow subscribes this replica to the change events on subject for its
-// lifetime (see changefeed.Follow): handle sees each event, and guarded
-// caches stop serving while events may be missed.
-func (rt *Runtime) Follow(subject string, handle func(subject string, data []byte), guarded ...changefeed.Guarded) error {
-	f, err := changefeed.Follow(rt.NATS, subject, handle, rt.Log, guarded...)
-	if err != nil {
-		return err
-	}
-	rt.OnClose(func(context.Context) error { f.Stop(); return nil })
-	return nil
 }
 
 // Feed opens the acknowledged change feed of subject for this replica's

@@ -101,9 +101,9 @@ func TestEventsReachEveryFollower(t *testing.T) {
 		recs[i] = &recorder{}
 		follow(t, connect(t, n, fmt.Sprint("follower-", i)), recs[i].handle)
 	}
-	publishers := map[string]*changefeed.Publisher{
-		"a": changefeed.NewPublisher(connect(t, n, "publisher-a")),
-		"b": changefeed.NewPublisher(connect(t, n, "publisher-b")),
+	publishers := map[string]*changefeed.Feed{
+		"a": newFeed(t, connect(t, n, "publisher-a")),
+		"b": newFeed(t, connect(t, n, "publisher-b")),
 	}
 	// A witness asks the server for a round trip after each Publish: the
 	// server answers it only after delivering what it already holds, so
@@ -118,7 +118,7 @@ func TestEventsReachEveryFollower(t *testing.T) {
 	}
 	for i := range perPublisher {
 		for name, p := range publishers {
-			if err := p.Publish(context.Background(), subject, event{From: name, N: i}); err != nil {
+			if err := p.Publish(context.Background(), event{From: name, N: i}); err != nil {
 				t.Fatal(err)
 			}
 			if err := witness.Flush(); err != nil {
@@ -146,10 +146,24 @@ func TestEventsReachEveryFollower(t *testing.T) {
 func TestPublishOnAClosedConnectionFails(t *testing.T) {
 	n := startNATS(t)
 	nc := connect(t, n, "publisher")
+	f := newFeed(t, nc)
 	nc.Close()
-	if err := changefeed.NewPublisher(nc).Publish(context.Background(), subject, event{}); err == nil {
+	if err := f.Publish(context.Background(), event{}); err == nil {
 		t.Fatal("publish on a closed connection reported success")
 	}
+}
+
+// newFeed is a feed on subject that only publishes (the followers of these
+// tests use the bare Follow, which neither announces itself nor
+// acknowledges, so Publish waits for nobody but the server).
+func newFeed(t *testing.T, nc *nats.Conn) *changefeed.Feed {
+	t.Helper()
+	f, err := changefeed.NewFeed(nc, subject, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	return f
 }
 
 // While the follower's connection is down it may miss events, so its
@@ -228,9 +242,9 @@ func TestCachesSuspendedWhileDisconnected(t *testing.T) {
 			}
 
 			// The subscription is back: events arrive again.
-			pub := changefeed.NewPublisher(connect(t, n, "publisher-after"))
+			pub := newFeed(t, connect(t, n, "publisher-after"))
 			wait.Eventually(t, 5*time.Second, "events reach the follower again", func() bool {
-				if err := pub.Publish(context.Background(), subject, event{From: "after", N: 0}); err != nil {
+				if err := pub.Publish(context.Background(), event{From: "after", N: 0}); err != nil {
 					t.Fatal(err)
 				}
 				for _, e := range rec.snapshot() {
