@@ -32,12 +32,6 @@ type Verified struct {
 // been missed (NATS disconnected, events dropped).
 type Sessions = localcache.Cache[Verified]
 
-// Session cache tags.
-const (
-	userTag    = "user:"
-	sessionTag = "session:"
-)
-
 // WithSessions makes Check answer from sessions (nil: no cache) and returns
 // c. Call it before c is used; HandleChange must follow
 // authwire.SubjectChanges for the cache to be correct (see Sessions).
@@ -75,7 +69,7 @@ func (c *Client) remember(key, header string, user authwire.User, generation uin
 		return
 	}
 	c.sessions.Set(key, Verified{User: user, Expires: exp}, generation,
-		userTag+strings.ToLower(user.ID), sessionTag+jti)
+		authwire.UserTag(user.ID), authwire.SessionTag(jti))
 }
 
 // tokenClaims reads the jti and exp (Unix nanoseconds) of the bearer token
@@ -120,11 +114,11 @@ func tokenClaims(header string) (jti string, exp int64, ok bool) {
 }
 
 // HandleChange applies one of auth_service's change events
-// (authwire.SubjectChanges) to the session cache: a session that ended
-// drops the answers for its access token, a changed user (roles, status, a
-// revoked session family) drops every answer about that user. API key
-// events do not concern it. An event it cannot read, or of a kind it does
-// not know, empties the cache: what changed is unknown.
+// (authwire.SubjectChanges) to the session cache: it drops the answers
+// carrying the event's tags (authwire.Change.Tags: a session that ended, a
+// changed user; API-key events name nothing it holds). An event it cannot
+// read, or that names nothing it knows, empties the cache: what changed is
+// unknown.
 func (c *Client) HandleChange(_ string, data []byte) {
 	if c.sessions == nil {
 		return
@@ -134,14 +128,9 @@ func (c *Client) HandleChange(_ string, data []byte) {
 		c.sessions.Clear()
 		return
 	}
-	switch {
-	case ch.Kind == authwire.ChangeAPIKey:
-	case ch.Kind == authwire.ChangeSession && ch.SessionID != "":
-		c.sessions.Invalidate(sessionTag + ch.SessionID)
-	case (ch.Kind == authwire.ChangeUser || ch.Kind == authwire.ChangeSession) && ch.UserID != "":
-		// A session event without its id makes the whole user stale.
-		c.sessions.Invalidate(userTag + strings.ToLower(ch.UserID))
-	default:
-		c.sessions.Clear()
+	if tags := ch.Tags(); tags != nil {
+		c.sessions.Invalidate(tags...)
+		return
 	}
+	c.sessions.Clear()
 }

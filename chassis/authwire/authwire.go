@@ -9,6 +9,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"strings"
 )
 
 // Subjects served by auth_service (group "auth" and "auth.profile", queue "q").
@@ -84,6 +85,40 @@ type Change struct {
 	UserID     string `json:"userId,omitempty"`
 	SessionID  string `json:"sessionId,omitempty"`
 	APIKeyHash string `json:"apiKeyHash,omitempty"`
+}
+
+// Tags of cached answers about auth's data. Every per-replica cache of
+// such answers (auth's own, blog's verified sessions) tags each entry with
+// the tags of what it depends on, and drops the entries carrying the tags
+// of each Change it receives (Change.Tags).
+func SessionTag(jti string) string { return "session:" + jti }
+func UserTag(id string) string     { return "user:" + strings.ToLower(id) }
+func APIKeyTag(hash string) string { return "apikey:" + hash }
+
+// Tags returns the tags of the cached answers c makes stale: a session
+// event drops its session (the whole user when it names no session), a
+// user event the user (its sessions included, as they carry the user's
+// tag), an API-key event the key. nil for a Change that names nothing it
+// knows: the receiver cannot tell what changed and must drop everything.
+func (c Change) Tags() []string {
+	switch c.Kind {
+	case ChangeSession:
+		if c.SessionID != "" {
+			return []string{SessionTag(c.SessionID)}
+		}
+		if c.UserID != "" {
+			return []string{UserTag(c.UserID)}
+		}
+	case ChangeUser:
+		if c.UserID != "" {
+			return []string{UserTag(c.UserID)}
+		}
+	case ChangeAPIKey:
+		if c.APIKeyHash != "" {
+			return []string{APIKeyTag(c.APIKeyHash)}
+		}
+	}
+	return nil
 }
 
 // APIKeyHash is the hex SHA-256 of an API key, as Change carries it.

@@ -66,7 +66,7 @@ type Options struct {
 	Changes *changes.Feed
 	// Local is this replica's first-level copy of verdicts read from Redis
 	// or the store, by key hash (nil: none). Its entries carry the key's tag
-	// (changes.APIKeyTag), so it must be invalidated by Changes and follow
+	// (authwire.APIKeyTag), so it must be invalidated by Changes and follow
 	// the other replicas' change events. Keys nobody created are not kept
 	// there (see rejectedCache): anyone can invent them, and they would
 	// push the hot keys out.
@@ -98,7 +98,7 @@ func (s *Service) IsActive(ctx context.Context, key string) (bool, error) {
 	ck := cacheKeyOf(hash)
 	if cached, ok := s.cache.GetRaw(ctx, ck); ok {
 		active := bytes.Equal(cached, activeVerdict)
-		s.local.Set(hash, active, gen, changes.APIKeyTag(hash))
+		s.local.Set(hash, active, gen, authwire.APIKeyTag(hash))
 		return active, nil
 	}
 	if s.rejected.has(ck) {
@@ -113,7 +113,7 @@ func (s *Service) IsActive(ctx context.Context, key string) (bool, error) {
 		return false, nil
 	}
 	s.cache.SetNXJSON(ctx, ck, true, s.ttl)
-	s.local.Set(hash, true, gen, changes.APIKeyTag(hash))
+	s.local.Set(hash, true, gen, authwire.APIKeyTag(hash))
 	return true, nil
 }
 

@@ -43,35 +43,6 @@ type Invalidator interface {
 	Invalidate(tags ...string)
 }
 
-// Tags of the entries an event makes stale. Every in-process cache of auth
-// answers tags its entries with the ones it depends on.
-func SessionTag(jti string) string { return "session:" + jti }
-func UserTag(id string) string     { return "user:" + strings.ToLower(id) }
-func APIKeyTag(hash string) string { return "apikey:" + hash }
-
-// Tags returns the tags of the entries c makes stale.
-func Tags(c authwire.Change) []string {
-	switch c.Kind {
-	case authwire.ChangeSession:
-		if c.SessionID != "" {
-			return []string{SessionTag(c.SessionID)}
-		}
-		// A session event without its id: the whole user is stale.
-		if c.UserID != "" {
-			return []string{UserTag(c.UserID)}
-		}
-	case authwire.ChangeUser:
-		if c.UserID != "" {
-			return []string{UserTag(c.UserID)}
-		}
-	case authwire.ChangeAPIKey:
-		if c.APIKeyHash != "" {
-			return []string{APIKeyTag(c.APIKeyHash)}
-		}
-	}
-	return nil
-}
-
 // Feed emits change events and applies the ones it receives to this
 // replica's caches. A nil *Feed emits nothing (tests of a single service).
 type Feed struct {
@@ -130,7 +101,7 @@ func (f *Feed) emit(ctx context.Context, c authwire.Change) {
 }
 
 func (f *Feed) apply(c authwire.Change) {
-	tags := Tags(c)
+	tags := c.Tags()
 	if len(tags) == 0 {
 		return
 	}
@@ -151,7 +122,7 @@ func (f *Feed) Handle(_ string, data []byte) {
 		f.log.Warn("malformed change event ignored", "error", err.Error())
 		return
 	}
-	if len(Tags(c)) == 0 {
+	if len(c.Tags()) == 0 {
 		f.log.Warn("change event of unknown kind or without a subject ignored", "kind", c.Kind)
 		return
 	}

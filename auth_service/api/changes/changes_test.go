@@ -36,25 +36,6 @@ func (l *recording) Publish(_ context.Context, event any) error {
 	return l.err
 }
 
-func TestTags(t *testing.T) {
-	tests := []struct {
-		change authwire.Change
-		want   []string
-	}{
-		{authwire.Change{Kind: authwire.ChangeSession, UserID: "U1", SessionID: "j1"}, []string{"session:j1"}},
-		{authwire.Change{Kind: authwire.ChangeSession, UserID: "U1"}, []string{"user:u1"}},
-		{authwire.Change{Kind: authwire.ChangeUser, UserID: "AbC"}, []string{"user:abc"}},
-		{authwire.Change{Kind: authwire.ChangeAPIKey, APIKeyHash: "ff"}, []string{"apikey:ff"}},
-		{authwire.Change{Kind: authwire.ChangeUser}, nil},
-		{authwire.Change{Kind: "blog", UserID: "u"}, nil},
-	}
-	for _, tt := range tests {
-		if got := Tags(tt.change); !slices.Equal(got, tt.want) {
-			t.Errorf("Tags(%+v) = %v, want %v", tt.change, got, tt.want)
-		}
-	}
-}
-
 func newCache() *localcache.Cache[string] {
 	return localcache.New[string](localcache.Options{Name: "test", TTL: time.Minute})
 }
@@ -63,9 +44,9 @@ func TestFeedDropsLocalEntriesAndPublishes(t *testing.T) {
 	c := newCache()
 	pub := &recording{}
 	f := NewFeed(pub, slog.New(slog.DiscardHandler), c)
-	c.Set("sess", "s", c.Generation(), SessionTag("j1"), UserTag("u1"))
-	c.Set("user", "u", c.Generation(), UserTag("u1"))
-	c.Set("key", "k", c.Generation(), APIKeyTag(authwire.APIKeyHash("secret")))
+	c.Set("sess", "s", c.Generation(), authwire.SessionTag("j1"), authwire.UserTag("u1"))
+	c.Set("user", "u", c.Generation(), authwire.UserTag("u1"))
+	c.Set("key", "k", c.Generation(), authwire.APIKeyTag(authwire.APIKeyHash("secret")))
 
 	f.Session(context.Background(), "u1", "j1")
 	if _, ok := c.Get("sess"); ok {
@@ -96,7 +77,7 @@ func TestFeedPublishFailureIsLoggedNotFatal(t *testing.T) {
 	c := newCache()
 	var log bytes.Buffer
 	f := NewFeed(&recording{fail: true}, slog.New(slog.NewTextHandler(&log, nil)), c)
-	c.Set("user", "u", c.Generation(), UserTag("u1"))
+	c.Set("user", "u", c.Generation(), authwire.UserTag("u1"))
 	f.User(context.Background(), "u1")
 	if _, ok := c.Get("user"); ok {
 		t.Fatal("the local entry survived a change whose event could not be published")
@@ -122,7 +103,7 @@ func TestFeedUnacknowledgedEventIsLogged(t *testing.T) {
 func TestHandleIgnoresMalformedEvents(t *testing.T) {
 	c := newCache()
 	f := NewFeed(nil, slog.New(slog.DiscardHandler), c)
-	c.Set("user", "u", c.Generation(), UserTag("u1"))
+	c.Set("user", "u", c.Generation(), authwire.UserTag("u1"))
 	for _, raw := range []string{`not json`, `{"kind":"user"}`, `{"kind":"other","userId":"u1"}`} {
 		f.Handle(authwire.SubjectChanges, []byte(raw))
 	}

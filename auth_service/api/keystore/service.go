@@ -34,6 +34,7 @@ import (
 
 	"blogplatform/auth_service/api/changes"
 	"blogplatform/auth_service/api/keystore/model"
+	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/cache"
 	"blogplatform/chassis/localcache"
 )
@@ -88,7 +89,7 @@ type Options struct {
 	Changes *changes.Feed
 	// Local is this replica's first-level copy of sessions by pKey, in
 	// front of Redis (nil: none). Its entries carry the session's and the
-	// user's tags (changes.SessionTag, changes.UserTag), so it must be
+	// user's tags (authwire.SessionTag, authwire.UserTag), so it must be
 	// invalidated by Changes and follow the other replicas' change events.
 	Local *localcache.Cache[Session]
 }
@@ -194,7 +195,7 @@ func (s *Service) keep(pKey string, client bson.ObjectID, sess Session, generati
 	if s.local == nil {
 		return
 	}
-	s.local.Set(pKey, sess, generation, changes.SessionTag(pKey), changes.UserTag(client.Hex()))
+	s.local.Set(pKey, sess, generation, authwire.SessionTag(pKey), authwire.UserTag(client.Hex()))
 }
 
 // remember caches what the store said about a session, until the token

@@ -17,6 +17,7 @@ import (
 	"blogplatform/auth_service/api/changes"
 	"blogplatform/auth_service/api/user/dto"
 	"blogplatform/auth_service/api/user/model"
+	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/cache"
 	"blogplatform/chassis/localcache"
 )
@@ -67,7 +68,7 @@ type Options struct {
 	Changes *changes.Feed
 	// Local is this replica's first-level copy of snapshots, in front of
 	// Redis (nil: none). Its entries carry the user's tag
-	// (changes.UserTag), so it must be invalidated by Changes and follow
+	// (authwire.UserTag), so it must be invalidated by Changes and follow
 	// the change events of the other replicas.
 	Local *localcache.Cache[*dto.InfoPrivateUser]
 }
@@ -134,7 +135,7 @@ func (s *Service) keep(info *dto.InfoPrivateUser, generation uint64) {
 	if s.local == nil || s.local.Suspended() {
 		return
 	}
-	s.local.Set(info.ID, info.Freeze(), generation, changes.UserTag(info.ID))
+	s.local.Set(info.ID, info.Freeze(), generation, authwire.UserTag(info.ID))
 }
 
 // Remember caches a snapshot read from (or just written to) the store.
