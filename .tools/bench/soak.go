@@ -232,7 +232,7 @@ func printSoak(w io.Writer, s *soakReport) {
 		fmt.Fprintln(w, "soak:", s.Note)
 		return
 	}
-	fmt.Fprintf(w, "medians of the samples within 5 s of the mark and of the last 10 s; targets: live heap and goroutines within 10 %%, RSS ≤ 48 MiB\n")
+	fmt.Fprintf(w, "medians of the samples within 5 s of the mark and of the last 10 s; targets: live heap within 10 %%, goroutines grown by at most 10 %% or 16, RSS ≤ 48 MiB\n")
 	fmt.Fprintf(w, "%-7s %-32s %-10s %-22s %-14s %s\n", "replica", "live heap after GC (mark → end)", "change", "heap in use", "goroutines", "peak RSS (≤ 48 MiB)")
 	for _, r := range s.Replicas {
 		fmt.Fprintf(w, "%-7s %-32s %-10s %-22s %-14s %s\n", r.Replica,
