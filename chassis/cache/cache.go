@@ -64,6 +64,15 @@ func NewRedis(o RedisOptions) *redis.Client {
 		// the fallback while Redis is down.
 		DialerRetries:   1,
 		DisableIdentity: true, // CLIENT SETINFO is unknown to older servers and stand-ins
+		// go-redis gives every pooled connection 32 KiB read and write
+		// buffers (and pipeline connections 128 KiB): with hundreds of
+		// connections that is most of a replica's memory. The values here
+		// are a few KiB (a blog, a list page of ids); larger replies are
+		// read straight into their own slice, so small buffers cost
+		// nothing but memory saved.
+		ReadBufferSize:         8 << 10,
+		WriteBufferSize:        8 << 10,
+		PipelineReadBufferSize: 16 << 10,
 	})
 }
 
