@@ -111,9 +111,6 @@ func NewFeed(nc *nats.Conn, subject string, log *slog.Logger) (*Feed, error) {
 	return f, nil
 }
 
-// Subject is the subject of the feed's events.
-func (f *Feed) Subject() string { return f.subject }
-
 // Origin names this feed (this replica) in the protocol's headers.
 func (f *Feed) Origin() string { return f.origin }
 

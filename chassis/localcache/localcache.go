@@ -175,21 +175,6 @@ func (c *Cache[V]) Invalidate(tags ...string) {
 	}
 }
 
-// Delete drops keys.
-func (c *Cache[V]) Delete(keys ...string) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.generation.Add(1)
-	for _, key := range keys {
-		if e, ok := c.entries[key]; ok {
-			c.deleteLocked(key, e)
-		}
-	}
-}
-
 // Clear drops every entry.
 func (c *Cache[V]) Clear() {
 	if c == nil {
