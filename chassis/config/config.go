@@ -231,6 +231,16 @@ func (s *Source) List(key string, def []string) []string {
 	return out
 }
 
+// Check records err, when not nil, as the one line about key: for values a
+// caller validates itself (a server list, a file that must be readable).
+// The value is not repeated, since it may carry a password; err should say
+// what is wrong without it.
+func (s *Source) Check(key string, err error) {
+	if err != nil {
+		s.errs = append(s.errs, fmt.Errorf("invalid configuration: %s: %w", key, err))
+	}
+}
+
 // Err reports every invalid value seen so far, one per line.
 func (s *Source) Err() error { return errors.Join(s.errs...) }
 
