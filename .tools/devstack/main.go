@@ -4,6 +4,7 @@
 // reads kong/kong-load-balanced.yml and runs the Kong plugin's API-key check.
 //
 //	go run ./.tools/devstack [-port 8000] [-replicas 2] [-data .data] [-memory] [-kong kong/kong-load-balanced.yml]
+//	                         [-seed N] [-log-format auto|human|color|json]
 //
 // Run it from anywhere inside the repository. Ctrl-C stops everything.
 // See README.md next to this file.
@@ -24,8 +25,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+
+	"golang.org/x/term"
 
 	"blogplatform/tools/internal/platform"
+	"blogplatform/tools/internal/seed"
 )
 
 func main() {
@@ -36,8 +41,20 @@ func main() {
 	kong := flag.String("kong", platform.DefaultKongFile, "Kong declarative file the gateway reads, relative to the repo root")
 	logLevel := flag.String("log-level", "", "LOG_LEVEL of every replica (debug, info, warn, error); empty: info")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof of this process (gateway, NATS, store) on this address, e.g. 127.0.0.1:6060; empty: off")
+	logFormat := flag.String("log-format", "auto", "replica log lines: human, color, json, or auto (color on a terminal unless NO_COLOR is set, json otherwise)")
+	seedBlogs := flag.Int("seed", 0, "once the platform is ready, load this many demo blogs (authors, tags, drafts, submitted, published) through the API")
 	flag.Parse()
-	if err := run(runOptions{port: *port, replicas: *replicas, data: *data, memory: *memory, kong: *kong, logLevel: *logLevel, pprof: *pprofAddr}); err != nil {
+	format, err := chooseLogFormat(*logFormat, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devstack: -log-format:", err)
+		os.Exit(2)
+	}
+	if *seedBlogs < 0 || *seedBlogs > seed.MaxBlogs {
+		fmt.Fprintf(os.Stderr, "devstack: -seed must be between 0 and %d\n", seed.MaxBlogs)
+		os.Exit(2)
+	}
+	if err := run(runOptions{port: *port, replicas: *replicas, data: *data, memory: *memory, kong: *kong, logLevel: *logLevel,
+		pprof: *pprofAddr, logFormat: format, seed: *seedBlogs}); err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
 		os.Exit(1)
 	}
@@ -48,6 +65,23 @@ type runOptions struct {
 	data, kong      string
 	memory          bool
 	logLevel, pprof string
+	logFormat       platform.LogFormat
+	seed            int
+}
+
+// chooseLogFormat resolves -log-format; auto means colours for a person at
+// a terminal and JSON for anything reading the output.
+func chooseLogFormat(flagValue string, out *os.File) (platform.LogFormat, error) {
+	if flagValue != "auto" {
+		return platform.ParseLogFormat(flagValue)
+	}
+	if !term.IsTerminal(int(out.Fd())) {
+		return platform.LogJSON, nil
+	}
+	if os.Getenv("NO_COLOR") != "" {
+		return platform.LogHuman, nil
+	}
+	return platform.LogHumanColor, nil
 }
 
 func run(o runOptions) error {
@@ -83,6 +117,7 @@ func run(o runOptions) error {
 		ServiceEnv:     serviceEnv,
 		CreateEnvFiles: true,
 		ProcessLogs:    os.Stdout,
+		LogFormat:      o.logFormat,
 		Logger:         log,
 	})
 	if err != nil {
@@ -97,6 +132,11 @@ func run(o runOptions) error {
 		go watch(r, stopping, log)
 	}
 	printBanner(os.Stdout, p, o.replicas)
+	if o.seed > 0 {
+		if err := seedDemo(ctx, p, o.seed); err != nil {
+			log.Error("demo data", "error", err.Error())
+		}
+	}
 
 	<-ctx.Done()
 	close(stopping)
@@ -171,5 +211,31 @@ func servePprof(addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	log.Info("pprof listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	go func() { _ = http.Serve(ln, mux) }()
+	return nil
+}
+
+// seedDemo loads demo blogs through the gateway with a progress bar on
+// stderr, then says where to look.
+func seedDemo(ctx context.Context, p *platform.Platform, blogs int) error {
+	info := p.Info()
+	fmt.Fprintf(os.Stderr, "devstack: loading %d demo blogs through %s\n", blogs, info.GatewayURL)
+	res, err := seed.Run(ctx, seed.Options{
+		GatewayURL: info.GatewayURL, APIKey: platform.DevAPIKey,
+		AdminEmail: platform.DevAdminEmail, AdminPassword: platform.DevAdminPassword,
+		Blogs: blogs, Progress: os.Stderr, Terminal: term.IsTerminal(int(os.Stderr.Fd())),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "devstack: demo data in %s: %d authors, %d published, %d submitted, %d drafts\n",
+		res.Elapsed.Round(time.Millisecond), len(res.Authors), res.Published, res.Submitted, res.Drafts)
+	if len(res.Authors) > 0 {
+		a := res.Authors[0]
+		fmt.Fprintf(os.Stderr, "devstack: sign in as a demo author: %s / %s\n", a.Email, a.Password)
+	}
+	if len(res.PublishedIDs) > 0 {
+		fmt.Fprintf(os.Stderr, "devstack: similar blogs: curl -H 'x-api-key: %s' %s/blog/list/similar/id/%s\n",
+			platform.DevAPIKey, info.GatewayURL, res.PublishedIDs[0])
+	}
 	return nil
 }

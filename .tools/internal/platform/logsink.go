@@ -29,6 +29,10 @@ type logSink struct {
 	// showProbes keeps the request log lines of successful health probes,
 	// which otherwise flood the stream (every replica, every second).
 	showProbes bool
+	// format rewrites JSON lines for a person (LogHuman*); tails keep the
+	// lines as written.
+	format  LogFormat
+	scratch []byte
 }
 
 const (
@@ -121,7 +125,11 @@ func (s *logSink) line(name string, prefix, text []byte) {
 	defer s.mu.Unlock()
 	if s.w != nil {
 		_, _ = s.w.Write(prefix)
-		_, _ = s.w.Write(text)
+		if human, ok := s.humanize(text); ok {
+			_, _ = s.w.Write(human)
+		} else {
+			_, _ = s.w.Write(text)
+		}
 		_ = s.w.WriteByte('\n')
 		if !s.flushing {
 			s.flushing = true
@@ -134,6 +142,17 @@ func (s *logSink) line(name string, prefix, text []byte) {
 		s.tails[name] = t
 	}
 	t.add(text)
+}
+
+// humanize rewrites a JSON line when the sink prints for a person; the
+// result lives in s.scratch until the next call (s.mu held).
+func (s *logSink) humanize(text []byte) ([]byte, bool) {
+	if s.format == LogJSON {
+		return nil, false
+	}
+	out, ok := humanize(s.scratch[:0], text, s.format == LogHumanColor)
+	s.scratch = out[:0]
+	return out, ok
 }
 
 func (s *logSink) flush() {

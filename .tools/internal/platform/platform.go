@@ -69,6 +69,9 @@ type Options struct {
 	GatewayAddr string
 	// Replicas per service; 0 means 2.
 	Replicas int
+	// ServiceReplicas overrides Replicas for the services it names ("auth",
+	// "blog"), e.g. to measure what more blog replicas buy with auth fixed.
+	ServiceReplicas map[string]int
 	// Memory gives the store a temporary folder (in RAM when /dev/shm
 	// exists) deleted on Stop; otherwise the data lives in DataDir.
 	Memory bool
@@ -105,6 +108,9 @@ type Options struct {
 	// probes (the gateway polls every replica every second); they are
 	// dropped by default.
 	ShowHealthProbes bool
+	// LogFormat is how ProcessLogs shows the replicas' JSON lines (LogJSON:
+	// unchanged).
+	LogFormat LogFormat
 	// Logger receives the platform's and the gateway's own messages; nil
 	// discards them.
 	Logger *slog.Logger
@@ -222,9 +228,23 @@ func (p *Platform) applyDefaults() error {
 	if o.services == nil {
 		o.services = realServices
 	}
-	width := len("blog") + len(strconv.Itoa(o.Replicas))
+	most := o.Replicas
+	for _, s := range o.services {
+		most = max(most, p.replicaCount(s.name))
+	}
+	width := len("blog") + len(strconv.Itoa(most))
 	p.out = newLogSink(o.ProcessLogs, width, o.ShowHealthProbes)
+	p.out.format = o.LogFormat
 	return nil
+}
+
+// replicaCount is how many replicas of service run: its ServiceReplicas
+// entry when positive, else Replicas.
+func (p *Platform) replicaCount(service string) int {
+	if n := p.opts.ServiceReplicas[service]; n > 0 {
+		return n
+	}
+	return p.opts.Replicas
 }
 
 // FindRepoRoot walks up from dir to the folder holding go.work, auth_service/
@@ -455,7 +475,7 @@ func (p *Platform) startReplicas(ctx context.Context, bins map[string]string) er
 		return err
 	}
 	for _, s := range p.opts.services {
-		for i := 1; i <= p.opts.Replicas; i++ {
+		for i := 1; i <= p.replicaCount(s.name); i++ {
 			port, err := freePort()
 			if err != nil {
 				return err
@@ -614,7 +634,7 @@ func freePort() (int, error) {
 func (p *Platform) startGateway(kong *kongconf.Config) error {
 	counts := map[string]int{}
 	for _, s := range p.opts.services {
-		counts[s.name] = p.opts.Replicas
+		counts[s.name] = p.replicaCount(s.name)
 	}
 	p.kongNotes = fitToReplicas(kong, counts)
 	for _, n := range p.kongNotes {
@@ -778,6 +798,10 @@ func (p *Platform) RedisCredentials(service string) (user, password string) {
 
 // RedisAddr is the embedded Redis address.
 func (p *Platform) RedisAddr() string { return p.redis.Addr() }
+
+// RedisAdminPassword is the password of Redis's default user (full rights),
+// for tools that read the server's own statistics (INFO) or administer it.
+func (p *Platform) RedisAdminPassword() string { return p.redis.Password() }
 
 // NATSCredentials returns a service's NATS user and password, for tests that
 // check what each identity may do.
