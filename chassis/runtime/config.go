@@ -5,6 +5,7 @@
 package runtime
 
 import (
+	"log/slog"
 	"time"
 
 	"blogplatform/chassis/cache"
@@ -22,7 +23,7 @@ type Base struct {
 	LogLevel       string
 	Mongo          mongox.Options
 	Redis          cache.RedisOptions
-	NATSURL        string
+	NATSURL        string // one server or a comma-separated list
 	NATSUser       string
 	NATSPassword   string
 	ServiceName    string
@@ -35,6 +36,13 @@ type Base struct {
 	NATSAttemptTimeout time.Duration
 	NATSMaxAttempts    int
 	NATSRetryBudget    float64
+
+	// NATSCreds (a credentials file), NATSTLS, NATSInboxPrefix and
+	// NATSListedOrder: see NATSConnOptions.
+	NATSCreds       string
+	NATSTLS         natsx.TLSOptions
+	NATSInboxPrefix string
+	NATSListedOrder bool
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -67,6 +75,12 @@ type Base struct {
 	// AllowExampleSecrets lets a release-mode service start with the secrets
 	// published in .env.example (local trials only).
 	AllowExampleSecrets bool
+}
+
+// NATSConnOptions are the connection settings of the NATS variables.
+func (b Base) NATSConnOptions(log *slog.Logger) natsx.ConnOptions {
+	return natsx.ConnOptions{URL: b.NATSURL, Name: b.ServiceName, User: b.NATSUser, Password: b.NATSPassword,
+		CredsFile: b.NATSCreds, TLS: b.NATSTLS, InboxPrefix: b.NATSInboxPrefix, NoRandomize: b.NATSListedOrder, Logger: log}
 }
 
 // DefaultMetricsPort is the internal metrics listener's port.
@@ -139,6 +153,12 @@ func LoadBase(src *config.Source, d Defaults) Base {
 	b.LocalCacheTTL = src.Duration("LOCAL_CACHE_TTL", 5*time.Second, time.Second, 0, time.Hour)
 	b.LocalCacheSize = src.Int("LOCAL_CACHE_SIZE", 10_000, 1, 10_000_000)
 	b.LogRequestSample = src.Float("LOG_REQUESTS_SAMPLE", 1, 0, 1)
+	b.NATSCreds = src.String("NATS_CREDS", "")
+	b.NATSTLS = natsx.TLSOptions{CAFile: src.String("NATS_TLS_CA", ""), CertFile: src.String("NATS_TLS_CERT", ""),
+		KeyFile: src.String("NATS_TLS_KEY", ""), ServerName: src.String("NATS_TLS_SERVER_NAME", "")}
+	b.NATSInboxPrefix = src.String("NATS_INBOX_PREFIX", "")
+	b.NATSListedOrder = src.OneOf("NATS_SERVER_ORDER", "random", "random", "listed") == "listed"
+	b.NATSConnOptions(nil).Check(src.Check)
 	if b.RequireRealSecrets() {
 		src.RejectExampleSecrets("DB_USER_PWD", "REDIS_PASSWORD", "NATS_PASSWORD")
 	}

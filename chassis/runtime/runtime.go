@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 	}
 
 	rt.Redis = newRedis(cfg)
-	nc, err := natsx.Connect(natsx.ConnOptions{URL: cfg.NATSURL, Name: cfg.ServiceName, User: cfg.NATSUser, Password: cfg.NATSPassword, Logger: log})
+	nc, err := natsx.Connect(cfg.NATSConnOptions(log))
 	if err != nil {
 		_ = db.Close(context.Background())
 		_ = rt.Redis.Close()
