@@ -22,23 +22,58 @@ import (
 	"blogplatform/chassis/metrics"
 )
 
+// RedisOptions selects one of three deployments, all reached through
+// go-redis's UniversalClient so callers never know which one they talk to:
+// a single server (Host, Port; the default), a primary found through
+// Sentinels (SentinelAddrs + SentinelMaster) or a Redis Cluster
+// (ClusterAddrs, a seed list: the client discovers the other nodes). The
+// pool, buffer, timeout and retry settings are the same in every mode.
 type RedisOptions struct {
 	Host string
 	Port int
+	// SentinelAddrs are the Sentinels' host:port; SentinelMaster is the
+	// name they monitor. SentinelUsername/SentinelPassword log in to the
+	// Sentinels themselves (Username/Password still log in to the data
+	// nodes).
+	SentinelAddrs    []string
+	SentinelMaster   string
+	SentinelUsername string
+	SentinelPassword string
+	// ClusterAddrs are some of the cluster's nodes (host:port).
+	ClusterAddrs []string
 	// Username is the Redis ACL user (Redis 6+); "" logs in as the default
 	// user with Password alone (requirepass).
 	Username string
 	Password string
-	DB       int
+	DB       int // always 0 on a Cluster
 	// Timeout bounds each Redis call (default 250ms): the cache must never be
 	// slower than the store it protects.
 	Timeout  time.Duration
 	PoolSize int
 }
 
+// Redis deployment kinds, as reported by RedisOptions.Mode.
+const (
+	RedisSingle   = "single"
+	RedisSentinel = "sentinel"
+	RedisCluster  = "cluster"
+)
+
+// Mode names the deployment the options select.
+func (o RedisOptions) Mode() string {
+	switch {
+	case len(o.ClusterAddrs) > 0:
+		return RedisCluster
+	case o.SentinelMaster != "":
+		return RedisSentinel
+	default:
+		return RedisSingle
+	}
+}
+
 // NewRedis returns a client; it does not ping (the service starts and serves
 // from the store while Redis is down).
-func NewRedis(o RedisOptions) *redis.Client {
+func NewRedis(o RedisOptions) redis.UniversalClient {
 	if o.Timeout <= 0 {
 		o.Timeout = 250 * time.Millisecond
 	}
@@ -46,11 +81,12 @@ func NewRedis(o RedisOptions) *redis.Client {
 		// go-redis defaults to 10 per CPU (20 on 2 cores): fewer than the
 		// requests a replica has in flight under load, so callers queued for
 		// a connection, timed out and fell back to the store, which made the
-		// overload worse. Connections are cheap for Redis.
+		// overload worse. Connections are cheap for Redis. (On a Cluster
+		// or behind Sentinel this is per node.)
 		o.PoolSize = 256
 	}
-	return redis.NewClient(&redis.Options{
-		Addr:         net.JoinHostPort(o.Host, strconv.Itoa(o.Port)),
+	u := &redis.UniversalOptions{
+		Addrs:        []string{net.JoinHostPort(o.Host, strconv.Itoa(o.Port))},
 		Username:     o.Username,
 		Password:     o.Password,
 		DB:           o.DB,
@@ -73,7 +109,17 @@ func NewRedis(o RedisOptions) *redis.Client {
 		ReadBufferSize:         8 << 10,
 		WriteBufferSize:        8 << 10,
 		PipelineReadBufferSize: 16 << 10,
-	})
+	}
+	switch o.Mode() {
+	case RedisCluster:
+		// IsClusterMode: a single seed address must still give a cluster
+		// client (NewUniversalClient would otherwise pick a plain one).
+		u.Addrs, u.IsClusterMode, u.DB = o.ClusterAddrs, true, 0
+	case RedisSentinel:
+		u.Addrs, u.MasterName = o.SentinelAddrs, o.SentinelMaster
+		u.SentinelUsername, u.SentinelPassword = o.SentinelUsername, o.SentinelPassword
+	}
+	return redis.NewUniversalClient(u)
 }
 
 // Cache is a named view on a Redis client (the name labels metrics).

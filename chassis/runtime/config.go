@@ -118,14 +118,7 @@ func LoadBase(src *config.Source, d Defaults) Base {
 				100*time.Millisecond, 5*time.Minute),
 			AppName: d.ServiceName,
 		},
-		Redis: cache.RedisOptions{
-			Host:     src.String("REDIS_HOST", "localhost"),
-			Port:     src.Int("REDIS_PORT", 6379, 1, 65535),
-			Password: src.String("REDIS_PASSWORD", ""),
-			Username: src.String("REDIS_USERNAME", ""), // the service's own ACL user
-			DB:       src.Int("REDIS_DB", d.RedisDB, 0, 15),
-			Timeout:  src.Duration("REDIS_TIMEOUT", 250*time.Millisecond, time.Millisecond, time.Millisecond, 10*time.Second),
-		},
+		Redis:          loadRedis(src, d.RedisDB),
 		NATSURL:        src.String("NATS_URL", "nats://localhost:4222"),
 		NATSUser:       src.String("NATS_USER", ""),
 		NATSPassword:   src.String("NATS_PASSWORD", ""),
@@ -160,7 +153,7 @@ func LoadBase(src *config.Source, d Defaults) Base {
 	b.NATSListedOrder = src.OneOf("NATS_SERVER_ORDER", "random", "random", "listed") == "listed"
 	b.NATSConnOptions(nil).Check(src.Check)
 	if b.RequireRealSecrets() {
-		src.RejectExampleSecrets("DB_USER_PWD", "REDIS_PASSWORD", "NATS_PASSWORD")
+		src.RejectExampleSecrets("DB_USER_PWD", "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "NATS_PASSWORD")
 	}
 	if b.Mongo.MinPool > b.Mongo.MaxPool {
 		b.Mongo.MinPool = b.Mongo.MaxPool

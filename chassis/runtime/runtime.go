@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"blogplatform/chassis/cache"
 	"blogplatform/chassis/changefeed"
 	"blogplatform/chassis/health"
 	"blogplatform/chassis/httpx"
@@ -46,7 +47,7 @@ type Runtime struct {
 	Tracer     trace.TracerProvider
 	Propagator propagation.TextMapPropagator
 	DB         *mongox.DB
-	Redis      *redis.Client
+	Redis      redis.UniversalClient // one server, Sentinel or Cluster (REDIS_*)
 	NATS       *nats.Conn
 	Micro      *natsx.Service
 	Health     *health.Health
@@ -100,7 +101,7 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 		return nil, err
 	}
 
-	rt.Redis = newRedis(cfg)
+	rt.Redis = cache.NewRedis(cfg.Redis)
 	nc, err := natsx.Connect(cfg.NATSConnOptions(log))
 	if err != nil {
 		_ = db.Close(context.Background())
@@ -180,10 +181,6 @@ func (rt *Runtime) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", rt.Metrics.Handler())
 	return mux
-}
-
-func newRedis(cfg Base) *redis.Client {
-	return redisClient(cfg.Redis)
 }
 
 // OnClose registers a cleanup that runs after the HTTP server and NATS have

@@ -20,7 +20,7 @@ var env *testinfra.Env
 
 func TestMain(m *testing.M) { os.Exit(testinfra.Run(m, &env)) }
 
-func newCache(t *testing.T) (*cache.Cache, *redis.Client, *metrics.Metrics) {
+func newCache(t *testing.T) (*cache.Cache, redis.UniversalClient, *metrics.Metrics) {
 	t.Helper()
 	rdb := cache.NewRedis(cache.RedisOptions{Host: env.Redis.Host(), Port: env.Redis.Port(), Password: env.RedisPassword(), DB: env.NextRedisDB()})
 	t.Cleanup(func() { rdb.Close() })
