@@ -80,6 +80,9 @@ type NATSOptions struct {
 type NATS struct {
 	opts NATSOptions
 	host string
+	// tune, when set, adjusts every start's options (a cluster node's name
+	// and routes, see NATSCluster).
+	tune func(*server.Options)
 
 	mu   sync.Mutex
 	srv  *server.Server
@@ -88,7 +91,9 @@ type NATS struct {
 
 // StartNATS starts an embedded NATS server and waits until it accepts
 // client connections.
-func StartNATS(opts NATSOptions) (*NATS, error) {
+func StartNATS(opts NATSOptions) (*NATS, error) { return startNATSTuned(opts, nil) }
+
+func startNATSTuned(opts NATSOptions, tune func(*server.Options)) (*NATS, error) {
 	host := opts.Host
 	if host == "" {
 		host = "127.0.0.1"
@@ -105,7 +110,7 @@ func StartNATS(opts NATSOptions) (*NATS, error) {
 			return nil, fmt.Errorf("embedded: %w", err)
 		}
 	}
-	n := &NATS{opts: opts, host: host}
+	n := &NATS{opts: opts, host: host, tune: tune}
 	srv, err := n.start(port)
 	if err != nil {
 		return nil, err
@@ -143,6 +148,9 @@ func (n *NATS) serverOptions(port int) *server.Options {
 			}
 		}
 		o.Users = append(o.Users, user)
+	}
+	if n.tune != nil {
+		n.tune(o)
 	}
 	return o
 }
