@@ -1,0 +1,187 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"image/color"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// chartMain is `bench chart [-clients N] [-o dir] results.json`: it draws the
+// README's charts from a -json file, one SVG per measure (rps.svg: requests
+// per second, p99.svg: 99th percentile latency), a bar per case and target
+// with the min–max over the rounds as whiskers. The same file always gives
+// the same charts, so the README's figures are one command away.
+func chartMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench chart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: go run ./.tools/bench chart [-clients N] [-o dir] results.json")
+		fs.PrintDefaults()
+	}
+	clients := fs.Int("clients", 0, "client count to draw (default: the first the run measured)")
+	out := fs.String("o", ".", "folder the SVG files are written to")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	r, err := readReport(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "bench chart:", err)
+		return 1
+	}
+	files, err := drawCharts(r, *clients, *out)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench chart:", err)
+		return 1
+	}
+	for _, f := range files {
+		fmt.Fprintln(stdout, "bench chart: wrote", f)
+	}
+	return 0
+}
+
+// chartTargets orders the bars of a case and colours them.
+var chartTargets = []struct {
+	name  string
+	color color.RGBA
+}{
+	{"gateway", color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}},
+	{"direct", color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}},
+	{"floor", color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}},
+	{"nats", color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}},
+}
+
+func targetRank(target string) int {
+	for i, t := range chartTargets {
+		if t.name == target {
+			return i
+		}
+	}
+	return len(chartTargets)
+}
+
+// chartRows are the summaries drawn: one client count, grouped by case.
+func chartRows(r *report, clients int) ([]caseSummary, int, error) {
+	if clients == 0 {
+		if len(r.Clients) == 0 {
+			return nil, 0, fmt.Errorf("the run names no client count; pass -clients")
+		}
+		clients = r.Clients[0]
+	}
+	var rows []caseSummary
+	for _, s := range r.Summary {
+		if s.Clients == clients && s.RPS.N > 0 {
+			rows = append(rows, s)
+		}
+	}
+	if len(rows) == 0 {
+		return nil, 0, fmt.Errorf("no case measured with %d clients", clients)
+	}
+	slices.SortStableFunc(rows, func(a, b caseSummary) int {
+		if c := strings.Compare(caseLabel(a.Case), caseLabel(b.Case)); c != 0 {
+			return c
+		}
+		return targetRank(a.Target) - targetRank(b.Target)
+	})
+	return rows, clients, nil
+}
+
+// caseLabel shortens a case name for an axis (query strings go).
+func caseLabel(name string) string {
+	if i := strings.IndexByte(name, '?'); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
+
+func drawCharts(r *report, clients int, dir string) ([]string, error) {
+	rows, clients, err := chartRows(r, clients)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	measures := []struct {
+		file, title, axis string
+		value             func(caseSummary) spread
+	}{
+		{"rps.svg", "Requests per second", "requests per second (median of the rounds, whiskers min–max)",
+			func(s caseSummary) spread { return s.RPS }},
+		{"p99.svg", "p99 latency", "99th percentile latency, ms (median of the rounds, whiskers min–max)",
+			func(s caseSummary) spread { return s.P99ms }},
+	}
+	var written []string
+	for _, m := range measures {
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("%s, %d clients (commit %s, %d cores)", m.title, clients, orUnknown(r.Commit), r.Cores)
+		p.X.Label.Text = m.axis
+		p.X.Min = 0
+		labels := make([]string, len(rows))
+		for i, s := range rows {
+			labels[i] = caseLabel(s.Case) + " · " + s.Target
+		}
+		for _, t := range chartTargets {
+			values := make(plotter.Values, len(rows))
+			var whiskers whiskerPoints
+			for i, s := range rows {
+				if s.Target != t.name {
+					continue
+				}
+				v := m.value(s)
+				values[i] = v.Median
+				whiskers = append(whiskers, whisker{y: float64(i), median: v.Median, min: v.Min, max: v.Max})
+			}
+			if len(whiskers) == 0 {
+				continue
+			}
+			bars, err := plotter.NewBarChart(values, vg.Points(12))
+			if err != nil {
+				return written, err
+			}
+			bars.Horizontal = true
+			bars.Color = t.color
+			bars.LineStyle.Width = 0
+			errs, err := plotter.NewXErrorBars(whiskers)
+			if err != nil {
+				return written, err
+			}
+			p.Add(bars, errs)
+			p.Legend.Add(t.name, bars)
+		}
+		p.NominalY(labels...)
+		p.Legend.Top = true
+		p.Add(plotter.NewGrid())
+		file := filepath.Join(dir, m.file)
+		height := vg.Length(len(rows))*0.28*vg.Inch + 1.4*vg.Inch
+		if err := p.Save(10*vg.Inch, height, file); err != nil {
+			return written, err
+		}
+		written = append(written, file)
+	}
+	return written, nil
+}
+
+// whisker is one bar's min–max; whiskerPoints is what plotter.XErrorBars
+// reads (points and their low/high distances).
+type whisker struct{ y, median, min, max float64 }
+
+type whiskerPoints []whisker
+
+func (w whiskerPoints) Len() int                    { return len(w) }
+func (w whiskerPoints) XY(i int) (float64, float64) { return w[i].median, w[i].y }
+func (w whiskerPoints) XError(i int) (float64, float64) {
+	return w[i].median - w[i].min, w[i].max - w[i].median
+}
