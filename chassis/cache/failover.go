@@ -145,8 +145,8 @@ func (g *failoverGuard) onConnect(ctx context.Context, cn *redis.Conn) error {
 		return err
 	}
 	runID, err := primaryRunID(ctx, cn)
-	if err != nil {
-		return err
+	if err != nil || runID == "" {
+		return err // runID "": a Sentinel (go-redis passes OnConnect on to them)
 	}
 	token := rand.Text()
 	state, err := enterScript.Run(ctx, cn, []string{g.keys.Marker, g.lock}, runID, token, g.lease.Milliseconds()).Int()
@@ -218,13 +218,20 @@ func (g *failoverGuard) purge(ctx context.Context, cn *redis.Conn, token string)
 
 // primaryRunID returns the node's run_id, or ErrNotPrimary when it answers
 // as a replica (the Sentinels named it before it finished its promotion, or
-// it was demoted since).
+// it was demoted since), or "" for a Sentinel.
 func primaryRunID(ctx context.Context, cn *redis.Conn) (string, error) {
 	var server, repl *redis.StringCmd
-	if _, err := cn.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = cn.Pipelined(ctx, func(p redis.Pipeliner) error {
 		server, repl = p.Info(ctx, "server"), p.Info(ctx, "replication")
 		return nil
-	}); err != nil {
+	})
+	if err := server.Err(); err != nil {
+		return "", err
+	}
+	if infoField(server.Val(), "redis_mode") == "sentinel" {
+		return "", nil
+	}
+	if err := repl.Err(); err != nil {
 		return "", err
 	}
 	if role := infoField(repl.Val(), "role"); role != "master" {
