@@ -24,6 +24,7 @@ import (
 	"blogplatform/blog_service/migrations"
 	"blogplatform/blog_service/model"
 	"blogplatform/blog_service/openapi"
+	"blogplatform/chassis/apidocs"
 	"blogplatform/chassis/authwire"
 	"blogplatform/chassis/cache"
 	"blogplatform/chassis/httpx"
@@ -134,6 +135,20 @@ func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, er
 	author.NewController(author.NewService(store, repo, blogCache, cfg.PublishedEdits == config.PublishedEditsReview), auth).Mount(rt.Engine)
 	editor.NewController(editor.NewService(store, repo, blogCache, auth, profiles), auth).Mount(rt.Engine)
 	rt.Engine.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
+	// The platform's documentation page (both services' documents, fetched
+	// through the gateway, which serves /docs and the two documents without
+	// a key). Only its own files are routed, so anything else below /docs
+	// is the usual 404.
+	docs, err := apidocs.New(apidocs.Options{Title: "Blog platform API", Documents: []apidocs.Document{
+		{Name: "auth", URL: "/auth/openapi.yaml"},
+		{Name: "blog", URL: "/blog/openapi.yaml"},
+	}})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("docs page: %w", err), rt.Close(context.Background()))
+	}
+	for _, p := range apidocs.Paths() {
+		rt.Engine.GET(p, gin.WrapH(docs))
+	}
 
 	// Start-up migrations: only background backfills today, so this
 	// returns at once and the service serves while they run.

@@ -203,6 +203,11 @@ func TestOperationalEndpoints(t *testing.T) {
 		{app.Engine, "/health/live", "application/json", `"alive"`, 200},
 		{app.Engine, "/health/ready", "application/json", `"ready"`, 200},
 		{app.Engine, "/openapi.yaml", "application/yaml", "openapi:", 200},
+		{app.Engine, "/docs", "text/html", `<div id="swagger-ui"`, 200},
+		{app.Engine, "/docs/", "text/html", `<div id="swagger-ui"`, 200},
+		{app.Engine, "/docs/swagger-ui-bundle.js", "text/javascript", "SwaggerUIBundle", 200},
+		{app.Engine, "/docs/swagger-ui.css", "text/css", ".swagger-ui", 200},
+		{app.Engine, "/docs/LICENSE", "application/json", `"url not found"`, 404},
 		{app.Engine, "/metrics", "application/json", `"url not found"`, 404},
 		{app.Runtime.MetricsHandler(), "/metrics", "text/plain", "http_requests_total", 200},
 	} {
