@@ -19,6 +19,7 @@ type report struct {
 	GOMAXPROCS   int            `json:"gomaxprocs"`
 	Store        string         `json:"store"`
 	Replicas     int            `json:"replicas_per_service"`
+	BlogReplicas int            `json:"blog_replicas"`
 	Blogs        int            `json:"blogs"`
 	Rounds       int            `json:"rounds"`
 	Clients      []int          `json:"clients"`
@@ -49,6 +50,10 @@ type caseSummary struct {
 	ProcessAllocs spread             `json:"process_allocs_per_req"`
 	ServerCPUus   spread             `json:"server_cpu_us_per_req"`
 	ProcessCPUus  spread             `json:"process_cpu_us_per_req"`
+	// ComponentCPUus is the median over rounds of each component's CPU µs
+	// per request (see runResult.ComponentCPUus).
+	ComponentCPUus map[string]float64 `json:"component_cpu_us_per_req_median,omitempty"`
+	RedisCommands  float64            `json:"redis_commands_per_req_median,omitempty"`
 	// VsFloor is req/s ÷ the floor's req/s at the same client count, per
 	// round (empty without the floor).
 	VsFloor spread `json:"vs_floor"`
@@ -80,8 +85,15 @@ func summarizeRuns(runs []runResult) []caseSummary {
 		rs := groups[k]
 		s := caseSummary{Target: k.Target, Case: k.Case, Clients: k.Clients}
 		var rps, p50, p99, server, proc, vs, scpu, pcpu []float64
-		services := map[string][]float64{}
+		services, components := map[string][]float64{}, map[string][]float64{}
+		var redisCmds []float64
 		for _, r := range rs {
+			for comp, v := range r.ComponentCPUus {
+				components[comp] = append(components[comp], v)
+			}
+			if r.ComponentCPUus != nil {
+				redisCmds = append(redisCmds, r.RedisCommandsPerReq)
+			}
 			rps = append(rps, r.RPS)
 			p50 = append(p50, r.P50ms)
 			p99 = append(p99, r.P99ms)
@@ -101,6 +113,13 @@ func summarizeRuns(runs []runResult) []caseSummary {
 		s.RPS, s.P50ms, s.P99ms = summarize(rps), summarize(p50), summarize(p99)
 		s.ServerAllocs, s.ProcessAllocs, s.VsFloor = summarize(server), summarize(proc), summarize(vs)
 		s.ServerCPUus, s.ProcessCPUus = summarize(scpu), summarize(pcpu)
+		if len(components) > 0 {
+			s.ComponentCPUus = map[string]float64{}
+			for comp, v := range components {
+				s.ComponentCPUus[comp] = summarize(v).Median
+			}
+			s.RedisCommands = summarize(redisCmds).Median
+		}
 		if len(services) > 0 {
 			s.ServiceAllocs = map[string]float64{}
 			for svc, v := range services {

@@ -143,6 +143,7 @@ const (
 	caseVerify  = "GET /auth/verify/apikey"
 	caseProfile = "GET /auth/profile/mine"
 	caseSignin  = "POST /auth/signin/basic"
+	caseUpdate  = "PUT /blog/author (update a draft)"
 )
 
 // ratioSpecs are the targets the bench checks in every run.

@@ -45,19 +45,26 @@ func (s *syncBuffer) String() string {
 
 func startStandins(t *testing.T, replicas int) (*Platform, *syncBuffer) {
 	t.Helper()
+	return startStandinsWith(t, Options{Replicas: replicas})
+}
+
+// startStandinsWith starts the stand-ins with opts' replica counts.
+func startStandinsWith(t *testing.T, opts Options) (*Platform, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p, err := Start(ctx, Options{
-		GatewayAddr: "127.0.0.1:0",
-		Replicas:    replicas,
-		Memory:      true,
-		WorkDir:     work,
-		KeysDir:     filepath.Join(work, "keys"),
-		DrainDelay:  1200 * time.Millisecond,
-		ProcessLogs: logs,
-		services:    standinServices,
+		GatewayAddr:     "127.0.0.1:0",
+		Replicas:        opts.Replicas,
+		ServiceReplicas: opts.ServiceReplicas,
+		Memory:          true,
+		WorkDir:         work,
+		KeysDir:         filepath.Join(work, "keys"),
+		DrainDelay:      1200 * time.Millisecond,
+		ProcessLogs:     logs,
+		services:        standinServices,
 	})
 	if err != nil {
 		t.Fatal(err)
