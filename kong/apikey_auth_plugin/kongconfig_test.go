@@ -16,6 +16,7 @@ import (
 
 	"blogplatform/kong/apikey_auth_plugin/kongpath"
 	"blogplatform/kong/apikey_auth_plugin/ratelimit"
+	"blogplatform/kong/apikey_auth_plugin/verify"
 )
 
 // Offline checks of the two Kong declarative files. There is no Kong here,
@@ -401,11 +402,13 @@ func TestKongConfigRouting(t *testing.T) {
 			names := map[string]bool{}
 			for _, r := range routes {
 				names[r.name] = true
-				if r.serviceURL != nil && !r.stripPath {
+				// The documentation page keeps its path: blog_service
+				// serves it at /docs.
+				if r.serviceURL != nil && !r.stripPath && r.name != "docs" {
 					t.Errorf("route %s: strip_path is false; every proxied route strips its prefix", r.name)
 				}
 			}
-			for _, want := range []string{"auth-read", "auth-write", "blog-read", "blog-write", "not-found"} {
+			for _, want := range []string{"auth-read", "auth-write", "blog-read", "blog-write", "docs", "not-found"} {
 				if !names[want] {
 					t.Errorf("route %s is missing", want)
 				}
@@ -436,6 +439,14 @@ func TestKongConfigRouting(t *testing.T) {
 				{"GET", "/metrics", "not-found", "", ""},
 				{"POST", "/", "not-found", "", ""},
 				{"GET", "/nothing/here", "not-found", "", ""},
+				{"GET", "/docs", "docs", kf.blogHost, "/docs"},
+				{"GET", "/docs/", "docs", kf.blogHost, "/docs/"},
+				{"HEAD", "/docs/swagger-ui-bundle.js", "docs", kf.blogHost, "/docs/swagger-ui-bundle.js"},
+				{"GET", "/%64ocs/docs.js", "docs", kf.blogHost, "/docs/docs.js"},
+				{"GET", "/docs/../blog/list/latest", "blog-read", kf.blogHost, "/list/latest"},
+				{"POST", "/docs", "not-found", "", ""},
+				{"GET", "/auth/openapi.yaml", "auth-read", kf.authHost, "/openapi.yaml"},
+				{"GET", "/blog/openapi.yaml", "blog-read", kf.blogHost, "/openapi.yaml"},
 			}
 			for _, c := range cases {
 				got, gotHost, gotPath, ok := proxy(routes, c.method, c.request)
@@ -700,7 +711,31 @@ func TestKongConfigPlugins(t *testing.T) {
 				t.Errorf("rate_limits rejected by the plugin: %v", err)
 			}
 
-			for _, r := range routesOf(t, file) {
+			// Without a key: GET/HEAD of exactly the health endpoints and the
+			// documentation page's fixed files and documents. Each is proxied
+			// (a public path the not-found route answers would be pointless),
+			// and every other path below /docs still needs the key.
+			wantPublic := []string{
+				"/auth/health/live", "/auth/health/ready", "/blog/health/live", "/blog/health/ready",
+				"/docs", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui-standalone-preset.js", "/docs/swagger-ui.css",
+				"/docs/docs.js", "/docs/docs.css", "/auth/openapi.yaml", "/blog/openapi.yaml",
+			}
+			if !slices.Equal(cfg.PublicPaths, wantPublic) {
+				t.Errorf("public_paths = %v, want %v", cfg.PublicPaths, wantPublic)
+			}
+			routes := routesOf(t, file)
+			for _, p := range cfg.PublicPaths {
+				if r, _, _, ok := proxy(routes, "GET", p); !ok || r.serviceURL == nil {
+					t.Errorf("public path %s is not proxied (route %q)", p, r.name)
+				}
+			}
+			for _, p := range []string{"/docs/LICENSE", "/docs/swagger-ui-bundle.js.map", "/docs/x/../../blog/list/latest", "/docsx"} {
+				if verify.IsPublicPath("GET", kongpath.Normalize(p), cfg.PublicPaths) {
+					t.Errorf("GET %s passes without a key", p)
+				}
+			}
+
+			for _, r := range routes {
 				for _, p := range r.plugins {
 					switch p.Name {
 					case "apikey-auth-plugin":
