@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/crypto/bcrypt"
 
+	"blogplatform/auth_service/api/admin"
 	"blogplatform/auth_service/api/apikey"
 	apikeystore "blogplatform/auth_service/api/apikey/store"
 	"blogplatform/auth_service/api/auth"
@@ -172,6 +173,9 @@ func (a *App) mount() error {
 	apikey.NewController(a.APIKeys).MountRoutes(rt.Engine)
 	authCtl.MountRoutes(rt.Engine)
 	userCtl.MountRoutes(rt.Engine.Group("/profile", auth.NoStore))
+	adminSvc := admin.NewService(apikeystore.New(rt.DB), userstore.New(rt.DB), keystorestore.New(rt.DB),
+		a.APIKeys, a.Users, a.Keystores, admin.Options{AccessValidity: cfg.AccessTokenValidity + token.Leeway})
+	admin.NewController(adminSvc, a.Auth).MountRoutes(rt.Engine.Group("/admin"))
 	rt.Engine.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapi.Spec) })
 
 	a.registerNATSMetrics()

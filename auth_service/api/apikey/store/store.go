@@ -89,3 +89,35 @@ func (s *Store) Disable(ctx context.Context, key string, now time.Time) (bool, e
 	}
 	return res.MatchedCount > 0, nil
 }
+
+// Page returns up to limit keys whose id is after `after` (the zero id:
+// from the first), in id order. Paging on _id keeps every page an index
+// range, however many keys there are.
+func (s *Store) Page(ctx context.Context, after bson.ObjectID, limit int) ([]model.ApiKey, error) {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	cur, err := s.coll.Find(qctx, bson.M{"_id": bson.M{"$gt": after}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	keys := []model.ApiKey{}
+	if err := cur.All(qctx, &keys); err != nil {
+		return nil, fmt.Errorf("read api keys: %w", err)
+	}
+	return keys, nil
+}
+
+// ByID returns the key with that id, whatever its status.
+func (s *Store) ByID(ctx context.Context, id bson.ObjectID) (*model.ApiKey, error) {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	var k model.ApiKey
+	if err := s.coll.FindOne(qctx, bson.M{"_id": id}).Decode(&k); err != nil {
+		if mongox.IsNotFound(err) {
+			return nil, model.ErrNotFound
+		}
+		return nil, fmt.Errorf("find api key: %w", err)
+	}
+	return &k, nil
+}

@@ -195,3 +195,24 @@ func (s *Store) DeleteCreatedBefore(ctx context.Context, cutoff time.Time) (int6
 	}
 	return total, nil
 }
+
+// OfClient returns up to limit keystores of client, in no particular order
+// (the {client, pKey, status} index serves the look-up, not a sort).
+func (s *Store) OfClient(ctx context.Context, client bson.ObjectID, limit int) ([]model.Keystore, error) {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	cur, err := s.keystores.Find(qctx, bson.M{"client": client}, options.Find().SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("find sessions: %w", err)
+	}
+	out := []model.Keystore{}
+	if err := cur.All(qctx, &out); err != nil {
+		return nil, fmt.Errorf("read sessions: %w", err)
+	}
+	return out, nil
+}
+
+// OfClientByID returns keystore id when it belongs to client.
+func (s *Store) OfClientByID(ctx context.Context, client, id bson.ObjectID) (*model.Keystore, error) {
+	return s.findOne(ctx, bson.M{"_id": id, "client": client})
+}

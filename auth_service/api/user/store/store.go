@@ -262,3 +262,36 @@ func (s *Store) Conflict(ctx context.Context, email string) (*model.EmailConflic
 	}
 	return &c, nil
 }
+
+// ByID returns the user with id whatever its status, without its password.
+func (s *Store) ByID(ctx context.Context, id bson.ObjectID) (*model.User, error) {
+	return s.findUser(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{"password": 0}))
+}
+
+// AddRole gives user id the role roleID (nothing changes when it holds it)
+// and reports whether the user exists.
+func (s *Store) AddRole(ctx context.Context, id, roleID bson.ObjectID, now time.Time) (bool, error) {
+	return s.updateUser(ctx, id, bson.M{"$addToSet": bson.M{"roles": roleID}, "$set": bson.M{"updatedAt": now}})
+}
+
+// RemoveRole takes the role roleID from user id and reports whether the
+// user exists.
+func (s *Store) RemoveRole(ctx context.Context, id, roleID bson.ObjectID, now time.Time) (bool, error) {
+	return s.updateUser(ctx, id, bson.M{"$pull": bson.M{"roles": roleID}, "$set": bson.M{"updatedAt": now}})
+}
+
+// SetStatus enables (true) or disables user id and reports whether the user
+// exists. A disabled user is not found by the Active look-ups.
+func (s *Store) SetStatus(ctx context.Context, id bson.ObjectID, status bool, now time.Time) (bool, error) {
+	return s.updateUser(ctx, id, bson.M{"$set": bson.M{"status": status, "updatedAt": now}})
+}
+
+func (s *Store) updateUser(ctx context.Context, id bson.ObjectID, update bson.M) (bool, error) {
+	qctx, cancel := s.db.Ctx(ctx)
+	defer cancel()
+	res, err := s.users.UpdateOne(qctx, bson.M{"_id": id}, update)
+	if err != nil {
+		return false, fmt.Errorf("update user %s: %w", id.Hex(), err)
+	}
+	return res.MatchedCount > 0, nil
+}
