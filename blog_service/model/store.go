@@ -27,13 +27,22 @@ var ErrSlugTaken = errors.New("slug already exists")
 // Go: that is the one filter every store answers without a collection scan
 // (FerretDB's SQLite backend pushes down nothing else), and on MongoDB it is
 // the primary key either way.
+//
+// Every query reads the primary except ListPublicMaybeStale, which uses the
+// configured read preference (DB_READ_PREFERENCE) and so may lag behind the
+// last write by the replication delay.
 type Store struct {
-	db   *mongox.DB
-	coll *mongo.Collection
+	db    *mongox.DB
+	coll  *mongo.Collection
+	stale *mongo.Collection
 }
 
 func NewStore(db *mongox.DB) *Store {
-	return &Store{db: db, coll: db.Database.Collection(CollectionName)}
+	stale := db.Database
+	if db.StaleReads != nil {
+		stale = db.StaleReads
+	}
+	return &Store{db: db, coll: db.Database.Collection(CollectionName), stale: stale.Collection(CollectionName)}
 }
 
 // Collection exposes the collection (tests and benchmarks seed it directly).
@@ -185,11 +194,22 @@ var privateOrder = bson.D{{Key: "_id", Value: -1}}
 // ListPublic pages through published, active blogs, all of them or those
 // carrying tag (exact element match).
 func (s *Store) ListPublic(ctx context.Context, tag string, p Page) ([]Blog, error) {
+	return s.list(ctx, s.coll, publicFilter(tag), publicOrder, p)
+}
+
+func publicFilter(tag string) bson.D {
 	filter := bson.D{{Key: "status", Value: true}, {Key: "published", Value: true}}
 	if tag != "" {
 		filter = append(filter, bson.E{Key: "tags", Value: tag})
 	}
-	return s.list(ctx, filter, publicOrder, p)
+	return filter
+}
+
+// ListPublicMaybeStale is ListPublic on a secondary when the read preference
+// allows it: it may miss the latest writes, so its result must not be kept
+// (cached) where it could outlive them.
+func (s *Store) ListPublicMaybeStale(ctx context.Context, tag string, p Page) ([]Blog, error) {
+	return s.list(ctx, s.stale, publicFilter(tag), publicOrder, p)
 }
 
 // AuthorList names an author's lists.
@@ -215,21 +235,21 @@ func (l AuthorList) flag() string {
 // ListByAuthor pages through one author's active blogs having the list's flag.
 func (s *Store) ListByAuthor(ctx context.Context, author bson.ObjectID, list AuthorList, p Page) ([]Blog, error) {
 	filter := bson.D{{Key: "author", Value: author}, {Key: "status", Value: true}, {Key: list.flag(), Value: true}}
-	return s.list(ctx, filter, privateOrder, p)
+	return s.list(ctx, s.coll, filter, privateOrder, p)
 }
 
 // ListForEditors pages through every author's active blogs having the list's
 // flag (submitted or published).
 func (s *Store) ListForEditors(ctx context.Context, list AuthorList, p Page) ([]Blog, error) {
 	filter := bson.D{{Key: "status", Value: true}, {Key: list.flag(), Value: true}}
-	return s.list(ctx, filter, privateOrder, p)
+	return s.list(ctx, s.coll, filter, privateOrder, p)
 }
 
-func (s *Store) list(ctx context.Context, filter, sort bson.D, p Page) ([]Blog, error) {
+func (s *Store) list(ctx context.Context, coll *mongo.Collection, filter, sort bson.D, p Page) ([]Blog, error) {
 	ctx, cancel := s.db.Ctx(ctx)
 	defer cancel()
 	opts := options.Find().SetSort(sort).SetSkip(p.skip()).SetLimit(p.Size).SetProjection(itemProjection)
-	cur, err := s.coll.Find(ctx, filter, opts)
+	cur, err := coll.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, fmt.Errorf("list blogs: %w", err)
 	}

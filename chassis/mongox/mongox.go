@@ -19,10 +19,19 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
 type Options struct {
+	// URI is a full connection string (DB_URI: a seed list with replicaSet,
+	// mongodb+srv, TLS options...). When set it replaces Host, Port, User
+	// and Password. Its path names the database unless it names a system
+	// database (admin, local, config: then it is only where the user
+	// authenticates) or nothing; Name applies otherwise. Options it sets
+	// (pool sizes, timeouts, appName, readPreference, w) win over the
+	// fields below.
+	URI          string
 	Host         string
 	Port         int
 	Name         string // database
@@ -35,15 +44,24 @@ type Options struct {
 	// reachable server (default 2s), so a store outage is answered quickly.
 	ServerSelectionTimeout time.Duration
 	AppName                string
+	// ReadPreference ("" is primary; see ReadPreferences) is used only by
+	// DB.StaleReads, for reads that may return a state older than the
+	// last write.
+	ReadPreference string
+	// WriteConcern is "majority", a number of members, or "" for the
+	// driver's default (acknowledged by the primary).
+	WriteConcern string
 	// Monitor, when set, sees every command the client sends; it is set by
 	// code, never by configuration (tests record the queries a service
 	// runs to check them against its indexes).
 	Monitor *event.CommandMonitor
 }
 
-// URI builds mongodb://[user:pwd@]host:port/db; with credentials the auth
-// source is the application database, where the init scripts create the user.
-func (o Options) URI() string {
+// HostURI builds mongodb://[user:pwd@]host:port/db from the separate
+// variables (used when no connection string is given); with credentials
+// the auth source is the application database, where the init scripts
+// create the user.
+func (o Options) HostURI() string {
 	u := url.URL{Scheme: "mongodb", Host: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), Path: "/" + o.Name}
 	if o.User != "" {
 		u.User = url.UserPassword(o.User, o.Password)
@@ -52,14 +70,28 @@ func (o Options) URI() string {
 }
 
 // DB is a connected database with the configured query timeout.
+//
+// Database reads from the primary whatever the connection string or
+// DB_READ_PREFERENCE say: writes, reads inside a write, and every read
+// whose result is kept (in a cache) must see the latest state. StaleReads
+// is the same database with the configured read preference, for reads
+// that may return an older state and whose result is not kept.
 type DB struct {
 	Client       *mongo.Client
 	Database     *mongo.Database
+	StaleReads   *mongo.Database
 	QueryTimeout time.Duration
+	// ReadPreference is StaleReads' read preference mode and WriteConcern
+	// the write concern of every write ("" when the driver's default).
+	ReadPreference string
+	WriteConcern   string
+	redacted       string // the connection string without secrets, for logs
+	uri            string // DB_URI as given: its secrets are scrubbed from errors
 }
 
 // Connect creates the client without waiting for the server; use WaitReady to
-// block until it answers.
+// block until it answers. Its error never contains the connection string's
+// password.
 func Connect(o Options) (*DB, error) {
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 10 * time.Second
@@ -67,23 +99,86 @@ func Connect(o Options) (*DB, error) {
 	if o.ServerSelectionTimeout <= 0 {
 		o.ServerSelectionTimeout = 2 * time.Second
 	}
-	co := options.Client().ApplyURI(o.URI()).
-		SetMinPoolSize(o.MinPool).
-		SetMaxPoolSize(o.MaxPool).
-		SetServerSelectionTimeout(o.ServerSelectionTimeout).
-		SetConnectTimeout(5 * time.Second).
-		SetAppName(o.AppName)
-	if o.MaxPool == 0 {
-		co.SetMaxPoolSize(100)
+	r, err := o.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("mongo: %w", err)
+	}
+	co := r.clientOptions(o)
+	client, err := mongo.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("mongo connect: %s", scrub(err.Error(), o.URI))
+	}
+	db := &DB{
+		Client:         client,
+		Database:       client.Database(r.database, options.Database().SetReadPreference(readpref.Primary())),
+		StaleReads:     client.Database(r.database, options.Database().SetReadPreference(r.readPref)),
+		QueryTimeout:   o.QueryTimeout,
+		ReadPreference: r.readPref.Mode().String(),
+		redacted:       o.Redacted(),
+		uri:            o.URI,
+	}
+	if r.write != nil {
+		db.WriteConcern = fmt.Sprint(r.write.W)
+	}
+	return db, nil
+}
+
+// ClientOptions are the driver options Connect uses: the connection string
+// first, then the variables wherever the connection string is silent. Its
+// error never contains the connection string's password.
+func (o Options) ClientOptions() (*options.ClientOptions, error) {
+	r, err := o.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return r.clientOptions(o), nil
+}
+
+func (r resolved) clientOptions(o Options) *options.ClientOptions {
+	if o.ServerSelectionTimeout <= 0 {
+		o.ServerSelectionTimeout = 2 * time.Second
+	}
+	co := options.Client().ApplyURI(r.uri)
+	// The variables apply where the connection string is silent.
+	uri := r.cs
+	if uri == nil {
+		uri = &connstring.ConnString{}
+	}
+	maxPool := o.MaxPool
+	if maxPool == 0 {
+		maxPool = 100
+	}
+	if uri.MaxPoolSizeSet {
+		maxPool = uri.MaxPoolSize // 0: unbounded
+	} else {
+		co.SetMaxPoolSize(maxPool)
+	}
+	if !uri.MinPoolSizeSet {
+		minPool := o.MinPool
+		if maxPool > 0 {
+			minPool = min(minPool, maxPool) // the driver refuses a minimum above the maximum
+		}
+		co.SetMinPoolSize(minPool)
+	}
+	if !uri.ServerSelectionTimeoutSet {
+		co.SetServerSelectionTimeout(o.ServerSelectionTimeout)
+	}
+	if !uri.ConnectTimeoutSet {
+		co.SetConnectTimeout(5 * time.Second)
+	}
+	if uri.AppName == "" && o.AppName != "" {
+		co.SetAppName(o.AppName)
+	}
+	// The client's own default stays primary: a connection string's
+	// readPreference applies only to DB.StaleReads.
+	co.SetReadPreference(readpref.Primary())
+	if r.write != nil {
+		co.SetWriteConcern(r.write)
 	}
 	if o.Monitor != nil {
 		co.SetMonitor(o.Monitor)
 	}
-	client, err := mongo.Connect(co)
-	if err != nil {
-		return nil, fmt.Errorf("mongo connect: %w", err)
-	}
-	return &DB{Client: client, Database: client.Database(o.Name), QueryTimeout: o.QueryTimeout}, nil
+	return co
 }
 
 // Ctx bounds one query with the configured timeout.
@@ -99,18 +194,21 @@ func (d *DB) Ping(ctx context.Context) error {
 // WaitReady pings with backoff until the server answers or ctx ends, logging
 // each failed attempt once with the delay until the next.
 func (d *DB) WaitReady(ctx context.Context, log *slog.Logger) error {
+	log.Info("mongo connecting", "uri", d.redacted, "database", d.Database.Name(),
+		"staleReads", d.ReadPreference, "writeConcern", d.WriteConcern)
 	delay := 200 * time.Millisecond
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err := d.Ping(pctx)
 		cancel()
 		if err == nil {
+			log.Info("mongo ready", "uri", d.redacted, "database", d.Database.Name())
 			return nil
 		}
-		log.Warn("mongo not reachable yet; retrying", "retryIn", delay.String(), "error", err.Error())
+		log.Warn("mongo not reachable yet; retrying", "uri", d.redacted, "retryIn", delay.String(), "error", scrub(err.Error(), d.uri))
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("mongo not reachable: %w", err)
+			return fmt.Errorf("mongo not reachable: %s", scrub(err.Error(), d.uri))
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 5*time.Second)

@@ -116,7 +116,10 @@ func LoadBase(src *config.Source, d Defaults) Base {
 			QueryTimeout: src.Duration("DB_QUERY_TIMEOUT_SEC", 10*time.Second, time.Second, time.Millisecond, 10*time.Minute),
 			ServerSelectionTimeout: src.Duration("DB_SERVER_SELECTION_TIMEOUT", 2*time.Second, time.Second,
 				100*time.Millisecond, 5*time.Minute),
-			AppName: d.ServiceName,
+			AppName:        d.ServiceName,
+			URI:            src.String("DB_URI", ""),
+			ReadPreference: src.OneOf("DB_READ_PREFERENCE", "", mongox.ReadPreferences...),
+			WriteConcern:   src.String("DB_WRITE_CONCERN", ""),
 		},
 		Redis:          loadRedis(src, d.RedisDB),
 		NATSURL:        src.String("NATS_URL", "nats://localhost:4222"),
@@ -158,5 +161,8 @@ func LoadBase(src *config.Source, d Defaults) Base {
 	if b.Mongo.MinPool > b.Mongo.MaxPool {
 		b.Mongo.MinPool = b.Mongo.MaxPool
 	}
+	// DB_URI is checked with the driver's parser now, so a typo stops the
+	// service with one line (the password is never repeated in it).
+	b.Mongo.Check(src.Check)
 	return b
 }

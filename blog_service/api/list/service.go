@@ -27,16 +27,34 @@ func NewService(store *model.Store, cache *blogcache.Cache) *Service {
 // Latest returns the [ItemBlog] JSON of one page of published blogs, most
 // recently updated first (then higher score, then newer id).
 func (s *Service) Latest(ctx context.Context, p model.Page) ([]byte, error) {
-	return s.cache.Fetch(ctx, s.cache.Latest(p), func(ctx context.Context) (any, error) {
-		return items(s.store.ListPublic(ctx, "", p))
+	e := s.cache.Latest(p)
+	return s.cache.Fetch(ctx, e, func(ctx context.Context) (any, error) {
+		return items(s.listPublic(ctx, e, "", p))
 	})
 }
 
 // Tagged is Latest restricted to blogs carrying tag.
 func (s *Service) Tagged(ctx context.Context, tag string, p model.Page) ([]byte, error) {
-	return s.cache.Fetch(ctx, s.cache.Tag(tag, p), func(ctx context.Context) (any, error) {
-		return items(s.store.ListPublic(ctx, tag, p))
+	e := s.cache.Tag(tag, p)
+	return s.cache.Fetch(ctx, e, func(ctx context.Context) (any, error) {
+		return items(s.listPublic(ctx, e, tag, p))
 	})
+}
+
+// listPublic reads a page for entry e. Only a page the cache never keeps
+// may come from a secondary (DB_READ_PREFERENCE). A page it keeps is read
+// from the primary: the cache's coherence rests on a fill reading the store
+// after the invalidation of the last write (it notes the generation or list
+// version first), and a lagging secondary could still answer with the state
+// before that write, which the fill would then store under the new version,
+// serving the old state until the entry's TTL. The same holds for blogs by
+// id or slug and similar lists, which are always cached, so they read the
+// primary too.
+func (s *Service) listPublic(ctx context.Context, e blogcache.Entry, tag string, p model.Page) ([]model.Blog, error) {
+	if e.Cached() {
+		return s.store.ListPublic(ctx, tag, p)
+	}
+	return s.store.ListPublicMaybeStale(ctx, tag, p)
 }
 
 func items(blogs []model.Blog, err error) (any, error) {

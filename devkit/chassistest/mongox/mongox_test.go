@@ -43,8 +43,8 @@ func TestURI(t *testing.T) {
 			"mongodb://auth-dev-db-user:p%40ss%3Aword@mongo:27017/auth-dev-db"},
 	}
 	for _, tt := range tests {
-		if got := tt.o.URI(); got != tt.want {
-			t.Errorf("URI = %s, want %s", got, tt.want)
+		if got := tt.o.HostURI(); got != tt.want {
+			t.Errorf("HostURI = %s, want %s", got, tt.want)
 		}
 	}
 }
