@@ -72,6 +72,11 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 	admin := `{"_id":"` + oid1 + `","email":"admin@unusualcode.org","name":"Admin","profilePicUrl":"https://x.io/p.png","roles":[` +
 		roleL + `,` + roleA + `,` + roleE + `,` + roleAd + `]}`
 
+	listedKey := `{"_id":"` + oid1 + `","suffix":"bb37","comments":["vendor"],"permissions":["GENERAL"],"status":true,` +
+		`"createdAt":"2026-01-02T03:04:05.678Z","updatedAt":"2026-01-02T03:04:05.678Z"}`
+	createdKey := strings.Replace(listedKey, `"suffix"`, `"key":"`+strings.Repeat("ab", 32)+`","suffix"`, 1)
+	adminUser := `{"_id":"` + oid1 + `","email":"ada@example.com","name":"Ada","status":false,"roles":[` + roleL + `]}`
+
 	cases := []exchange{
 		// API key: valid, missing, wrong, verifier unreachable
 		{name: "verify ok", method: "GET", path: "/auth/verify/apikey", status: 200, body: ok("")},
@@ -123,6 +128,23 @@ func TestDocumentMatchesCannedResponses(t *testing.T) {
 			body: `{"status":"shutting_down","dependencies":{"mongo":{"status":"up","required":true,"latencyMs":0.4}}}`},
 		{name: "document", method: "GET", path: "/auth/openapi.yaml", status: 200,
 			header: with(jsonHeader(), "Content-Type", "application/yaml"), body: string(openapi.Spec)},
+
+		// Admin API
+		{name: "admin key created", method: "POST", path: "/auth/admin/apikeys", status: 200, header: noStore(), body: ok(createdKey)},
+		{name: "admin keys listed", method: "GET", path: "/auth/admin/apikeys", status: 200, header: noStore(), body: ok(`[` + listedKey + `]`)},
+		{name: "admin not admin", method: "GET", path: "/auth/admin/apikeys", status: 403, body: fail(403, "permission denied: does not have sufficient role")},
+		{name: "admin role unknown", method: "POST", path: "/auth/admin/users/" + oid1 + "/roles/WIZARD", status: 400,
+			body: fail(400, "role must be one of LEARNER, AUTHOR, EDITOR, ADMIN")},
+		{name: "admin user disabled", method: "POST", path: "/auth/admin/users/" + oid1 + "/disable", status: 200, header: noStore(),
+			body: ok(`{"user":` + adminUser + `,"sessionsEnded":2}`)},
+		{name: "admin session ended", method: "DELETE", path: "/auth/admin/users/" + oid1 + "/sessions/" + oid1, status: 200, header: noStore(),
+			body: `{"code":"10000","status":200,"message":"session ended"}`},
+		{name: "DRIFT admin list shows a key's value", method: "GET", path: "/auth/admin/apikeys", status: 200, header: noStore(),
+			body: ok(`[` + createdKey + `]`), wantErr: "doesn't match schema"},
+		{name: "DRIFT created key cacheable", method: "POST", path: "/auth/admin/apikeys", status: 200, body: ok(createdKey),
+			wantErr: `"Cache-Control" missing`},
+		{name: "DRIFT admin user without status", method: "GET", path: "/auth/admin/users/" + oid1, status: 200, header: noStore(),
+			body: ok(strings.Replace(adminUser, `"status":false,`, "", 1)), wantErr: "doesn't match schema"},
 
 		// Drift is caught.
 		{name: "DRIFT password leaks", method: "POST", path: "/auth/signup/basic", status: 200, header: noStore(),
@@ -213,6 +235,10 @@ func TestDocumentRequests(t *testing.T) {
 		{"POST", "/token/refresh", `{}`, false},
 		{"GET", "/auth/profile/id/" + oid1, "", true},
 		{"GET", "/auth/profile/id/zzzzzzzzzzzzzzzzzzzzzzzz", "", false},
+		{"POST", "/auth/admin/apikeys", `{"comments":["vendor"]}`, true},
+		{"POST", "/auth/admin/apikeys", `{"key":"chosen-by-the-client"}`, false},
+		{"POST", "/auth/admin/apikeys", `{"comments":[""]}`, false},
+		{"DELETE", "/auth/admin/users/" + oid1 + "/sessions/abc", "", false},
 	}
 	for _, c := range cases {
 		req := httptest.NewRequest(c.method, "http://localhost:8000"+c.path, nil)
