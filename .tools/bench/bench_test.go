@@ -108,12 +108,12 @@ func TestMergeWrk(t *testing.T) {
 
 func TestWrkArgs(t *testing.T) {
 	get := []httpRequest{{method: http.MethodGet, path: "/id/1", header: http.Header{"X-Api-Key": {"k"}}}}
-	args := strings.Join(wrkArgs("http://h:1", get, 16, 4500*time.Millisecond, ""), " ")
+	args := strings.Join(wrkArgs("http://h:1", get, 16, 4500*time.Millisecond, "", 0, 1), " ")
 	if want := "-t 2 -c 16 -d 5s --timeout 30s --latency -H X-Api-Key: k http://h:1/id/1"; args != want {
 		t.Fatalf("plain GET: %q, want %q", args, want)
 	}
-	args = strings.Join(wrkArgs("http://h:1", get, 1, time.Second, "/tmp/s.lua"), " ")
-	if want := "-t 1 -c 1 -d 1s --timeout 30s --latency -s /tmp/s.lua http://h:1/id/1"; args != want {
+	args = strings.Join(wrkArgs("http://h:1", get, 4, time.Second, "/tmp/s.lua", 1, 3), " ")
+	if want := "-t 2 -c 4 -d 1s --timeout 30s --latency -s /tmp/s.lua http://h:1/id/1 -- 1 3 2"; args != want {
 		t.Fatalf("scripted: %q, want %q", args, want)
 	}
 	post := []httpRequest{{method: http.MethodPost, path: "/signin", body: []byte("{}")}}

@@ -13,11 +13,19 @@
 // full load while sampling each replica's heap, goroutines and RSS; -startup
 // restarts each service's replica and times it to ready.
 //
+// With the local platform every measurement also records the CPU per request
+// of each component: each replica (its metrics), redis-server (INFO cpu and
+// its command count) and, inside this process, the gateway, the NATS server
+// and the store, split out of this process's CPU time by a CPU profile of the
+// same window (cpuattr.go). -costs writes them for .tools/capacity.
+//
 //	go run ./.tools/bench                                  # 3 rounds, 16 and 64 clients, start-up times
 //	go run ./.tools/bench -soak 60s -json /tmp/bench.json   # everything, results as JSON
 //	go run ./.tools/bench -clients 16 -only verify          # one case (and the floor)
 //	go run ./.tools/bench -load go -replicas 2              # the Go driver; two replicas per service
 //	go run ./.tools/bench -url http://127.0.0.1:8000 -direct=false
+//	go run ./.tools/bench -clients 16 -startup 0 -costs .tools/capacity/measured.json   # the capacity plan's input
+//	go run ./.tools/bench -blog-replicas 1,2,3 -only "GET /blog/" -startup 0          # what one more blog replica buys
 package main
 
 import (
@@ -103,7 +111,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "run only cases whose name contains this")
 	flag.StringVar(&o.load, "load", defaultLoad, "load driver: wrk (default when on PATH) or go")
 	flag.StringVar(&o.jsonFile, "json", "", "write every result (per round), the ratios, soak and start-up figures to this file")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the floor and, with the local platform, the gateway, NATS and the store) over the rounds to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the floor and, with the local platform, the gateway, NATS and the store) over every measured window (warm-ups excluded), merged, to this file")
 	flag.DurationVar(&o.soak, "soak", 0, "after the rounds, drive a mix at full load for this long, sampling each replica's memory every 5s (0: off)")
 	flag.IntVar(&o.soakClients, "soak-clients", 64, "clients of the soak")
 	flag.IntVar(&o.startups, "startup", 3, "times each service's replica is restarted and timed to ready (0: off; local platform only)")

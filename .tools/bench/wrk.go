@@ -152,10 +152,20 @@ func luaScript(reqs []httpRequest) string {
 	b.WriteString(`}
 local formatted = {}
 local n = 0
+local threads = 0
+function setup(thread)
+  thread:set("slot", threads)
+  threads = threads + 1
+end
 function init(args)
   for k, r in ipairs(reqs) do
     formatted[k] = wrk.format(r.method, r.path, r.headers, r.body)
   end
+  -- Each thread of each wrk process starts at its own place in the
+  -- rotation (args: process index, processes, threads per process), so
+  -- concurrent writers do not all begin on the same blog.
+  local part, parts, per = tonumber(args[1]) or 0, tonumber(args[2]) or 1, tonumber(args[3]) or 1
+  n = math.floor((part * per + (slot or 0)) * #formatted / (parts * per))
 end
 function request()
   n = n + 1
@@ -167,14 +177,15 @@ end
 
 // wrkArgs builds wrk's command line for clients connections to base for d.
 // A single plain GET passes its headers with -H; anything else (a rotation
-// of paths, another method, a body) goes through script.
-func wrkArgs(base string, reqs []httpRequest, clients int, d time.Duration, script string) []string {
+// of paths, another method, a body) goes through script, told it is process
+// part of parts (see luaScript's init).
+func wrkArgs(base string, reqs []httpRequest, clients int, d time.Duration, script string, part, parts int) []string {
 	threads := min(clients, 2)
 	secs := max(1, int(math.Ceil(d.Seconds())))
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(clients), "-d", strconv.Itoa(secs) + "s",
 		"--timeout", "30s", "--latency"}
 	if script != "" {
-		return append(args, "-s", script, base+reqs[0].path)
+		return append(args, "-s", script, base+reqs[0].path, "--", strconv.Itoa(part), strconv.Itoa(parts), strconv.Itoa(threads))
 	}
 	for k, vs := range reqs[0].header {
 		for _, v := range vs {
@@ -221,7 +232,7 @@ func runWrk(ctx context.Context, bases []string, reqs []httpRequest, clients int
 			continue
 		}
 		wg.Go(func() {
-			cmd := exec.CommandContext(ctx, "wrk", wrkArgs(base, reqs, n, d, script)...)
+			cmd := exec.CommandContext(ctx, "wrk", wrkArgs(base, reqs, n, d, script, i, len(bases))...)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				errs[i] = fmt.Errorf("wrk %s: %w: %s", base, err, out)
