@@ -10,7 +10,9 @@
 //     this package writes other than these two starts with "blogcache:",
 //     which no "blog_..." key can equal. The one overlap left, a slug that
 //     is itself 24 lower-case hex characters and so could equal another
-//     blog's id, is moved to blogcache:slug:<slug>.
+//     blog's id, is moved to blogcache:slug:<slug>; a slug with "{" or "}"
+//     (which would choose a Redis Cluster hash slot) to
+//     blogcache:slugx:<hex of the slug>.
 //   - Everything else lives under "blogcache:" with a fixed layout per kind
 //     (kind, version, then only hex, digits and constant words, separated by
 //     ":"); a tag, the only free text that reaches a list key, is
@@ -23,11 +25,12 @@
 //
 // Coherence: after any write returns, no endpoint serves the old state.
 //   - Blogs by id and slug: every write calls Changed after the store write.
-//     It bumps the generation key and deletes, in one atomic script, the
-//     blog's keys (by id, by every slug it had). A read that misses notes
-//     the generation before reading the store and writes its result back
-//     only while the generation is unchanged, so a slow reader cannot put
-//     back a state that a write has already invalidated.
+//     For each of the blog's keys (by id, by every slug it had) it renews
+//     that key's generation (blogcache:gen:{<key>}, a random token) and
+//     then deletes the key. A read that misses notes the key's generation
+//     before reading the store and writes its result back only while the
+//     generation is unchanged, so a slow reader cannot put back a state
+//     that a write has already invalidated.
 //   - Lists are versioned: each family (the public lists and similar lists,
 //     the editors' lists, one author's lists) has a version key holding a
 //     random token, and a list's key embeds its family's current token. The
@@ -68,10 +71,23 @@
 // suspended. After a write the writer also reloads the first pages readers
 // use, in the background (refresh.go).
 //
-// The scripts build list keys from the version they read, so they assume a
-// single Redis (not Redis Cluster), which is what the platform runs. Every
-// key is under "blog_" or "blogcache:", which is what a Redis ACL for this
-// service must allow (~blog_* ~blogcache:*).
+// Redis Cluster. Every script and guarded write keeps its keys in one hash
+// slot, and the slots spread with the data:
+//   - a blog key and its generation share the key's slot (the generation's
+//     name carries the key as its hash tag, "blogcache:gen:{blog_<id>}"),
+//     so blogs spread over the slots by id and slug;
+//   - a list page shares the slot of the version key it is read with: each
+//     author's family has its own tag ({author-<id>}), the editors' one
+//     ({editor}), and the public family, read by everyone, is split into
+//     publicShards copies ({public-0} ...), a page using the copy its name
+//     hashes to; a write renews every copy, so invalidation stays O(1);
+//   - an invalidation is then one atomic script on a single server (as
+//     before) and, on a Cluster, one pipeline of per-slot commands
+//     (renew each generation and version, then delete each key), which the
+//     client sends to the nodes in parallel.
+//
+// Every key is under "blog_" or "blogcache:", which is what a Redis ACL for
+// this service must allow (~blog_* ~blogcache:*).
 package blogcache
 
 import (
@@ -80,10 +96,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,9 +120,10 @@ import (
 // and blog_<slug>.
 const Prefix = "blogcache:"
 
-// GenerationKey is bumped by every invalidation; it guards the writes of
-// blog_<id> and blog_<slug>.
-const GenerationKey = Prefix + "gen"
+// GenerationKey is the generation of a blog key (BlogKey, SlugKey): renewed
+// by every invalidation of that key, it guards the key's writes. It lives
+// in the key's hash slot.
+func GenerationKey(key string) string { return cache.SameSlot(Prefix+"gen:", key) }
 
 // List families: every cached list belongs to one, and a write drops whole
 // families (see affected).
@@ -115,16 +134,59 @@ const (
 
 func familyAuthor(author string) string { return "author:" + author }
 
-// versionKey is the Redis key holding a family's current version token.
-func versionKey(family string) string { return Prefix + "ver:" + family }
+// publicShards is how many copies the public family's version has, each in
+// its own hash slot: every reader reads one, so on a Redis Cluster the
+// public lists spread over up to this many slots instead of loading one
+// node. A write renews them all.
+const publicShards = 8
 
-// Version keys of the list families.
-var (
-	publicVersion = versionKey(familyPublic)
-	editorVersion = versionKey(familyEditor)
-)
+// familyTags are the hash-slot tags of a family's version copies; an
+// author's id is hex and the rest are constants, so no tag holds a brace.
+func familyTags(family string) []string {
+	switch family {
+	case familyPublic:
+		return publicTags
+	case familyEditor:
+		return []string{"editor"}
+	}
+	return []string{"author-" + family[len("author:"):]}
+}
 
-func authorVersion(author string) string { return versionKey(familyAuthor(author)) }
+var publicTags = func() []string {
+	tags := make([]string, publicShards)
+	for i := range tags {
+		tags[i] = "public-" + strconv.Itoa(i)
+	}
+	return tags
+}()
+
+// shardTag is the tag of the family's version copy that the list page
+// named by kind and rest uses.
+func shardTag(family, kind, rest string) string {
+	tags := familyTags(family)
+	if len(tags) == 1 {
+		return tags[0]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write([]byte(rest))
+	return tags[h.Sum32()%uint32(len(tags))]
+}
+
+// versionKey is the Redis key holding the current version token of the
+// family copy with this tag.
+func versionKey(tag string) string { return Prefix + "ver:{" + tag + "}" }
+
+// versionKeys are every version copy of a family.
+func versionKeys(family string) []string {
+	tags := familyTags(family)
+	keys := make([]string, len(tags))
+	for i, t := range tags {
+		keys[i] = versionKey(t)
+	}
+	return keys
+}
 
 // Caching bounds of list pages.
 const (
@@ -139,8 +201,13 @@ func BlogKey(id string) string { return "blog_" + id }
 // except for a slug that could be an id (24 lower-case hex characters),
 // which would share blog_<id> with that blog.
 func SlugKey(slug string) string {
-	if looksLikeID(slug) {
+	switch {
+	case looksLikeID(slug):
 		return Prefix + "slug:" + slug
+	case strings.ContainsAny(slug, "{}"):
+		// Braces would let the slug choose the Redis Cluster hash slot and
+		// break the generation key that must share it.
+		return Prefix + "slugx:" + hex.EncodeToString([]byte(slug))
 	}
 	return "blog_" + slug
 }
@@ -257,9 +324,10 @@ func New(kv *cache.Cache, o Options) *Cache {
 	}
 }
 
-// Entry describes one cached value: either a fixed key guarded by the
+// Entry describes one cached value: either a fixed key guarded by its
 // generation (a blog by id or slug) or a list whose key embeds its family's
-// version: Prefix + kind + ":" + version + ":" + rest.
+// version: Prefix + kind + ":{" + tag + "}:" + version + ":" + rest, where
+// tag names the family's version copy (and so the hash slot) it goes with.
 type Entry struct {
 	TTL time.Duration
 	// key is the fixed key; "" for a versioned entry.
@@ -267,8 +335,8 @@ type Entry struct {
 	// id and slug name the blog of a fixed entry (one of them is set).
 	id, slug string
 	// family, kind, rest make up a versioned entry's key (family names its
-	// version key).
-	family, kind, rest string
+	// version keys); tag is the version copy's hash-slot tag.
+	family, kind, rest, tag string
 	// uncached entries go straight to the store (pages past the bounds).
 	uncached bool
 	// first marks the first page of a list: it is refreshed in the
@@ -284,8 +352,11 @@ func (e Entry) Key(version string) string {
 	if e.key != "" {
 		return e.key
 	}
-	return Prefix + e.kind + ":" + version + ":" + e.rest
+	return e.keyPrefix() + version + ":" + e.rest
 }
+
+// keyPrefix is a versioned entry's key up to its version.
+func (e Entry) keyPrefix() string { return Prefix + e.kind + ":{" + e.tag + "}:" }
 
 // localKey names the entry in the first-level cache, where no version is
 // needed: events drop entries by tag.
@@ -356,7 +427,7 @@ func (c *Cache) BlogBySlug(slug string) Entry {
 
 // Similar is the similar list of the blog with id (24 hex characters).
 func (c *Cache) Similar(id string) Entry {
-	return Entry{family: familyPublic, kind: "similar", rest: id, TTL: c.opts.TTLs.Similar}
+	return Entry{family: familyPublic, kind: "similar", rest: id, tag: shardTag(familyPublic, "similar", id), TTL: c.opts.TTLs.Similar}
 }
 
 func (c *Cache) Latest(p model.Page) Entry {
@@ -381,7 +452,8 @@ func (c *Cache) EditorList(list model.AuthorList, p model.Page) Entry {
 }
 
 func (c *Cache) list(family, kind, rest string, p model.Page) Entry {
-	return Entry{family: family, kind: kind, rest: rest, TTL: c.opts.TTLs.List, uncached: !cacheable(p), first: p.Number == 1}
+	return Entry{family: family, kind: kind, rest: rest, tag: shardTag(family, kind, rest),
+		TTL: c.opts.TTLs.List, uncached: !cacheable(p), first: p.Number == 1}
 }
 
 // Loader produces the value of an entry on a miss; its error is returned
@@ -437,13 +509,14 @@ func (c *Cache) fetch(ctx context.Context, e Entry, load Loader) ([]byte, error)
 	if b, ok := c.kv.GetRaw(ctx, e.key); ok && e.accept(b) {
 		return b, nil
 	}
-	gen, ok := c.kv.Generation(ctx, GenerationKey)
+	genKey := GenerationKey(e.key)
+	gen, ok := c.kv.Generation(ctx, genKey)
 	if !ok {
 		c.markFailure()
 		return encode(ctx, load)
 	}
 	return c.shared(ctx, e.key+"\x00"+gen, e.key, load, e, func(ctx context.Context, b []byte) {
-		c.kv.SetIfGeneration(ctx, GenerationKey, gen, e.key, json.RawMessage(b), e.TTL)
+		c.kv.SetIfGeneration(ctx, genKey, gen, e.key, json.RawMessage(b), e.TTL)
 	})
 }
 
@@ -478,8 +551,8 @@ func (c *Cache) shared(ctx context.Context, flight, key string, load Loader, e E
 // readVersioned returns a family's version and the entry under it, creating
 // the version (ARGV[3]) when the family has none.
 // KEYS[1] version key; ARGV[1] key prefix, ARGV[2] key suffix (the entry's
-// key is ARGV[1] .. version .. ARGV[2]), ARGV[3] fresh token, ARGV[4] its TTL
-// in milliseconds.
+// key is ARGV[1] .. version .. ARGV[2], in KEYS[1]'s hash slot: both carry
+// the same tag), ARGV[3] fresh token, ARGV[4] its TTL in milliseconds.
 var readVersioned = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then
@@ -489,8 +562,8 @@ end
 return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}`)
 
 func (c *Cache) fetchVersioned(ctx context.Context, e Entry, load Loader) ([]byte, error) {
-	res, err := readVersioned.Run(ctx, c.rdb, []string{versionKey(e.family)},
-		Prefix+e.kind+":", ":"+e.rest, newToken(), c.versionTTL.Milliseconds()).Slice()
+	res, err := readVersioned.Run(ctx, c.rdb, []string{versionKey(e.tag)},
+		e.keyPrefix(), ":"+e.rest, newToken(), c.versionTTL.Milliseconds()).Slice()
 	if err != nil || len(res) == 0 {
 		c.lookup("error")
 		c.opts.Logger.Warn("cache unavailable; falling back", "cache", c.opts.Name, "op", "read_versioned", "kind", e.kind, "error", errString(err))
@@ -606,19 +679,22 @@ func appendNew(s []string, v string) []string {
 	return append(s, v)
 }
 
-// redisKeys are the Redis keys a Change deletes and the version keys it
-// renews.
-func (ch Change) redisKeys() (keys, versions []string) {
+// redisKeys are the Redis keys a Change deletes and the keys it renews: the
+// generation of each deleted key and every version copy of each family.
+func (ch Change) redisKeys() (keys, renewed []string) {
 	for _, id := range ch.IDs {
 		keys = append(keys, BlogKey(id))
 	}
 	for _, slug := range ch.Slugs {
 		keys = append(keys, SlugKey(slug))
 	}
-	for _, f := range ch.Families {
-		versions = append(versions, versionKey(f))
+	for _, k := range keys {
+		renewed = append(renewed, GenerationKey(k))
 	}
-	return keys, versions
+	for _, f := range ch.Families {
+		renewed = append(renewed, versionKeys(f)...)
+	}
+	return keys, renewed
 }
 
 // usable reports whether cached values may be trusted and Redis is worth
@@ -641,17 +717,40 @@ func (c *Cache) failedRecently() bool {
 	return time.Since(time.Unix(0, c.lastFailure.Load())) < c.opts.RetryInterval
 }
 
-// invalidate bumps the generation, sets a fresh version on each version key
-// and deletes the other keys, atomically. Its work is proportional to the
-// keys it is given (a few per write), never to what is cached.
-// KEYS[1] generation, KEYS[2 .. ARGV[1]+1] version keys, then keys to
-// delete; ARGV[2] the new version token, ARGV[3] its TTL in milliseconds.
+// invalidate sets a fresh token on each generation and version key, then
+// deletes the other keys, atomically. Its work is proportional to the keys
+// it is given (a few per write), never to what is cached.
+// KEYS[1 .. ARGV[1]] generation and version keys, then keys to delete;
+// ARGV[2] the new token, ARGV[3] its TTL in milliseconds.
 var invalidate = redis.NewScript(`
-redis.call('INCR', KEYS[1])
-local versions = tonumber(ARGV[1])
-for i = 2, versions + 1 do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3]) end
-if #KEYS > versions + 1 then redis.call('DEL', unpack(KEYS, versions + 2)) end
+local renewed = tonumber(ARGV[1])
+for i = 1, renewed do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3]) end
+if #KEYS > renewed then redis.call('DEL', unpack(KEYS, renewed + 1)) end
 return 1`)
+
+// runInvalidate applies an invalidation: one atomic script on a single
+// server or behind Sentinel; on a Redis Cluster, whose scripts cannot span
+// slots, one pipeline that renews every generation and version and then
+// deletes the keys. Commands for one node keep their order, so a key's
+// generation (in its slot) is always renewed before the key goes: a reader
+// whose guarded write lands in between is refused, as with the script.
+func (c *Cache) runInvalidate(ctx context.Context, renewed, keys []string) error {
+	token, ttl := newToken(), c.versionTTL
+	if !cache.IsCluster(c.rdb) {
+		all := make([]string, 0, len(renewed)+len(keys))
+		all = append(append(all, renewed...), keys...)
+		return invalidate.Run(ctx, c.rdb, all, len(renewed), token, ttl.Milliseconds()).Err()
+	}
+	pipe := c.rdb.Pipeline()
+	for _, k := range renewed {
+		pipe.Set(ctx, k, token, ttl)
+	}
+	for _, k := range keys {
+		pipe.Del(ctx, k)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}
 
 // flush replays every pending invalidation in one script.
 func (c *Cache) flush(ctx context.Context) error {
@@ -669,9 +768,7 @@ func (c *Cache) flush(ctx context.Context) error {
 	if len(keys) == 0 && len(versions) == 0 {
 		return nil
 	}
-	all := make([]string, 0, 1+len(versions)+len(keys))
-	all = append(append(append(all, GenerationKey), versions...), keys...)
-	if err := invalidate.Run(ctx, c.rdb, all, len(versions), newToken(), c.versionTTL.Milliseconds()).Err(); err != nil {
+	if err := c.runInvalidate(ctx, versions, keys); err != nil {
 		c.lookup("error")
 		c.opts.Logger.Warn("cache invalidation failed; will retry", "cache", c.opts.Name, "error", err.Error())
 		c.markFailure()

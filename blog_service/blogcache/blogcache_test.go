@@ -3,6 +3,7 @@ package blogcache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,11 +233,18 @@ func TestKeysNeverCollide(t *testing.T) {
 	id := "66a1f0c2e4b0a1b2c3d4e5f6"
 	page := model.Page{Number: 1, Size: 10}
 	hostile := []string{
-		id, "cache_gen", "blog_cache_gen", GenerationKey, "gen", Prefix + "ver:public", "ver:public", "ver:editor",
+		id, "cache_gen", "blog_cache_gen", GenerationKey(BlogKey(id)), GenerationKey("blog_" + id), "gen", "gen:{blog_" + id + "}",
+		Prefix + "ver:{public-0}", "ver:{public-0}", "ver:{editor}", "{public-0}", "{x}", "}{", "a}b", "{", "}",
 		"latest:v:1:10", Prefix + "latest:v:1:10", "tag:v:41:1:10", "slug:" + id, Prefix + "slug:" + id,
 		"similar:v:" + id, "similar_blogs_" + id, "1:10", "v:1:10", "", ":", "blog_" + id,
+		Prefix + "slugx:7b7d", "slugx:7b7d",
 	}
-	control := []string{GenerationKey, publicVersion, editorVersion, authorVersion(id)}
+	control := append(versionKeys(familyPublic), versionKeys(familyEditor)...)
+	control = append(control, versionKeys(familyAuthor(id))...)
+	control = append(control, GenerationKey(BlogKey(id)))
+	for _, h := range hostile {
+		control = append(control, GenerationKey(c.BlogBySlug(h).Key("v")))
+	}
 	owner := map[string]string{}
 	claim := func(what, key string) {
 		t.Helper()
@@ -264,6 +272,49 @@ func TestKeysNeverCollide(t *testing.T) {
 	}
 	if got := c.BlogBySlug("qgbasics").Key("v"); got != "blog_qgbasics" {
 		t.Errorf("an ordinary slug keeps the reference's key, got %s", got)
+	}
+	// Every key and its generation share a Redis Cluster hash slot, and no
+	// slug, whatever its braces, chooses the slot of a key.
+	blogKeys := []string{BlogKey(id)}
+	for _, h := range hostile {
+		blogKeys = append(blogKeys, c.BlogBySlug(h).Key("v"))
+	}
+	for _, k := range blogKeys {
+		if strings.ContainsAny(k, "{}") {
+			t.Errorf("blog key %s has a brace: it would choose its own hash slot", k)
+		}
+		if cache.SlotTag(GenerationKey(k)) != k {
+			t.Errorf("generation %s is not in the slot of %s", GenerationKey(k), k)
+		}
+	}
+}
+
+// TestListPagesShareTheirVersionSlot: a list page is read in one script with
+// its family's version key, so both carry the same hash tag; the public
+// family's pages spread over several copies, the other families use one.
+func TestListPagesShareTheirVersionSlot(t *testing.T) {
+	c := New(cache.New(redis.NewClient(&redis.Options{}), "test", nil, nil), Options{})
+	author := "66a1f0c2e4b0a1b2c3d4e5f6"
+	publicTags := map[string]bool{}
+	for n := int64(1); n <= MaxCachedPage; n++ {
+		for _, size := range []int64{5, 10, 20, 50, 100} {
+			p := model.Page{Number: n, Size: size}
+			for _, e := range []Entry{c.Latest(p), c.Tag("science", p), c.Tag("go", p), c.Similar(fmt.Sprintf("%024x", n*size))} {
+				tag := cache.SlotTag(e.Key("tok"))
+				if versionKey(e.tag) != cache.SameSlot(Prefix+"ver:", e.Key("tok")) || !slices.Contains(versionKeys(familyPublic), versionKey(tag)) {
+					t.Fatalf("%s is not in the slot of a public version copy", e.Key("tok"))
+				}
+				publicTags[tag] = true
+			}
+			for _, e := range []Entry{c.AuthorList(author, model.Drafts, p), c.EditorList(model.SubmittedBlogs, p)} {
+				if got, want := versionKey(cache.SlotTag(e.Key("tok"))), versionKeys(e.family); len(want) != 1 || got != want[0] {
+					t.Fatalf("%s: version %s, want %v", e.Key("tok"), got, want)
+				}
+			}
+		}
+	}
+	if len(publicTags) != publicShards {
+		t.Errorf("public pages use %d of the %d version copies", len(publicTags), publicShards)
 	}
 }
 

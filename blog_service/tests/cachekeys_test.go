@@ -58,10 +58,10 @@ func (s redisState) diff(after redisState) (added, removed, changed []string) {
 	return added, removed, changed
 }
 
-// isControlKey: the generation and the list families' version keys, which a
-// write may change and nothing else may.
+// isControlKey: the blog keys' generations and the list families' version
+// keys, which a write may change and nothing else may.
 func isControlKey(k string) bool {
-	return k == blogcache.GenerationKey || strings.HasPrefix(k, blogcache.Prefix+"ver:")
+	return strings.HasPrefix(k, blogcache.Prefix+"gen:") || strings.HasPrefix(k, blogcache.Prefix+"ver:")
 }
 
 // TestCacheKeysOutOfReachOfSlugsTagsAndIDs: slugs, tags and ids chosen to
@@ -117,14 +117,15 @@ func TestCacheKeysOutOfReachOfSlugsTagsAndIDs(t *testing.T) {
 	slugs := []struct{ name, slug string }{
 		{"generation, old name", "cache_gen"},
 		{"generation, old name with prefix", "blog_cache_gen"},
-		{"generation", blogcache.GenerationKey},
-		{"generation without blog", strings.TrimPrefix(blogcache.GenerationKey, "blog")},
+		{"generation", blogcache.GenerationKey(victimKey)},
+		{"generation without blog", strings.TrimPrefix(blogcache.GenerationKey(victimKey), "blog")},
+		{"generation's slot tag", "{" + victimKey + "}"},
 		{"public lists track set, old name", "cache_track_public_lists"},
 		{"similar track set, old name", "cache_track_similar"},
 		{"editor track set, old name", "cache_track_editor_lists"},
 		{"author track set, old name", "cache_track_author_" + testkit.Author.ID},
-		{"public version", blogcache.Prefix + "ver:public"},
-		{"public version without prefix", "ver:public"},
+		{"public version", blogcache.Prefix + "ver:{public-0}"},
+		{"public version without prefix", "ver:{public-0}"},
 		{"another blog's id", victim.ID},
 		{"a live list key", latestKey},
 		{"a live list key without blog", strings.TrimPrefix(latestKey, "blog")},

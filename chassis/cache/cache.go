@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -161,13 +162,22 @@ func (c *Cache) GetRaw(ctx context.Context, key string) ([]byte, bool) {
 
 // GetManyRaw fetches several keys in one round trip (MGET). The result has
 // one entry per key, nil for a miss; when Redis cannot answer every entry is
-// nil, so callers fall back to the store exactly as for misses.
+// nil, so callers fall back to the store exactly as for misses. On a Redis
+// Cluster, whose MGET takes keys of one hash slot only, the keys are read
+// with pipelined GETs instead: still one round trip per node, sent to the
+// nodes in parallel.
 func (c *Cache) GetManyRaw(ctx context.Context, keys ...string) [][]byte {
 	out := make([][]byte, len(keys))
 	if len(keys) == 0 {
 		return out
 	}
-	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	var vals []any
+	var err error
+	if IsCluster(c.rdb) && len(keys) > 1 {
+		vals, err = getEach(ctx, c.rdb, keys)
+	} else {
+		vals, err = c.rdb.MGet(ctx, keys...).Result()
+	}
 	if err != nil {
 		c.warn("mget", keys[0], err)
 		return out
@@ -182,6 +192,51 @@ func (c *Cache) GetManyRaw(ctx context.Context, keys ...string) [][]byte {
 	}
 	return out
 }
+
+// getEach is MGET as pipelined GETs (nil for a missing key), for keys that
+// may live in different hash slots.
+func getEach(ctx context.Context, rdb redis.UniversalClient, keys []string) ([]any, error) {
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	vals := make([]any, len(keys))
+	for i, cmd := range cmds {
+		if v, err := cmd.Result(); err == nil {
+			vals[i] = v
+		}
+	}
+	return vals, nil
+}
+
+// IsCluster reports whether rdb talks to a Redis Cluster, where every
+// command and script must keep its keys in one hash slot.
+func IsCluster(rdb redis.UniversalClient) bool {
+	_, ok := rdb.(*redis.ClusterClient)
+	return ok
+}
+
+// SlotTag is the part of key that Redis Cluster hashes to choose its slot:
+// the text between the first "{" and the next "}" when that is not empty,
+// otherwise the whole key.
+func SlotTag(key string) string {
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if n := strings.IndexByte(key[open+1:], '}'); n > 0 {
+			return key[open+1 : open+1+n]
+		}
+	}
+	return key
+}
+
+// SameSlot names a companion of key (a generation, a lock) that Redis
+// Cluster keeps in key's hash slot, so one script may use both: name
+// followed by key's slot tag in braces. key must not contain "}" unless it
+// has a slot tag of its own (SlotTag would then not fit in braces).
+func SameSlot(name, key string) string { return name + "{" + SlotTag(key) + "}" }
 
 // GetJSON decodes a hit into dst; an undecodable value counts as a miss.
 func (c *Cache) GetJSON(ctx context.Context, key string, dst any) bool {
@@ -271,7 +326,9 @@ redis.call('INCR', KEYS[1])
 for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
 return 1`)
 
-// Invalidate atomically bumps genKey and deletes keys. It returns the error
+// Invalidate atomically bumps genKey and deletes keys. On a Redis Cluster
+// they must all share genKey's hash slot (see SameSlot), as must the key
+// and genKey of SetIfGeneration: the guard only works within one slot. It returns the error
 // so the caller can retry. (Nothing records cached keys: a cache of many
 // entries invalidates them by versioning their keys, never by a set that
 // grows with the traffic.)
