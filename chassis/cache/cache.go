@@ -275,12 +275,24 @@ func (c *Cache) SetNXJSON(ctx context.Context, key string, v any, ttl time.Durat
 	}
 }
 
-// Delete removes keys; it returns the error so a caller can retry.
+// Delete removes keys; it returns the error so a caller can retry. On a
+// Redis Cluster several keys are deleted with one pipelined DEL each (a DEL
+// of keys in different slots is refused there).
 func (c *Cache) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if err := c.rdb.Del(ctx, keys...).Err(); err != nil {
+	var err error
+	if IsCluster(c.rdb) && len(keys) > 1 {
+		pipe := c.rdb.Pipeline()
+		for _, k := range keys {
+			pipe.Del(ctx, k)
+		}
+		_, err = pipe.Exec(ctx)
+	} else {
+		err = c.rdb.Del(ctx, keys...).Err()
+	}
+	if err != nil {
 		c.warn("del", keys[0], err)
 		return err
 	}
