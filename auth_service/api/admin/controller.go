@@ -63,15 +63,27 @@ func (ctl *Controller) MountRoutes(group gin.IRoutes) {
 	}
 	route(http.MethodGet, "/apikeys", "apikeys.list", ctl.listKeys)
 	route(http.MethodPost, "/apikeys", "apikeys.create", ctl.createKey)
-	route(http.MethodDelete, "/apikeys/:id", "apikeys.revoke", ctl.revokeKey)
+	route(http.MethodDelete, "/apikeys/:id", "apikeys.revoke", byID(func(c *gin.Context, id bson.ObjectID) (any, error) {
+		return ctl.svc.RevokeKey(c.Request.Context(), id)
+	}))
 	route(http.MethodGet, "/users", "users.find", ctl.findUser)
-	route(http.MethodGet, "/users/:id", "users.show", ctl.showUser)
+	route(http.MethodGet, "/users/:id", "users.show", byID(func(c *gin.Context, id bson.ObjectID) (any, error) {
+		return ctl.svc.User(c.Request.Context(), id)
+	}))
 	route(http.MethodPost, "/users/:id/roles/:role", "users.roles.grant", ctl.grantRole)
 	route(http.MethodDelete, "/users/:id/roles/:role", "users.roles.revoke", ctl.revokeRole)
-	route(http.MethodPost, "/users/:id/disable", "users.disable", ctl.disable)
-	route(http.MethodPost, "/users/:id/enable", "users.enable", ctl.enable)
-	route(http.MethodGet, "/users/:id/sessions", "sessions.list", ctl.sessions)
-	route(http.MethodDelete, "/users/:id/sessions", "sessions.end_all", ctl.endSessions)
+	route(http.MethodPost, "/users/:id/disable", "users.disable", byID(func(c *gin.Context, id bson.ObjectID) (any, error) {
+		return ctl.svc.Disable(c.Request.Context(), c.GetString(adminKey), id)
+	}))
+	route(http.MethodPost, "/users/:id/enable", "users.enable", byID(func(c *gin.Context, id bson.ObjectID) (any, error) {
+		return ctl.svc.Enable(c.Request.Context(), id)
+	}))
+	route(http.MethodGet, "/users/:id/sessions", "sessions.list", byID(func(c *gin.Context, id bson.ObjectID) (any, error) {
+		return ctl.svc.Sessions(c.Request.Context(), id)
+	}))
+	route(http.MethodDelete, "/users/:id/sessions", "sessions.end_all", byID(func(c *gin.Context, id bson.ObjectID) (any, error) {
+		return ctl.svc.EndSessions(c.Request.Context(), id)
+	}))
 	route(http.MethodDelete, "/users/:id/sessions/:sessionId", "sessions.end", ctl.endSession)
 }
 
@@ -195,16 +207,6 @@ func (ctl *Controller) createKey(c *gin.Context) {
 	respond(c, key, err)
 }
 
-func (ctl *Controller) revokeKey(c *gin.Context) {
-	var p KeyID
-	id, ok := bindID(c, &p, &p.ID)
-	if !ok {
-		return
-	}
-	key, err := ctl.svc.RevokeKey(c.Request.Context(), id)
-	respond(c, key, err)
-}
-
 func (ctl *Controller) findUser(c *gin.Context) {
 	var q UserQuery
 	if err := httpx.BindQuery(c, &q); err != nil {
@@ -213,16 +215,6 @@ func (ctl *Controller) findUser(c *gin.Context) {
 	}
 	c.Set(targetKey, "email="+model.NormalizeEmail(q.Email))
 	u, err := ctl.svc.UserByEmail(c.Request.Context(), q.Email)
-	respond(c, u, err)
-}
-
-func (ctl *Controller) showUser(c *gin.Context) {
-	var p UserID
-	id, ok := bindID(c, &p, &p.ID)
-	if !ok {
-		return
-	}
-	u, err := ctl.svc.User(c.Request.Context(), id)
 	respond(c, u, err)
 }
 
@@ -245,8 +237,7 @@ func (ctl *Controller) revokeRole(c *gin.Context) {
 }
 
 func userAndRole(c *gin.Context) (bson.ObjectID, string, bool) {
-	var p UserID
-	id, ok := bindID(c, &p, &p.ID)
+	id, ok := bindID(c)
 	if !ok {
 		return id, "", false
 	}
@@ -256,46 +247,6 @@ func userAndRole(c *gin.Context) (bson.ObjectID, string, bool) {
 		return id, "", false
 	}
 	return id, code, true
-}
-
-func (ctl *Controller) disable(c *gin.Context) {
-	var p UserID
-	id, ok := bindID(c, &p, &p.ID)
-	if !ok {
-		return
-	}
-	res, err := ctl.svc.Disable(c.Request.Context(), c.GetString(adminKey), id)
-	respond(c, res, err)
-}
-
-func (ctl *Controller) enable(c *gin.Context) {
-	var p UserID
-	id, ok := bindID(c, &p, &p.ID)
-	if !ok {
-		return
-	}
-	u, err := ctl.svc.Enable(c.Request.Context(), id)
-	respond(c, u, err)
-}
-
-func (ctl *Controller) sessions(c *gin.Context) {
-	var p UserID
-	id, ok := bindID(c, &p, &p.ID)
-	if !ok {
-		return
-	}
-	list, err := ctl.svc.Sessions(c.Request.Context(), id)
-	respond(c, list, err)
-}
-
-func (ctl *Controller) endSessions(c *gin.Context) {
-	var p UserID
-	id, ok := bindID(c, &p, &p.ID)
-	if !ok {
-		return
-	}
-	res, err := ctl.svc.EndSessions(c.Request.Context(), id)
-	respond(c, res, err)
 }
 
 func (ctl *Controller) endSession(c *gin.Context) {
@@ -313,18 +264,28 @@ func (ctl *Controller) endSession(c *gin.Context) {
 	httpx.OK(c, "session ended")
 }
 
-// bindID binds and validates the path parameters into dst and parses the
-// id field (24 hex characters, any letter case) it points to.
-func bindID(c *gin.Context, dst any, field *string) (bson.ObjectID, bool) {
-	if err := httpx.BindURI(c, dst); err != nil {
+// byID serves a route whose only parameter is :id: do runs with the id
+// once it is valid, and its answer (or failure) is the response.
+func byID(do func(c *gin.Context, id bson.ObjectID) (any, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := bindID(c)
+		if !ok {
+			return
+		}
+		data, err := do(c, id)
+		respond(c, data, err)
+	}
+}
+
+// bindID validates :id (24 hexadecimal characters, any letter case) and
+// parses it, or answers 400.
+func bindID(c *gin.Context) (bson.ObjectID, bool) {
+	var p PathID
+	if err := httpx.BindURI(c, &p); err != nil {
 		httpx.Fail(c, err)
 		return bson.ObjectID{}, false
 	}
-	id, err := bson.ObjectIDFromHex(strings.ToLower(*field))
-	if err != nil { // validated above; kept for safety
-		httpx.Fail(c, apperr.BadRequest("id must be a valid id"))
-		return bson.ObjectID{}, false
-	}
+	id, _ := bson.ObjectIDFromHex(strings.ToLower(p.ID)) // validated above
 	return id, true
 }
 

@@ -89,13 +89,8 @@ type UserQuery struct {
 	Email string `form:"email" binding:"required" validate:"email,max=320"`
 }
 
-// KeyID is the :id of /admin/apikeys/:id.
-type KeyID struct {
-	ID string `uri:"id" binding:"required" validate:"required,len=24,objectid"`
-}
-
-// UserID is the :id of /admin/users/:id/...
-type UserID struct {
+// PathID is the :id of /admin/apikeys/:id and /admin/users/:id/...
+type PathID struct {
 	ID string `uri:"id" binding:"required" validate:"required,len=24,objectid"`
 }
 
