@@ -12,6 +12,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -282,7 +283,12 @@ func (s *Service) Sessions(ctx context.Context, id bson.ObjectID) ([]SessionInfo
 	if err != nil {
 		return nil, apperr.InternalErr(err)
 	}
-	slices.SortFunc(list, func(a, b ksmodel.Keystore) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	slices.SortFunc(list, func(a, b ksmodel.Keystore) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return bytes.Compare(b.ID[:], a.ID[:]) // the store keeps milliseconds: ties happen
+	})
 	out := make([]SessionInfo, 0, len(list))
 	for i := range list {
 		out = append(out, SessionInfo{ID: list[i].ID.Hex(), Family: list[i].FamilyOf(), CreatedAt: list[i].CreatedAt})
