@@ -111,7 +111,8 @@ type RetryOptions struct {
 	// rolling window (default 1.0).
 	Budget float64
 	// NoResponderPause is the pause before retrying after "no responders"
-	// (default 25 ms, plus up to as much again of jitter).
+	// or a message refused while the connection reconnects (default 25 ms,
+	// plus up to as much again of jitter).
 	NoResponderPause time.Duration
 }
 
@@ -464,11 +465,13 @@ func (c *Client) send(ctx context.Context, msg *nats.Msg, retry bool, sent *atte
 			if pending > 0 {
 				continue // an earlier or sibling message may still be answered
 			}
-			if !errors.Is(r.err, nats.ErrNoResponders) || sent.total() >= ro.MaxAttempts || ctx.Value(noResponderRetryKey{}) != nil {
+			if !notDelivered(r.err) || sent.total() >= ro.MaxAttempts || ctx.Value(noResponderRetryKey{}) != nil {
 				return nil, r.err
 			}
-			// Nobody is subscribed: pause briefly (jittered, so callers do not
-			// retry in lockstep) and send one message again.
+			// Nobody is subscribed, or the connection is between servers
+			// (it buffers nothing, so the message was not sent): pause
+			// briefly (jittered, so callers do not retry in lockstep) and
+			// send one message again.
 			pause := ro.NoResponderPause + rand.N(ro.NoResponderPause+1)
 			timer.Reset(pause)
 			afterNoResponders = true
@@ -496,6 +499,14 @@ func (c *Client) send(ctx context.Context, msg *nats.Msg, retry bool, sent *atte
 			timer.Reset(ro.AttemptTimeout)
 		}
 	}
+}
+
+// notDelivered reports an attempt that reached no responder, so that
+// sending it again is safe whatever the subject: no responders, or a
+// publish refused while the connection reconnects (Connect buffers
+// nothing).
+func notDelivered(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrReconnectBufExceeded)
 }
 
 // subjectMatches reports whether subject matches the NATS pattern ("*"

@@ -179,3 +179,44 @@ func TestMicroServiceServesAfterFailover(t *testing.T) {
 	}
 	t.Logf("auth reconnected to %s in %s", authConn.ConnectedUrl(), moved)
 }
+
+// TestIdempotentRequestWaitsOutAReconnect: a message refused while the
+// connection is between servers reached nobody, so a request to an
+// idempotent subject made then sends it again after a pause, and succeeds
+// once the connection is back within its deadline (a non-idempotent one
+// fails at once: TestPublishWhileDisconnectedFailsAtOnce).
+func TestIdempotentRequestWaitsOutAReconnect(t *testing.T) {
+	n := startEmbedded(t)
+	quiet := slog.New(slog.DiscardHandler)
+	authConn := connect(t, n.ClientURL())
+	newEchoService(t, authConn, nil)
+	blogConn := connect(t, n.ClientURL())
+	client := retryingClientOn(t, blogConn, nil, natsx.ClientOptions{Timeout: 5 * time.Second, Logger: quiet})
+	n.Shutdown()
+	wait.Eventually(t, 5*time.Second, "the connections notice the loss", func() bool {
+		return authConn.IsReconnecting() && blogConn.IsReconnecting()
+	})
+
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		var out echoResp
+		done <- client.Request(context.Background(), "auth.echo", echoReq{Value: "v"}, &out)
+	}()
+	const away = 300 * time.Millisecond
+	time.Sleep(away)
+	select {
+	case err := <-done:
+		t.Fatalf("the request ended while NATS was away: %v", err)
+	default:
+	}
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("idempotent request across the reconnect: %v", err)
+	}
+	if took := time.Since(start); took < away || took > 4*time.Second {
+		t.Fatalf("took %s", took)
+	}
+}
