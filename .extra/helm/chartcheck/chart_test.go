@@ -228,14 +228,6 @@ type check struct {
 
 func name(component string) string { return fullname + "-" + component }
 
-func podLabels(component string) map[string]string {
-	return map[string]string{
-		"app.kubernetes.io/name":      "blog-platform",
-		"app.kubernetes.io/instance":  testRelease,
-		"app.kubernetes.io/component": component,
-	}
-}
-
 // objectSet: exactly the objects this value set calls for.
 func (c *check) objectSet() {
 	t, r, tc := c.t, c.r, c.tc

@@ -57,47 +57,36 @@ type Rendered struct {
 	ServiceMonitors map[string]*ServiceMonitor
 }
 
-// kinds maps apiVersion/kind to the map an object of that kind goes into.
+// target returns a new object of the kind apiVersion/kind, filed under
+// name in its map.
 func (r *Rendered) target(apiVersion, kind, name string) (any, error) {
 	switch apiVersion + "/" + kind {
 	case "apps/v1/Deployment":
-		o := &appsv1.Deployment{}
-		r.Deployments[name] = o
-		return o, nil
+		return put(r.Deployments, name), nil
 	case "v1/Service":
-		o := &corev1.Service{}
-		r.Services[name] = o
-		return o, nil
+		return put(r.Services, name), nil
 	case "v1/ServiceAccount":
-		o := &corev1.ServiceAccount{}
-		r.ServiceAccounts[name] = o
-		return o, nil
+		return put(r.ServiceAccounts, name), nil
 	case "v1/Secret":
-		o := &corev1.Secret{}
-		r.Secrets[name] = o
-		return o, nil
+		return put(r.Secrets, name), nil
 	case "v1/ConfigMap":
-		o := &corev1.ConfigMap{}
-		r.ConfigMaps[name] = o
-		return o, nil
+		return put(r.ConfigMaps, name), nil
 	case "autoscaling/v2/HorizontalPodAutoscaler":
-		o := &autoscalingv2.HorizontalPodAutoscaler{}
-		r.HPAs[name] = o
-		return o, nil
+		return put(r.HPAs, name), nil
 	case "policy/v1/PodDisruptionBudget":
-		o := &policyv1.PodDisruptionBudget{}
-		r.PDBs[name] = o
-		return o, nil
+		return put(r.PDBs, name), nil
 	case "networking.k8s.io/v1/NetworkPolicy":
-		o := &networkingv1.NetworkPolicy{}
-		r.NetworkPolicies[name] = o
-		return o, nil
+		return put(r.NetworkPolicies, name), nil
 	case "monitoring.coreos.com/v1/ServiceMonitor":
-		o := &ServiceMonitor{}
-		r.ServiceMonitors[name] = o
-		return o, nil
+		return put(r.ServiceMonitors, name), nil
 	}
 	return nil, fmt.Errorf("unexpected object %s %s %q: add its type to the test", apiVersion, kind, name)
+}
+
+func put[T any](m map[string]*T, name string) *T {
+	o := new(T)
+	m[name] = o
+	return o
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
