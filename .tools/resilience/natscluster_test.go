@@ -1,0 +1,280 @@
+package resilience
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authconfig "blogplatform/auth_service/config"
+	authopenapi "blogplatform/auth_service/openapi"
+	authstartup "blogplatform/auth_service/startup"
+	blogconfig "blogplatform/blog_service/config"
+	blogstartup "blogplatform/blog_service/startup"
+	chassisconfig "blogplatform/chassis/config"
+	"blogplatform/chassis/runtime"
+	"blogplatform/devkit/embedded"
+	"blogplatform/devkit/openapi"
+	"blogplatform/devkit/testinfra"
+	"blogplatform/devkit/wait"
+)
+
+// The NATS cluster run's shape: a few clients sending protected reads
+// back to back, the node killed a second into a run of a few seconds.
+const (
+	clusterWorkers   = 4
+	clusterWarmup    = time.Second
+	clusterAfterKill = 3 * time.Second
+	// clusterSlack is what a request may take beyond the NATS request
+	// timeout: the HTTP hop and blog's own store query.
+	clusterSlack = 300 * time.Millisecond
+	// clusterRecoveryBound is how soon after the kill every request must
+	// succeed again.
+	clusterRecoveryBound = 2 * time.Second
+	// clusterFailureBound bounds the failed requests of one node loss: at
+	// most the requests in flight when it happened, twice over.
+	clusterFailureBound = 2 * clusterWorkers
+)
+
+// clusterSample is one protected read, timed from the run's start.
+type clusterSample struct {
+	start, end time.Duration
+	status     int // 0 on a transport error
+}
+
+// TestNATSClusterNodeLoss: three routed NATS nodes; auth replicas on node 1
+// and node 2, blog on node 3 (each replica lists its own node first and
+// keeps the listed order, NATS_SERVER_ORDER=listed, so the placement is
+// known; production keeps nats.go's random order). Blog's session cache is
+// off, so every protected read is a round trip to auth over NATS. Under a
+// steady load of protected reads the node of one auth replica is killed,
+// then, after it is back, the node blog uses: each time the failed
+// requests are few, none outlasts the NATS request timeout, and every
+// request succeeds again within clusterRecoveryBound.
+func TestNATSClusterNodeLoss(t *testing.T) {
+	cluster, err := embedded.StartNATSCluster(embedded.NATSClusterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Shutdown)
+	urls := cluster.ClientURLs()
+	// list is every node, starting with the first-th.
+	list := func(first int) string {
+		return strings.Join(append(slices.Clone(urls[first:]), urls[:first]...), ",")
+	}
+	infra := testinfra.NewEnvWith(t, testinfra.Options{Store: embedded.StoreOptions{Dir: t.TempDir()}})
+	common := map[string]string{
+		"GO_MODE": "release", "LOG_LEVEL": "error", "METRICS_PORT": "0", "ALLOW_EXAMPLE_SECRETS": "true",
+		"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
+		"REDIS_HOST": infra.Redis.Host(), "REDIS_PORT": fmt.Sprint(infra.Redis.Port()), "REDIS_PASSWORD": infra.RedisPassword(),
+		"NATS_REQUEST_TIMEOUT": natsTimeout.String(), "NATS_SERVER_ORDER": "listed",
+		"DB_SERVER_SELECTION_TIMEOUT": "500ms", "SHUTDOWN_GRACE_PERIOD": "2s",
+	}
+	env := func(extra map[string]string) *chassisconfig.Source {
+		m := map[string]string{}
+		for _, src := range []map[string]string{common, extra} {
+			for k, v := range src {
+				m[k] = v
+			}
+		}
+		return chassisconfig.FromMap(m)
+	}
+	ctx := context.Background()
+	priv, pub := writeKeys(t)
+	var authURL string
+	var auths []*runtime.Runtime
+	for i := range 2 {
+		cfg, err := authconfig.Load(env(map[string]string{
+			"NATS_URL": list(i), "DB_NAME": "auth-natscluster", "REDIS_DB": "0", "NATS_SERVICE_NAME": "auth",
+			"RSA_PRIVATE_KEY_PATH": priv, "RSA_PUBLIC_KEY_PATH": pub, "BCRYPT_COST": "4",
+			"SEED_API_KEY": apiKey, "SEED_ADMIN_EMAIL": adminEmail, "SEED_ADMIN_PASSWORD": adminPassword,
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		app, err := authstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		authURL, _ = serve(t, app.Run)
+		auths = append(auths, app.Runtime)
+	}
+	cfg, err := blogconfig.Load(env(map[string]string{
+		"NATS_URL": list(2), "DB_NAME": "blog-natscluster", "REDIS_DB": "2", "NATS_SERVICE_NAME": "blog",
+		"LOCAL_CACHE_TTL": "0", // every protected read asks auth
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blogApp, err := blogstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blogURL, _ := serve(t, blogApp.Run)
+	blog := blogApp.Runtime
+
+	replicas := map[string]*runtime.Runtime{"auth1": auths[0], "auth2": auths[1], "blog": blog}
+	placed := func(want map[string]int) {
+		t.Helper()
+		for name, node := range want {
+			rt := replicas[name]
+			if !wait.For(5*time.Second, func() bool { return rt.NATS.IsConnected() && rt.NATS.ConnectedUrl() == urls[node] }) {
+				t.Fatalf("%s on %q, want node %d (%s)", name, rt.NATS.ConnectedUrl(), node+1, urls[node])
+			}
+		}
+	}
+	placed(map[string]int{"auth1": 0, "auth2": 1, "blog": 2})
+
+	p := &platform{t: t, authURL: authURL, client: &http.Client{Timeout: 10 * time.Second}}
+	if p.authSpec, err = openapi.Load(authopenapi.Spec); err != nil {
+		t.Fatal(err)
+	}
+	token := p.signIn()
+	read := func(client *http.Client) clusterSample {
+		req, _ := http.NewRequest(http.MethodGet, blogURL+"/author/drafts?page=1&limit=10", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := client.Do(req)
+		if err != nil {
+			return clusterSample{}
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return clusterSample{status: res.StatusCode}
+	}
+	probe := &http.Client{Timeout: 5 * time.Second}
+	wait.Eventually(t, 10*time.Second, "protected reads through auth succeed", func() bool { return read(probe).status == 200 })
+
+	for _, sc := range []struct {
+		name   string
+		node   int
+		moved  string // the replica that loses its node
+		placed map[string]int
+	}{
+		// auth1 moves to the next node of its list; blog's requests go to
+		// auth2 meanwhile (and then to either).
+		{"node of an auth replica", 0, "auth1", map[string]int{"auth1": 1, "auth2": 1, "blog": 2}},
+		// blog moves to node 1, back since the first scenario.
+		{"node of the blog replica", 2, "blog", map[string]int{"auth1": 1, "auth2": 1, "blog": 0}},
+	} {
+		moved := replicas[sc.moved].NATS
+		var reconnected time.Duration
+		samples, killAt := runClusterLoad(func() clusterSample {
+			return read(&http.Client{Timeout: 10 * time.Second})
+		}, func() {
+			killed := time.Now()
+			cluster.Node(sc.node).Shutdown()
+			if !wait.For(5*time.Second, func() bool { return moved.IsConnected() && moved.ConnectedUrl() != urls[sc.node] }) {
+				t.Errorf("%s: %s did not reconnect to another node", sc.name, sc.moved)
+			}
+			reconnected = time.Since(killed)
+		})
+		st := analyseCluster(samples, killAt)
+		t.Logf("kill the %s (node %d): %s reconnected in %s; %d requests (%.0f/s before the kill, %.0f/s after), %d failed, slowest %s, p99 %s, all successful again %s after the kill",
+			sc.name, sc.node+1, sc.moved, reconnected.Round(time.Millisecond), st.total, st.rateBefore, st.rateAfter, st.failed,
+			st.slowest.Round(time.Millisecond), st.p99.Round(time.Millisecond), st.recovery.Round(time.Millisecond))
+		if st.total < 20 {
+			t.Errorf("%s: only %d requests: no steady load", sc.name, st.total)
+		}
+		if st.beforeFailed > 0 {
+			t.Errorf("%s: %d requests failed before the kill", sc.name, st.beforeFailed)
+		}
+		if st.failed > clusterFailureBound {
+			t.Errorf("%s: %d requests failed, want at most %d", sc.name, st.failed, clusterFailureBound)
+		}
+		if st.slowest > natsTimeout+clusterSlack {
+			t.Errorf("%s: slowest request %s, want at most the NATS timeout %s plus %s", sc.name, st.slowest, natsTimeout, clusterSlack)
+		}
+		if st.recovery > clusterRecoveryBound {
+			t.Errorf("%s: requests failed until %s after the kill, want at most %s", sc.name, st.recovery, clusterRecoveryBound)
+		}
+		placed(sc.placed)
+		if err := cluster.Node(sc.node).Restart(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cluster.WaitRouted(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runClusterLoad sends requests with clusterWorkers clients back to back,
+// calls kill after clusterWarmup and stops clusterAfterKill later; it
+// returns every request, timed from the start, and the kill's time.
+func runClusterLoad(do func() clusterSample, kill func()) ([]clusterSample, time.Duration) {
+	begin := time.Now()
+	stop := begin.Add(clusterWarmup + clusterAfterKill)
+	var mu sync.Mutex
+	var all []clusterSample
+	var wg sync.WaitGroup
+	for range clusterWorkers {
+		wg.Go(func() {
+			var mine []clusterSample
+			for time.Now().Before(stop) {
+				start := time.Since(begin)
+				s := do()
+				s.start, s.end = start, time.Since(begin)
+				mine = append(mine, s)
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		})
+	}
+	time.Sleep(clusterWarmup)
+	killAt := time.Since(begin)
+	kill()
+	wg.Wait()
+	return all, killAt
+}
+
+type clusterStats struct {
+	total, failed, beforeFailed int
+	// rateBefore and rateAfter are the requests per second started before
+	// and after the kill.
+	rateBefore, rateAfter float64
+	slowest, p99                time.Duration
+	// recovery is when, after the kill, the last failed request ended (0
+	// without failures): every request after it succeeded.
+	recovery time.Duration
+}
+
+func analyseCluster(samples []clusterSample, killAt time.Duration) clusterStats {
+	st := clusterStats{total: len(samples)}
+	latencies := make([]time.Duration, 0, len(samples))
+	var before, after int
+	var last time.Duration
+	for _, s := range samples {
+		if s.start < killAt {
+			before++
+		} else {
+			after++
+		}
+		last = max(last, s.end)
+		d := s.end - s.start
+		latencies = append(latencies, d)
+		st.slowest = max(st.slowest, d)
+		if s.status == http.StatusOK {
+			continue
+		}
+		if s.end < killAt {
+			st.beforeFailed++
+			continue
+		}
+		st.failed++
+		st.recovery = max(st.recovery, s.end-killAt)
+	}
+	st.rateBefore = float64(before) / killAt.Seconds()
+	if last > killAt {
+		st.rateAfter = float64(after) / (last - killAt).Seconds()
+	}
+	slices.Sort(latencies)
+	if len(latencies) > 0 {
+		st.p99 = latencies[len(latencies)*99/100]
+	}
+	return st
+}
