@@ -237,7 +237,7 @@ type clusterStats struct {
 	// rateBefore and rateAfter are the requests per second started before
 	// and after the kill.
 	rateBefore, rateAfter float64
-	slowest, p99                time.Duration
+	slowest, p99          time.Duration
 	// recovery is when, after the kill, the last failed request ended (0
 	// without failures): every request after it succeeded.
 	recovery time.Duration
