@@ -100,25 +100,8 @@ var cases = []chartCase{
 		monitoringNS: map[string]string{"kubernetes.io/metadata.name": "monitoring"},
 	},
 	{
-		name: "external infrastructure",
-		values: `
-nats: {enabled: false}
-mongodb: {enabled: false}
-redis: {enabled: false}
-secrets: {existingSecret: platform-secrets}
-externalRedis:
-  mode: cluster
-  clusterAddrs: [redis-0.cache.example.net:6379, redis-1.cache.example.net:6379, redis-2.cache.example.net:6379]
-externalNats:
-  urls: [nats://n1.example.net:4222, nats://n2.example.net:4222, nats://n3.example.net:4222]
-  credsSecret: nats-creds
-kong:
-  service: {type: LoadBalancer, loadBalancerSourceRanges: [203.0.113.0/24]}
-serviceMonitor: {enabled: true, labels: {release: prometheus}}
-networkPolicy:
-  monitoringNamespaceSelector: {matchLabels: {team: observability}}
-common: {trustedProxies: [10.244.0.0/16]}
-`,
+		name:   "external infrastructure",
+		values: "@examples/external.yaml",
 		pdb:            true,
 		networkPolicy:  true,
 		serviceMonitor: true,
@@ -159,27 +142,8 @@ externalNats:
 		monitoringNS: map[string]string{"kubernetes.io/metadata.name": "monitoring"},
 	},
 	{
-		name: "small dev",
-		values: jwtValues + `
-auth:
-  replicas: 1
-  autoscaling: {enabled: false}
-  pdb: {enabled: false}
-  resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 500m, memory: 256Mi}}
-blog:
-  replicas: 1
-  autoscaling: {enabled: false}
-  pdb: {enabled: false}
-  resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 500m, memory: 256Mi}}
-kong: {replicas: 1, workerProcesses: 1, pdb: {enabled: false}}
-nats: {config: {cluster: {enabled: false}}}
-mongodb: {replicaCount: 1}
-redis: {architecture: standalone, sentinel: {enabled: false}}
-networkPolicy: {enabled: false}
-common:
-  shutdown: {drainDelaySeconds: 2, gracePeriodSeconds: 5}
-  topologySpread: {nodeWhenUnsatisfiable: ScheduleAnyway}
-`,
+		name:   "small dev",
+		values: "@examples/dev.yaml" + jwtValues,
 		replicas: 1,
 		kongType: corev1.ServiceTypeClusterIP,
 		bundled:  []string{"nats", "mongodb", "redis"},
@@ -192,8 +156,18 @@ common:
 	},
 }
 
+// parseValues reads a value set; "@<file>" at the start stands for that
+// file of the chart (the examples the README points to).
 func parseValues(t *testing.T, s string) map[string]any {
 	t.Helper()
+	if rest, ok := strings.CutPrefix(s, "@"); ok {
+		file, extra, _ := strings.Cut(rest, "\n")
+		raw, err := os.ReadFile(filepath.Join(repoRoot(t), ChartPath, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = string(raw) + "\n" + extra
+	}
 	vals := map[string]any{}
 	if err := yaml.Unmarshal([]byte(s), &vals); err != nil {
 		t.Fatalf("test values: %v", err)
@@ -561,6 +535,12 @@ func (c *check) service(component string) {
 		if env[k] != want {
 			t.Errorf("%s: %s = %q, want %q", d.Name, k, env[k], want)
 		}
+	}
+	// A replica set: acknowledged writes survive a failover; stale-tolerant
+	// reads may use secondaries.
+	if env["DB_WRITE_CONCERN"] != "majority" || env["DB_READ_PREFERENCE"] != "secondaryPreferred" {
+		t.Errorf("%s: DB_WRITE_CONCERN %q DB_READ_PREFERENCE %q: want majority and secondaryPreferred",
+			d.Name, env["DB_WRITE_CONCERN"], env["DB_READ_PREFERENCE"])
 	}
 	if env["NATS_URL"] != c.tc.natsURL {
 		t.Errorf("%s: NATS_URL = %q, want %q", d.Name, env["NATS_URL"], c.tc.natsURL)
