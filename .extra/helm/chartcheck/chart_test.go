@@ -100,8 +100,8 @@ var cases = []chartCase{
 		monitoringNS: map[string]string{"kubernetes.io/metadata.name": "monitoring"},
 	},
 	{
-		name:   "external infrastructure",
-		values: "@examples/external.yaml",
+		name:           "external infrastructure",
+		values:         "@examples/external.yaml",
 		pdb:            true,
 		networkPolicy:  true,
 		serviceMonitor: true,
@@ -142,8 +142,8 @@ externalNats:
 		monitoringNS: map[string]string{"kubernetes.io/metadata.name": "monitoring"},
 	},
 	{
-		name:   "small dev",
-		values: "@examples/dev.yaml" + jwtValues,
+		name:     "small dev",
+		values:   "@examples/dev.yaml" + jwtValues,
 		replicas: 1,
 		kongType: corev1.ServiceTypeClusterIP,
 		bundled:  []string{"nats", "mongodb", "redis"},
