@@ -360,3 +360,39 @@ func TestCredentialsFileOnAnOperatorServer(t *testing.T) {
 		t.Fatalf("password user accepted by an operator server (err %v)", nc.LastError())
 	}
 }
+
+// TestConfigStopsOnBadNATSValues: the services' configuration reports each
+// bad NATS variable as one line naming it, without repeating a password.
+func TestConfigStopsOnBadNATSValues(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"NATS_URL": "nats://a:4222,nats://user:s3cret@b"}, "NATS_URL: server 2 (nats://***@b): want host:port"},
+		{map[string]string{"NATS_URL": "nats://a:4222,http://b:80"}, "NATS_URL: server 2"},
+		{map[string]string{"NATS_CREDS": missing}, "NATS_CREDS: \"" + missing + "\""},
+		{map[string]string{"NATS_CREDS": missing, "NATS_USER": "blog", "NATS_PASSWORD": "s3cret"}, "NATS_CREDS: cannot be combined"},
+		{map[string]string{"NATS_TLS_KEY": missing}, "NATS_TLS_CERT: NATS_TLS_CERT and NATS_TLS_KEY: set both or neither"},
+		{map[string]string{"NATS_TLS_CA": missing}, "NATS_TLS_CA: \"" + missing + "\""},
+		{map[string]string{"NATS_INBOX_PREFIX": "_INBOX.*"}, "NATS_INBOX_PREFIX: must be subject tokens"},
+		{map[string]string{"NATS_SERVER_ORDER": "sorted"}, "NATS_SERVER_ORDER=\"sorted\": must be one of random, listed"},
+	} {
+		src := config.FromMap(tc.env)
+		runtime.LoadBase(src, runtime.Defaults{DBName: "blog-db", ServiceName: "blog"})
+		err := src.Err()
+		if err == nil {
+			t.Errorf("%v accepted", tc.env)
+			continue
+		}
+		msg := err.Error()
+		if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "invalid configuration: "+tc.want) || strings.Contains(msg, "s3cret") {
+			t.Errorf("%v: %q, want one line with %q and no password", tc.env, msg, tc.want)
+		}
+	}
+	src := config.FromMap(map[string]string{"NATS_URL": "nats://a:4222, tls://b:4443", "NATS_SERVER_ORDER": "listed"})
+	b := runtime.LoadBase(src, runtime.Defaults{DBName: "blog-db", ServiceName: "blog"})
+	if src.Err() != nil || !b.NATSConnOptions(nil).NoRandomize || b.NATSConnOptions(nil).Name != "blog" {
+		t.Errorf("a good list: %v %+v", src.Err(), b.NATSConnOptions(nil))
+	}
+}
