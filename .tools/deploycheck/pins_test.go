@@ -86,6 +86,7 @@ func pinRules(t *testing.T) map[string]func(version) error {
 			return nil
 		},
 		"prom/prometheus":          func(version) error { return nil },
+		"grafana/grafana":          func(v version) error { return atLeast(v, "11.0") },
 		"jaegertracing/all-in-one": func(version) error { return nil },
 	}
 }
