@@ -127,6 +127,7 @@ require (
 	blogplatform/chassis v0.0.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/nats-io/jwt/v2 v2.8.2
+	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nkeys v0.4.16
 	go.yaml.in/yaml/v3 v3.0.5
 	k8s.io/apimachinery v0.37.0
