@@ -881,6 +881,11 @@ func (c *check) kong() {
 			t.Errorf("kong: %s %q is not a writable mount (read-only root)", k, p)
 		}
 	}
+	// Upstream names resolve to A records: an SRV answer for a headless
+	// Service lists every named port, the metrics port included.
+	if order := strings.Split(env["KONG_DNS_ORDER"], ","); len(order) == 0 || slices.Contains(order, "SRV") || !slices.Contains(order, "A") {
+		t.Errorf("kong: KONG_DNS_ORDER %q must resolve A records and never SRV", env["KONG_DNS_ORDER"])
+	}
 	// Probes on the status listener.
 	status, ok := containerPort(ctr, intstr.FromString("status"))
 	if !ok || env["KONG_STATUS_LISTEN"] != fmt.Sprintf("0.0.0.0:%d", status) {
