@@ -85,13 +85,14 @@ var redisCallPattern = regexp.MustCompile(`redis\.call\(\s*'([A-Za-z]+)'`)
 
 // goRedisCommands maps the go-redis client methods the services call to the
 // commands they send (Script.Run sends EVALSHA, then EVAL when the script
-// is not cached yet).
+// is not cached yet; a pipeline sends only the commands queued on it, which
+// are matched on pipe).
 var goRedisCommands = map[string][]string{
 	"Get": {"get"}, "MGet": {"mget"}, "Set": {"set"}, "SetNX": {"set", "setnx"},
-	"Del": {"del"}, "Ping": {"ping"}, "Run": {"evalsha", "eval"},
+	"Del": {"del"}, "Ping": {"ping"}, "Run": {"evalsha", "eval"}, "Pipeline": {}, "Exec": {},
 }
 
-var goRedisCallPattern = regexp.MustCompile(`(?:rdb|Client\(\)|gcra|attempt|undo|invalidate|unlock|setIfGeneration|readVersioned)\.([A-Z][A-Za-z]*)\(`)
+var goRedisCallPattern = regexp.MustCompile(`(?:rdb|pipe|Client\(\)|gcra|attempt|undo|invalidate|unlock|setIfGeneration|readVersioned)\.([A-Z][A-Za-z]*)\(`)
 
 // TestRedisACLCoversTheCode reads the Redis calls of each service's code
 // (its own packages and the shared cache) and checks its ACL user may run
