@@ -88,6 +88,9 @@ func New(ctx context.Context, cfg config.Config, o runtime.Options) (_ *App, err
 	if err != nil {
 		return nil, err
 	}
+	// Every Redis key of auth starts with auth_ (the marker too; no key
+	// built from client input can spell it).
+	o.RedisKeys = cache.KeySpace{Patterns: []string{"auth_*"}, Marker: "auth_failover_primary"}
 	rt, err := runtime.New(ctx, cfg.Base, o)
 	if err != nil {
 		return nil, err

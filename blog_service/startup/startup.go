@@ -50,6 +50,9 @@ type App struct {
 // and mounts every route (and the OpenAPI document at /openapi.yaml). It
 // does not listen: call Run.
 func New(ctx context.Context, cfg config.Config, opts runtime.Options) (*App, error) {
+	// blog's Redis keys: the reference's blog_<id|slug> and everything
+	// under blogcache: (where no client input can spell the marker).
+	opts.RedisKeys = cache.KeySpace{Patterns: []string{"blog_*", blogcache.Prefix + "*"}, Marker: blogcache.Prefix + "failover:primary"}
 	rt, err := runtime.New(ctx, cfg.Base, opts)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,9 @@ type RedisOptions struct {
 	// slower than the store it protects.
 	Timeout  time.Duration
 	PoolSize int
+	// Failover guards a Sentinel client against a promoted replica's
+	// stale keys (see failover.go); ignored in the other modes.
+	Failover FailoverOptions
 }
 
 // Redis deployment kinds, as reported by RedisOptions.Mode.
@@ -119,6 +122,7 @@ func NewRedis(o RedisOptions) redis.UniversalClient {
 	case RedisSentinel:
 		u.Addrs, u.MasterName = o.SentinelAddrs, o.SentinelMaster
 		u.SentinelUsername, u.SentinelPassword = o.SentinelUsername, o.SentinelPassword
+		u.OnConnect = newFailoverGuard(o.Failover).onConnect
 	}
 	return redis.NewUniversalClient(u)
 }

@@ -37,6 +37,9 @@ type Options struct {
 	Propagator propagation.TextMapPropagator
 	// StartupTimeout bounds waiting for Mongo at start (default 2 min).
 	StartupTimeout time.Duration
+	// RedisKeys is what the service owns in Redis; required behind
+	// Sentinel, whose client discards these keys on a new primary.
+	RedisKeys cache.KeySpace
 }
 
 // Runtime holds a service's connections and its HTTP engine.
@@ -69,6 +72,11 @@ func New(ctx context.Context, cfg Base, o Options) (*Runtime, error) {
 	if log == nil {
 		log = logging.New(o.LogWriter, cfg.LogLevel, cfg.ServiceName)
 	}
+	redisOpts, err := withFailover(cfg.Redis, o.RedisKeys, log)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Redis = redisOpts
 	var shutdownTracing func(context.Context) error
 	if o.Tracer == nil {
 		tp, shutdown, err := telemetry.Setup(ctx, cfg.ServiceName, cfg.ServiceVersion, cfg.OTLPEndpoint)

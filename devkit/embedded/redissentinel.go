@@ -35,7 +35,9 @@ type RedisSentinelOptions struct {
 	// DownAfter is sentinel down-after-milliseconds (default 500 ms): how
 	// long the primary may stay silent before a Sentinel thinks it down.
 	DownAfter time.Duration
-	// FailoverTimeout is sentinel failover-timeout (default 3 s).
+	// FailoverTimeout is sentinel failover-timeout (default 2 s). A
+	// Sentinel whose election failed (split votes) tries again after twice
+	// this, so it bounds how long an unlucky failover takes.
 	FailoverTimeout time.Duration
 	// ServerPath is the redis-server binary; "" means exec.LookPath. There
 	// is no stand-in: Sentinel needs the real server.
@@ -81,7 +83,7 @@ func StartRedisSentinel(ctx context.Context, opts RedisSentinelOptions) (_ *Redi
 		opts.DownAfter = 500 * time.Millisecond
 	}
 	if opts.FailoverTimeout <= 0 {
-		opts.FailoverTimeout = 3 * time.Second
+		opts.FailoverTimeout = 2 * time.Second
 	}
 	path := opts.ServerPath
 	if path == "" {
