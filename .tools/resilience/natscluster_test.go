@@ -2,6 +2,7 @@ package resilience
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	authconfig "blogplatform/auth_service/config"
 	authopenapi "blogplatform/auth_service/openapi"
@@ -193,6 +196,10 @@ func TestNATSClusterNodeLoss(t *testing.T) {
 			t.Errorf("%s: requests failed until %s after the kill, want at most %s", sc.name, st.recovery, clusterRecoveryBound)
 		}
 		placed(sc.placed)
+		// Both auth replicas answer again, the moved one included.
+		if got := microInstances(t, urls[(sc.node+1)%len(urls)], "auth"); got != 2 {
+			t.Errorf("%s: %d auth instances answer discovery, want 2", sc.name, got)
+		}
 		if err := cluster.Node(sc.node).Restart(); err != nil {
 			t.Fatal(err)
 		}
@@ -277,4 +284,37 @@ func analyseCluster(samples []clusterSample, killAt time.Duration) clusterStats 
 		st.p99 = latencies[len(latencies)*99/100]
 	}
 	return st
+}
+
+// microInstances counts the instances of the micro service name that answer
+// a discovery ping ($SRV.PING.<name>) sent through url within a second.
+func microInstances(t *testing.T, url, name string) int {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("$SRV.PING."+name, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	deadline := time.Now().Add(time.Second)
+	for {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			return len(ids)
+		}
+		var ping struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(m.Data, &ping) == nil && ping.ID != "" {
+			ids[ping.ID] = true
+		}
+	}
 }
