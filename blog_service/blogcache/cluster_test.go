@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,6 +113,7 @@ func TestOnRedisCluster(t *testing.T) {
 		}
 		cc := rdb.(*redis.ClusterClient)
 		nodes, slots := map[string]bool{}, map[int64]bool{}
+		var mu sync.Mutex // ForEachMaster calls back from one goroutine per node
 		err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 			keys, err := node.Keys(ctx, Prefix+"*").Result()
 			if err != nil {
@@ -122,10 +124,14 @@ func TestOnRedisCluster(t *testing.T) {
 				if err != nil {
 					return err
 				}
+				mu.Lock()
 				slots[slot] = true
+				mu.Unlock()
 			}
 			if len(keys) > 0 {
+				mu.Lock()
 				nodes[node.Options().Addr] = true
+				mu.Unlock()
 			}
 			return nil
 		})
