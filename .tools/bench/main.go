@@ -75,6 +75,7 @@ type options struct {
 	blogCount int
 	costsFile string
 	attribute bool
+	from      string
 }
 
 func main() {
@@ -118,6 +119,7 @@ func main() {
 	var blogReplicas string
 	flag.StringVar(&blogReplicas, "blog-replicas", "", "comma-separated blog replica counts (e.g. 1,2,3): run everything once per count, auth fixed at -replicas, and compare (local platform only)")
 	flag.StringVar(&o.costsFile, "costs", "", "write the CPU cost per request of every component for each route through the gateway (at the first -clients count) to this file, for .tools/capacity")
+	flag.StringVar(&o.from, "from", "", "measure nothing: read an earlier -json report (one run), summarise it again and write -costs from it")
 	flag.BoolVar(&o.attribute, "attribute", true, "split this process's CPU between the gateway, NATS and the store by a CPU profile of each measured window (local platform only)")
 	flag.Parse()
 	if blogReplicas != "" {
@@ -164,6 +166,9 @@ func main() {
 // runAll runs the bench once, or once per -blog-replicas count followed by
 // the comparison, and writes the -json and -costs files.
 func runAll(ctx context.Context, o options) error {
+	if o.from != "" {
+		return fromReport(o)
+	}
 	if len(o.blogReplicas) == 0 {
 		rep, err := run(ctx, o)
 		if rep == nil {
@@ -199,6 +204,31 @@ func runAll(ctx context.Context, o options) error {
 	return errors.Join(errs...)
 }
 
+// fromReport summarises an earlier report's runs again (with this
+// version's summary) and writes the costs file from it.
+func fromReport(o options) error {
+	if o.costsFile == "" {
+		return errors.New("-from needs -costs")
+	}
+	raw, err := os.ReadFile(o.from)
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("%s: %w", o.from, err)
+	}
+	if len(rep.Runs) == 0 {
+		return fmt.Errorf("%s: no runs (a -blog-replicas report holds one report per count)", o.from)
+	}
+	if rep.Command == "" {
+		return fmt.Errorf("%s: the report does not say which command measured it", o.from)
+	}
+	rep.Summary = summarizeRuns(rep.Runs)
+	printComponents(os.Stdout, &rep)
+	return writeOutputs(options{costsFile: o.costsFile}, nil, &rep)
+}
+
 // writeOutputs writes the -json file (v: one report or the scaling report)
 // and the -costs file (from rep).
 func writeOutputs(o options, v any, rep *report) error {
@@ -213,7 +243,7 @@ func writeOutputs(o options, v any, rep *report) error {
 		fmt.Printf("bench: results written to %s\n", o.jsonFile)
 	}
 	if o.costsFile != "" {
-		c, err := costsOf(rep, strings.Join(append([]string{"go run ./.tools/bench"}, os.Args[1:]...), " "))
+		c, err := costsOf(rep, rep.Command)
 		if err != nil {
 			return fmt.Errorf("costs: %w", err)
 		}
@@ -340,7 +370,8 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	rep := &report{Started: time.Now().UTC(), Driver: o.load, WrkVersion: wrkVersion(), Cores: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), Replicas: o.replicas, BlogReplicas: blogCount, Blogs: o.blogs, Rounds: o.rounds, Clients: o.clients,
-		Duration: o.duration.String(), Warmup: o.warmup.String(), LoadAvgStart: loadavg()}
+		Duration: o.duration.String(), Warmup: o.warmup.String(), LoadAvgStart: loadavg(),
+		Command: strings.Join(append([]string{"go run ./.tools/bench"}, os.Args[1:]...), " ")}
 	backend := "external (-url)"
 	gatewayURL := o.url
 	var direct *target

@@ -13,6 +13,7 @@ type report struct {
 	Finished     time.Time      `json:"finished"`
 	Dir          string         `json:"dir,omitempty"`
 	Commit       string         `json:"commit,omitempty"`
+	Command      string         `json:"command,omitempty"`
 	Driver       string         `json:"driver"`
 	WrkVersion   string         `json:"wrk_version,omitempty"`
 	Cores        int            `json:"cores"`
@@ -87,11 +88,19 @@ func summarizeRuns(runs []runResult) []caseSummary {
 		var rps, p50, p99, server, proc, vs, scpu, pcpu []float64
 		services, components := map[string][]float64{}, map[string][]float64{}
 		var redisCmds []float64
+		// A component with no CPU in a run has no entry in it: it counts as
+		// 0 there, or a median would skip the rounds it had none.
+		seen := map[string]bool{}
 		for _, r := range rs {
-			for comp, v := range r.ComponentCPUus {
-				components[comp] = append(components[comp], v)
+			for comp := range r.ComponentCPUus {
+				seen[comp] = true
 			}
+		}
+		for _, r := range rs {
 			if r.ComponentCPUus != nil {
+				for comp := range seen {
+					components[comp] = append(components[comp], r.ComponentCPUus[comp])
+				}
 				redisCmds = append(redisCmds, r.RedisCommandsPerReq)
 			}
 			rps = append(rps, r.RPS)
