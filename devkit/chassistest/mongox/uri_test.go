@@ -270,24 +270,6 @@ func (c *commandLog) last(name string) bson.Raw {
 	return nil
 }
 
-// syncBuffer is a log destination written by the driver's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A connection string with credentials and options really connects to the
 // embedded store and serves; writes carry the write concern, reads do not;
 // the log lines show only the redacted form.
@@ -305,7 +287,7 @@ func TestConnectionStringServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Close(context.Background()) })
-	var logs syncBuffer
+	var logs bytes.Buffer // WaitReady logs from this goroutine only
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -348,7 +330,7 @@ func TestUnreachableConnectionStringNotLeaked(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Close(context.Background()) })
-	var logs syncBuffer
+	var logs bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
 	defer cancel()
 	err = d.WaitReady(ctx, slog.New(slog.NewJSONHandler(&logs, nil)))
