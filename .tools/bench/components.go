@@ -71,7 +71,8 @@ func costsOf(rep *report, command string) (*plan.Costs, error) {
 			"getrusage CPU split by the shares of a CPU profile (runtime/pprof) of the same window, each sample " +
 			"assigned by the package of its frame nearest the leaf (gateway and the Kong plugin's shared code, " +
 			"nats-server, FerretDB and modernc.org/sqlite); shared: that process's background GC, scheduler and " +
-			"unattributed samples. All medians over rounds, through the gateway."}
+			"unattributed samples. Each component's CPU with no requests (an idle window before the rounds, per second) is " +
+			"subtracted over each measured window. All medians over rounds, through the gateway."}
 	for _, s := range rep.Summary {
 		class := routeClass(s.Case)
 		if s.Target != "gateway" || s.Clients != clients || class == "" || s.ComponentCPUus == nil {

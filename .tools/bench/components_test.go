@@ -187,3 +187,38 @@ func TestScalingTable(t *testing.T) {
 		t.Fatalf("rows %+v", rows)
 	}
 }
+
+func TestSubtractIdle(t *testing.T) {
+	cpu := map[string]float64{plan.Blog: 5000, plan.Redis: 100, compGateway: 900}
+	// 10 ms/s of blog and 1 ms/s of Redis idle, over a 5 s window of 10
+	// requests: 5,000 and 500 µs per request are idle work.
+	subtractIdle(cpu, map[string]float64{plan.Blog: 0.010, plan.Redis: 0.001, compNATS: 0.5}, 5*time.Second, 10)
+	want := map[string]float64{plan.Blog: 0, plan.Redis: 0, compGateway: 900}
+	for c, w := range want {
+		if math.Abs(cpu[c]-w) > 1e-9 {
+			t.Errorf("%s = %v, want %v", c, cpu[c], w)
+		}
+	}
+	if _, ok := cpu[compNATS]; ok {
+		t.Error("a component the run did not report was added")
+	}
+	cpu = map[string]float64{plan.Blog: 5000}
+	subtractIdle(cpu, map[string]float64{plan.Blog: 0.001}, 5*time.Second, 10)
+	if cpu[plan.Blog] != 4500 {
+		t.Errorf("blog %v, want 5,000 − 500 µs of idle per request", cpu[plan.Blog])
+	}
+}
+
+// TestComponentMedianCountsAbsentAsZero: a component that had no samples
+// in a round has no entry in it; its median must count that round as 0.
+func TestComponentMedianCountsAbsentAsZero(t *testing.T) {
+	runs := []runResult{
+		{Round: 1, Target: "gateway", Case: caseSimilar, Clients: 16, ComponentCPUus: map[string]float64{compStore: 25000, plan.Blog: 60}},
+		{Round: 2, Target: "gateway", Case: caseSimilar, Clients: 16, ComponentCPUus: map[string]float64{plan.Blog: 70}},
+		{Round: 3, Target: "gateway", Case: caseSimilar, Clients: 16, ComponentCPUus: map[string]float64{plan.Blog: 65}},
+	}
+	s := summarizeRuns(runs)[0]
+	if s.ComponentCPUus[compStore] != 0 || s.ComponentCPUus[plan.Blog] != 65 {
+		t.Fatalf("medians %v, want store 0 (one cold round of three) and blog 65", s.ComponentCPUus)
+	}
+}

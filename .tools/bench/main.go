@@ -76,6 +76,7 @@ type options struct {
 	costsFile string
 	attribute bool
 	from      string
+	idle      time.Duration
 }
 
 func main() {
@@ -119,6 +120,7 @@ func main() {
 	var blogReplicas string
 	flag.StringVar(&blogReplicas, "blog-replicas", "", "comma-separated blog replica counts (e.g. 1,2,3): run everything once per count, auth fixed at -replicas, and compare (local platform only)")
 	flag.StringVar(&o.costsFile, "costs", "", "write the CPU cost per request of every component for each route through the gateway (at the first -clients count) to this file, for .tools/capacity")
+	flag.DurationVar(&o.idle, "idle", 3*time.Second, "before the rounds, measure each component's CPU with no requests for this long and subtract that rate from the CPU per request by component (0: off; local platform only)")
 	flag.StringVar(&o.from, "from", "", "measure nothing: read an earlier -json report (one run), summarise it again and write -costs from it")
 	flag.BoolVar(&o.attribute, "attribute", true, "split this process's CPU between the gateway, NATS and the store by a CPU profile of each measured window (local platform only)")
 	flag.Parse()
@@ -298,6 +300,9 @@ type job struct {
 	// do, when set, is one request of a case that is not HTTP; it always
 	// runs on the Go driver.
 	do func(ctx context.Context) error
+	// idle sends nothing: the window measures what every component spends
+	// with no requests (health probes, heartbeats, Redis's cron).
+	idle bool
 }
 
 // runResult is one measurement: a job at a client count in one round.
@@ -338,7 +343,8 @@ type runResult struct {
 	// (auth, blog: all their replicas), redis (redis-server's INFO cpu), and
 	// this process's CPU split by a CPU profile of the same window into
 	// gateway, nats, store, floor, loadgen, runtime (background GC,
-	// scheduler) and other (see componentPrefixes).
+	// scheduler) and other (see componentPrefixes). Each component's idle
+	// CPU over the window (-idle) is subtracted.
 	ComponentCPUus map[string]float64 `json:"component_cpu_us_per_req,omitempty"`
 	// RedisCommandsPerReq is redis-server's total_commands_processed delta
 	// ÷ requests.
@@ -357,7 +363,10 @@ type bench struct {
 	plat     *platform.Platform // nil with -url
 	replicas []*platform.Replica
 	redis    *redisStats // nil with -url
-	prof     windowProfile
+	// idleRates is each component's CPU seconds per second with no load,
+	// subtracted from every measurement's component costs.
+	idleRates map[string]float64
+	prof      windowProfile
 	// profiles keeps each window's profile for -cpuprofile.
 	profiles [][]byte
 }
@@ -476,6 +485,18 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	fmt.Printf("cores=%d GOMAXPROCS=%d store=%s load=%s (%s) replicas=%d (blog %d) blogs=%d rounds=%d duration=%s warmup=%s commit=%s\n",
 		rep.Cores, rep.GOMAXPROCS, backend, o.load, rep.WrkVersion, o.replicas, blogCount, o.blogs, o.rounds, o.duration, o.warmup, rep.Commit)
+	if b.plat != nil && o.idle > 0 {
+		rates, err := b.measureIdle(ctx, o.idle)
+		if err != nil {
+			return rep, fmt.Errorf("idle window: %w", err)
+		}
+		b.idleRates, rep.IdleCPU = rates, rates
+		fmt.Printf("idle CPU (ms per second, subtracted from the CPU per request by component):")
+		for _, c := range componentColumns {
+			fmt.Printf(" %s=%.2f", c, 1e3*rates[c])
+		}
+		fmt.Println()
+	}
 	rounds := make([]map[key]runResult, o.rounds)
 	for round := range rounds {
 		rounds[round] = map[key]runResult{}
@@ -584,7 +605,7 @@ func (b *bench) writeProfile(path string) error {
 // reads the allocation counters of the replicas and of this process around
 // the measured part.
 func (b *bench) measure(ctx context.Context, j job, clients, round int) (runResult, error) {
-	if b.o.warmup > 0 {
+	if b.o.warmup > 0 && !j.idle {
 		if _, err := b.drive(ctx, j, clients, b.o.warmup); err != nil {
 			return runResult{}, err
 		}
@@ -611,9 +632,11 @@ func (b *bench) measure(ctx context.Context, j job, clients, round int) (runResu
 			return res, err
 		}
 	}
+	windowStart := time.Now()
 	procBefore, cpuBefore := processMallocs(), processCPU()
 	w, err := b.drive(ctx, j, clients, b.o.duration)
 	procAfter, cpuAfter := processMallocs(), processCPU()
+	window := time.Since(windowStart)
 	var prof []byte
 	if profiling {
 		prof = b.prof.stop()
@@ -668,8 +691,42 @@ func (b *bench) measure(ctx context.Context, j job, clients, round int) (runResu
 				res.ComponentCPUus[comp] += share * res.ProcessCPUus
 			}
 		}
+		subtractIdle(res.ComponentCPUus, b.idleRates, window, n)
 	}
 	return res, nil
+}
+
+// subtractIdle removes from each component's CPU µs per request what it
+// spends with no requests at all (rates: CPU seconds per second, measured
+// once by an idle window) over window: at a few requests per second (the
+// writes on the embedded store) the health probes, heartbeats and Redis's
+// cron would otherwise count as the requests' cost. Never below 0.
+func subtractIdle(cpu map[string]float64, rates map[string]float64, window time.Duration, requests float64) {
+	for comp, rate := range rates {
+		if v, ok := cpu[comp]; ok {
+			cpu[comp] = max(0, v-rate*window.Seconds()*1e6/requests)
+		}
+	}
+}
+
+// measureIdle measures every component's CPU over an idle window and keeps
+// the rates for subtractIdle.
+func (b *bench) measureIdle(ctx context.Context, d time.Duration) (map[string]float64, error) {
+	saved := b.o.duration
+	b.o.duration = d
+	defer func() { b.o.duration = saved }()
+	start := time.Now()
+	res, err := b.measure(ctx, job{target: "idle", name: "idle", idle: true}, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	secs := time.Since(start).Seconds()
+	rates := map[string]float64{}
+	for comp, us := range res.ComponentCPUus {
+		// One "request" per window: us is the window's CPU in µs.
+		rates[comp] = us / 1e6 / secs
+	}
+	return rates, nil
 }
 
 // counters reads the allocation and CPU counters of every replica.
@@ -687,6 +744,13 @@ func (b *bench) counters(ctx context.Context) (map[string]map[string]float64, er
 
 // drive runs the load for d with the chosen driver.
 func (b *bench) drive(ctx context.Context, j job, clients int, d time.Duration) (wrkResult, error) {
+	if j.idle {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+		return wrkResult{Requests: 1}, nil
+	}
 	if j.do != nil {
 		res := loadtest.Run(ctx, loadtest.Options{Name: j.name, Clients: clients, Duration: d}, func(ctx context.Context, _ int) error {
 			return j.do(ctx)

@@ -9,31 +9,34 @@ import (
 
 // report is everything one bench run measured (the -json file).
 type report struct {
-	Started      time.Time      `json:"started"`
-	Finished     time.Time      `json:"finished"`
-	Dir          string         `json:"dir,omitempty"`
-	Commit       string         `json:"commit,omitempty"`
-	Command      string         `json:"command,omitempty"`
-	Driver       string         `json:"driver"`
-	WrkVersion   string         `json:"wrk_version,omitempty"`
-	Cores        int            `json:"cores"`
-	GOMAXPROCS   int            `json:"gomaxprocs"`
-	Store        string         `json:"store"`
-	Replicas     int            `json:"replicas_per_service"`
-	BlogReplicas int            `json:"blog_replicas"`
-	Blogs        int            `json:"blogs"`
-	Rounds       int            `json:"rounds"`
-	Clients      []int          `json:"clients"`
-	Duration     string         `json:"duration"`
-	Warmup       string         `json:"warmup"`
-	LoadAvgStart [3]float64     `json:"loadavg_start"`
-	LoadAvgEnd   [3]float64     `json:"loadavg_end"`
-	Runs         []runResult    `json:"runs"`
-	Summary      []caseSummary  `json:"summary"`
-	Ratios       []ratioResult  `json:"ratios"`
-	Soak         *soakReport    `json:"soak,omitempty"`
-	Startup      []startupTimes `json:"startup,omitempty"`
-	Failures     []string       `json:"failures,omitempty"`
+	Started      time.Time  `json:"started"`
+	Finished     time.Time  `json:"finished"`
+	Dir          string     `json:"dir,omitempty"`
+	Commit       string     `json:"commit,omitempty"`
+	Command      string     `json:"command,omitempty"`
+	Driver       string     `json:"driver"`
+	WrkVersion   string     `json:"wrk_version,omitempty"`
+	Cores        int        `json:"cores"`
+	GOMAXPROCS   int        `json:"gomaxprocs"`
+	Store        string     `json:"store"`
+	Replicas     int        `json:"replicas_per_service"`
+	BlogReplicas int        `json:"blog_replicas"`
+	Blogs        int        `json:"blogs"`
+	Rounds       int        `json:"rounds"`
+	Clients      []int      `json:"clients"`
+	Duration     string     `json:"duration"`
+	Warmup       string     `json:"warmup"`
+	LoadAvgStart [3]float64 `json:"loadavg_start"`
+	LoadAvgEnd   [3]float64 `json:"loadavg_end"`
+	// IdleCPU is each component's CPU seconds per second with no requests
+	// (-idle), subtracted from the component costs of every run.
+	IdleCPU  map[string]float64 `json:"idle_cpu_s_per_s,omitempty"`
+	Runs     []runResult        `json:"runs"`
+	Summary  []caseSummary      `json:"summary"`
+	Ratios   []ratioResult      `json:"ratios"`
+	Soak     *soakReport        `json:"soak,omitempty"`
+	Startup  []startupTimes     `json:"startup,omitempty"`
+	Failures []string           `json:"failures,omitempty"`
 }
 
 // caseSummary is one case at one client count over the rounds.
