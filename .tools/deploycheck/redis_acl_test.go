@@ -230,7 +230,8 @@ return redis.call('GET', ARGV[1] .. 'x')`)
 				blog.Del(ctx, "blogcache:lock:x").Err(), blog.Ping(ctx).Err())
 		}},
 		{"blog script", func() error {
-			err := blogScript.Run(ctx, blog, []string{"blogcache:gen", "blogcache:ver:public", "blogcache:track"}, "blogcache:list:").Err()
+			// Key names as the cache writes them (hash tags included).
+			err := blogScript.Run(ctx, blog, []string{"blogcache:gen:{blog_x}", "blogcache:ver:{public-0}", "blogcache:track"}, "blogcache:latest:{public-0}:").Err()
 			if err == redis.Nil {
 				return nil
 			}
