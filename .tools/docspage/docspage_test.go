@@ -3,8 +3,11 @@ package docspage
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -54,7 +59,7 @@ func TestDocsPageInChromium(t *testing.T) {
 	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(seen.record))
 	defer cancelBrowser()
 
-	// 1. The page, with the first document (auth).
+	// 1. The page, with the first document (auth): every operation listed.
 	if err := chromedp.Do(browser,
 		chromedp.Navigate(gateway+"/docs"),
 		chromedp.WaitVisible(chromedp.CSS(`#operations-access-signInBasic`)),
@@ -64,7 +69,55 @@ func TestDocsPageInChromium(t *testing.T) {
 	checkOperations(t, browser, "auth", authopenapi.Spec)
 	mark("auth document listed")
 
-	// 2. The other document, through the page's selector.
+	// 2. Authorize: both security schemes are offered; the API key and an
+	// access token (signed in as the seeded admin) are set.
+	if err := chromedp.Do(browser,
+		chromedp.Click(chromedp.CSS(`.auth-wrapper .authorize`)),
+		chromedp.WaitVisible(chromedp.CSS(`.modal-ux .auth-container`)),
+	); err != nil {
+		t.Fatalf("the Authorize dialog did not open: %v%s", err, seen.summary())
+	}
+	schemes, err := chromedp.Run(browser, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".modal-ux .auth-container h4")].map(h => h.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsSubstrings(schemes, "apiKey", "bearerAuth") {
+		t.Errorf("the Authorize dialog offers %q, want apiKey and bearerAuth", schemes)
+	}
+	token := signIn(t, gateway)
+	box := func(scheme string) string {
+		return `//div[contains(@class,"auth-container")][.//h4[contains(.,"` + scheme + `")]]`
+	}
+	if err := chromedp.Do(browser,
+		chromedp.SendKeys(chromedp.Search(box("apiKey")+`//input`), platform.DevAPIKey),
+		chromedp.Click(chromedp.Search(box("apiKey")+`//button[contains(@class,"authorize")]`)),
+		chromedp.WaitVisible(chromedp.Search(box("apiKey")+`//button[contains(.,"Logout")]`)),
+		// The token is long: inserted in one go, as a paste would, rather
+		// than typed key by key.
+		chromedp.Focus(chromedp.Search(box("bearerAuth")+`//input`)),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: token})
+			return err
+		}),
+		chromedp.Click(chromedp.Search(box("bearerAuth")+`//button[contains(@class,"authorize")]`)),
+		chromedp.WaitVisible(chromedp.Search(box("bearerAuth")+`//button[contains(.,"Logout")]`)),
+		chromedp.Click(chromedp.CSS(`.modal-ux .btn-done`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`.modal-ux`)),
+	); err != nil {
+		t.Fatalf("setting the API key and the token in the Authorize dialog: %v%s", err, seen.summary())
+	}
+	mark("API key and token set")
+
+	// 3. Try it out with both: GET /auth/profile/mine.
+	profile := tryItOut(t, browser, &seen, `#operations-profile-getMyProfile`, nil)
+	if profile.status != "200" || profile.url != gateway+"/auth/profile/mine" ||
+		!strings.Contains(profile.curl, "x-api-key: "+platform.DevAPIKey) || !strings.Contains(profile.curl, "Authorization: Bearer "+token) {
+		t.Errorf("Try it out on GET /auth/profile/mine: %+v, want 200 from %s with the key and the token", profile, gateway)
+	}
+	mark("Try it out on auth answered")
+
+	// 4. The other document, through the page's selector; the key set in
+	// Authorize is still there.
 	if err := chromedp.Do(browser,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Evaluate[bool](`(() => {
@@ -81,62 +134,18 @@ func TestDocsPageInChromium(t *testing.T) {
 	checkOperations(t, browser, "blog", blogopenapi.Spec)
 	mark("blog document listed")
 
-	// 3. Authorize: both security schemes are offered; the API key is set.
-	const apiKeyBox = `//div[contains(@class,"auth-container")][.//h4[contains(.,"apiKey")]]`
-	if err := chromedp.Do(browser,
-		chromedp.Click(chromedp.CSS(`.auth-wrapper .authorize`)),
-		chromedp.WaitVisible(chromedp.CSS(`.modal-ux .auth-container`)),
-	); err != nil {
-		t.Fatalf("the Authorize dialog did not open: %v%s", err, seen.summary())
-	}
-	schemes, err := chromedp.Run(browser, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".modal-ux .auth-container h4")].map(h => h.textContent)`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !containsSubstrings(schemes, "apiKey", "bearerAuth") {
-		t.Errorf("the Authorize dialog offers %q, want apiKey and bearerAuth", schemes)
-	}
-	if err := chromedp.Do(browser,
-		chromedp.SendKeys(chromedp.Search(apiKeyBox+`//input`), platform.DevAPIKey),
-		chromedp.Click(chromedp.Search(apiKeyBox+`//button[contains(@class,"authorize")]`)),
-		chromedp.WaitVisible(chromedp.Search(apiKeyBox+`//button[contains(.,"Logout")]`)),
-		chromedp.Click(chromedp.CSS(`.modal-ux .btn-done`)),
-		chromedp.WaitNotPresent(chromedp.CSS(`.modal-ux`)),
-	); err != nil {
-		t.Fatalf("setting the API key in the Authorize dialog: %v%s", err, seen.summary())
-	}
-	mark("API key set")
-
-	// 4. Try it out: GET /list/latest with page 1, limit 10.
 	const op = `#operations-public-listLatestBlogs`
-	if err := chromedp.Do(browser,
-		chromedp.Click(chromedp.CSS(op+` .opblock-summary-control`)),
-		chromedp.Click(chromedp.CSS(op+` .try-out__btn`)),
-		chromedp.SendKeys(chromedp.CSS(op+` tr[data-param-name="page"] input`), "1"),
-		chromedp.SendKeys(chromedp.CSS(op+` tr[data-param-name="limit"] input`), "10"),
-		chromedp.Click(chromedp.CSS(op+` .execute`)),
-		chromedp.WaitVisible(chromedp.CSS(op+` .live-responses-table tbody .response-col_status`)),
-	); err != nil {
-		t.Fatalf("Try it out on GET /list/latest: %v%s", err, seen.summary())
+	latest := tryItOut(t, browser, &seen, op, map[string]string{"page": "1", "limit": "10"})
+	if latest.status != "200" {
+		t.Errorf("Try it out on GET /blog/list/latest answered %q, want 200", latest.status)
 	}
-	mark("Try it out answered")
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(browser, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("%s: %v", sel, err)
-		}
-		return strings.TrimSpace(v)
+	if want := gateway + "/blog/list/latest?page=1&limit=10"; latest.url != want {
+		t.Errorf("Try it out called %q, want %q (the gateway the page came from)", latest.url, want)
 	}
-	if status := text(op + ` .live-responses-table tbody .response-col_status`); status != "200" {
-		t.Errorf("Try it out answered %q, want 200", status)
+	if !strings.Contains(latest.curl, "x-api-key: "+platform.DevAPIKey) {
+		t.Errorf("the call did not carry the key from the Authorize dialog:\n%s", latest.curl)
 	}
-	if requestURL, want := text(op+` .request-url pre`), gateway+"/blog/list/latest?page=1&limit=10"; requestURL != want {
-		t.Errorf("Try it out called %q, want %q (the gateway the page came from)", requestURL, want)
-	}
-	if curl := text(op + ` .curl-command`); !strings.Contains(curl, "x-api-key: "+platform.DevAPIKey) {
-		t.Errorf("the call did not carry the key from the Authorize dialog:\n%s", curl)
-	}
+	mark("Try it out on blog answered")
 
 	// 5. The screenshot the README shows: the operation, the call and its
 	// answer (a viewport tall enough for all three).
@@ -182,11 +191,76 @@ func TestDocsPageInChromium(t *testing.T) {
 	for _, msg := range problems {
 		t.Errorf("browser reported: %s", msg)
 	}
-	for _, want := range []string{"/docs", "/docs/swagger-ui-bundle.js", "/auth/openapi.yaml", "/blog/openapi.yaml", "/blog/list/latest?page=1&limit=10"} {
+	for _, want := range []string{"/docs", "/docs/swagger-ui-bundle.js", "/auth/openapi.yaml", "/blog/openapi.yaml", "/auth/profile/mine", "/blog/list/latest?page=1&limit=10"} {
 		if !slices.Contains(requests, gateway+want) {
 			t.Errorf("no request for %s among %q", want, requests)
 		}
 	}
+}
+
+// call is what Swagger UI shows of an executed call.
+type call struct{ status, url, curl string }
+
+// tryItOut opens the operation, presses Try it out, fills the named
+// parameters, presses Execute and returns the answer's status, the request
+// URL and the curl command the page shows.
+func tryItOut(t *testing.T, browser context.Context, seen *pageEvents, op string, params map[string]string) call {
+	t.Helper()
+	steps := []chromedp.Action[chromedp.Void]{
+		chromedp.Click(chromedp.CSS(op + ` .opblock-summary-control`)),
+		chromedp.Click(chromedp.CSS(op + ` .try-out__btn`)),
+	}
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		steps = append(steps, chromedp.SendKeys(chromedp.CSS(op+` tr[data-param-name="`+name+`"] input`), params[name]))
+	}
+	steps = append(steps,
+		chromedp.Click(chromedp.CSS(op+` .execute`)),
+		chromedp.WaitVisible(chromedp.CSS(op+` .live-responses-table tbody .response-col_status`)))
+	if err := chromedp.Do(browser, steps...); err != nil {
+		t.Fatalf("Try it out on %s: %v%s", op, err, seen.summary())
+	}
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(browser, chromedp.Text(chromedp.CSS(op+" "+sel)))
+		if err != nil {
+			t.Fatalf("%s %s: %v", op, sel, err)
+		}
+		return strings.TrimSpace(v)
+	}
+	return call{
+		status: text(`.live-responses-table tbody .response-col_status`),
+		url:    text(`.request-url pre`),
+		curl:   text(`.curl-command`),
+	}
+}
+
+// signIn signs the seeded admin in through the gateway and returns the
+// access token.
+func signIn(t *testing.T, gateway string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"email": platform.DevAdminEmail, "password": platform.DevAdminPassword})
+	req, err := http.NewRequest(http.MethodPost, gateway+"/auth/signin/basic", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-api-key", platform.DevAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Data struct {
+			Tokens struct {
+				AccessToken string `json:"accessToken"`
+			} `json:"tokens"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode != http.StatusOK || env.Data.Tokens.AccessToken == "" {
+		t.Fatalf("signing in as %s: %d %v", platform.DevAdminEmail, resp.StatusCode, err)
+	}
+	return env.Data.Tokens.AccessToken
 }
 
 // checkOperations asserts that the page lists exactly the document's
@@ -288,7 +362,11 @@ func containsSubstrings(list []string, subs ...string) bool {
 func findChromium(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p
+		path, err := exec.LookPath(p)
+		if err != nil {
+			t.Fatalf("CHROMIUM=%s: %v", p, err)
+		}
+		return path
 	}
 	for _, name := range []string{"chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
