@@ -22,6 +22,7 @@ import (
 	chassisconfig "blogplatform/chassis/config"
 	"blogplatform/chassis/runtime"
 	"blogplatform/devkit/embedded"
+	"blogplatform/devkit/envelope"
 	"blogplatform/devkit/openapi"
 	"blogplatform/devkit/testinfra"
 	"blogplatform/devkit/wait"
@@ -30,12 +31,17 @@ import (
 // The NATS cluster run's shape: a few clients sending protected reads
 // back to back, the node killed a second into a run of a few seconds.
 const (
-	clusterWorkers   = 4
-	clusterWarmup    = time.Second
-	clusterAfterKill = 3 * time.Second
+	clusterWorkers = 4
+	// clusterNATSTimeout is blog's NATS request timeout in this test: the
+	// production default's half, yet far above a round trip even under the
+	// race detector on two busy cores (a tighter one fails requests
+	// before any node is lost there).
+	clusterNATSTimeout = time.Second
+	clusterWarmup      = time.Second
+	clusterAfterKill   = 3 * time.Second
 	// clusterSlack is what a request may take beyond the NATS request
 	// timeout: the HTTP hop and blog's own store query.
-	clusterSlack = 300 * time.Millisecond
+	clusterSlack = 500 * time.Millisecond
 	// clusterRecoveryBound is how soon after the kill every request must
 	// succeed again.
 	clusterRecoveryBound = 2 * time.Second
@@ -47,7 +53,8 @@ const (
 // clusterSample is one protected read, timed from the run's start.
 type clusterSample struct {
 	start, end time.Duration
-	status     int // 0 on a transport error
+	status     int    // 0 on a transport error
+	message    string // the error envelope's message
 }
 
 // TestNATSClusterNodeLoss: three routed NATS nodes; auth replicas on node 1
@@ -75,7 +82,7 @@ func TestNATSClusterNodeLoss(t *testing.T) {
 		"GO_MODE": "release", "LOG_LEVEL": "error", "METRICS_PORT": "0", "ALLOW_EXAMPLE_SECRETS": "true",
 		"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
 		"REDIS_HOST": infra.Redis.Host(), "REDIS_PORT": fmt.Sprint(infra.Redis.Port()), "REDIS_PASSWORD": infra.RedisPassword(),
-		"NATS_REQUEST_TIMEOUT": natsTimeout.String(), "NATS_SERVER_ORDER": "listed",
+		"NATS_REQUEST_TIMEOUT": clusterNATSTimeout.String(), "NATS_SERVER_ORDER": "listed",
 		"DB_SERVER_SELECTION_TIMEOUT": "500ms", "SHUTDOWN_GRACE_PERIOD": "2s",
 	}
 	env := func(extra map[string]string) *chassisconfig.Source {
@@ -145,9 +152,15 @@ func TestNATSClusterNodeLoss(t *testing.T) {
 		if err != nil {
 			return clusterSample{}
 		}
-		_, _ = io.Copy(io.Discard, res.Body)
+		body, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		return clusterSample{status: res.StatusCode}
+		s := clusterSample{status: res.StatusCode}
+		if s.status != http.StatusOK {
+			if env, err := envelope.Decode(body); err == nil {
+				s.message = env.Message
+			}
+		}
+		return s
 	}
 	probe := &http.Client{Timeout: 5 * time.Second}
 	wait.Eventually(t, 10*time.Second, "protected reads through auth succeed", func() bool { return read(probe).status == 200 })
@@ -177,20 +190,20 @@ func TestNATSClusterNodeLoss(t *testing.T) {
 			reconnected = time.Since(killed)
 		})
 		st := analyseCluster(samples, killAt)
-		t.Logf("kill the %s (node %d): %s reconnected in %s; %d requests (%.0f/s before the kill, %.0f/s after), %d failed, slowest %s, p99 %s, all successful again %s after the kill",
-			sc.name, sc.node+1, sc.moved, reconnected.Round(time.Millisecond), st.total, st.rateBefore, st.rateAfter, st.failed,
+		t.Logf("kill the %s (node %d): %s reconnected in %s; %d requests (%.0f/s before the kill, %.0f/s after), %d failed %v, slowest %s, p99 %s, all successful again %s after the kill",
+			sc.name, sc.node+1, sc.moved, reconnected.Round(time.Millisecond), st.total, st.rateBefore, st.rateAfter, st.failed, st.failures,
 			st.slowest.Round(time.Millisecond), st.p99.Round(time.Millisecond), st.recovery.Round(time.Millisecond))
 		if st.total < 20 {
 			t.Errorf("%s: only %d requests: no steady load", sc.name, st.total)
 		}
 		if st.beforeFailed > 0 {
-			t.Errorf("%s: %d requests failed before the kill", sc.name, st.beforeFailed)
+			t.Errorf("%s: %d requests failed before the kill (failures by status: %v)", sc.name, st.beforeFailed, st.statuses)
 		}
 		if st.failed > clusterFailureBound {
-			t.Errorf("%s: %d requests failed, want at most %d", sc.name, st.failed, clusterFailureBound)
+			t.Errorf("%s: %d requests failed, want at most %d (failures by status: %v)", sc.name, st.failed, clusterFailureBound, st.statuses)
 		}
-		if st.slowest > natsTimeout+clusterSlack {
-			t.Errorf("%s: slowest request %s, want at most the NATS timeout %s plus %s", sc.name, st.slowest, natsTimeout, clusterSlack)
+		if st.slowest > clusterNATSTimeout+clusterSlack {
+			t.Errorf("%s: slowest request %s, want at most the NATS timeout %s plus %s", sc.name, st.slowest, clusterNATSTimeout, clusterSlack)
 		}
 		if st.recovery > clusterRecoveryBound {
 			t.Errorf("%s: requests failed until %s after the kill, want at most %s", sc.name, st.recovery, clusterRecoveryBound)
@@ -241,6 +254,10 @@ func runClusterLoad(do func() clusterSample, kill func()) ([]clusterSample, time
 
 type clusterStats struct {
 	total, failed, beforeFailed int
+	statuses                    map[int]int // failures by HTTP status (0: transport error)
+	// failures are the failed requests after the kill: when each ended
+	// (from the kill), its status and message.
+	failures []string
 	// rateBefore and rateAfter are the requests per second started before
 	// and after the kill.
 	rateBefore, rateAfter float64
@@ -251,7 +268,7 @@ type clusterStats struct {
 }
 
 func analyseCluster(samples []clusterSample, killAt time.Duration) clusterStats {
-	st := clusterStats{total: len(samples)}
+	st := clusterStats{total: len(samples), statuses: map[int]int{}}
 	latencies := make([]time.Duration, 0, len(samples))
 	var before, after int
 	var last time.Duration
@@ -268,11 +285,13 @@ func analyseCluster(samples []clusterSample, killAt time.Duration) clusterStats 
 		if s.status == http.StatusOK {
 			continue
 		}
+		st.statuses[s.status]++
 		if s.end < killAt {
 			st.beforeFailed++
 			continue
 		}
 		st.failed++
+		st.failures = append(st.failures, fmt.Sprintf("+%s %d %q", (s.end-killAt).Round(time.Millisecond), s.status, s.message))
 		st.recovery = max(st.recovery, s.end-killAt)
 	}
 	st.rateBefore = float64(before) / killAt.Seconds()
