@@ -100,7 +100,7 @@ func main() {
 	flag.StringVar(&o.adminEmail, "admin", platform.DevAdminEmail, "admin email (holds AUTHOR and EDITOR)")
 	flag.StringVar(&o.adminPassword, "password", platform.DevAdminPassword, "admin password")
 	flag.IntVar(&o.blogs, "blogs", 200, "published blogs to seed (up to 100000)")
-	flag.IntVar(&o.drafts, "drafts", 20, "drafts to seed for the admin")
+	flag.IntVar(&o.drafts, "drafts", 64, "drafts to seed for the admin (the write case updates them in turn: several per client keep concurrent writers off each other's blog and its write lock)")
 	flag.IntVar(&o.textSize, "size", 3600, "approximate blog size in bytes")
 	flag.StringVar(&clients, "clients", "16,64", "comma-separated client counts")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per case and round (whole seconds with wrk)")
@@ -120,7 +120,7 @@ func main() {
 	var blogReplicas string
 	flag.StringVar(&blogReplicas, "blog-replicas", "", "comma-separated blog replica counts (e.g. 1,2,3): run everything once per count, auth fixed at -replicas, and compare (local platform only)")
 	flag.StringVar(&o.costsFile, "costs", "", "write the CPU cost per request of every component for each route through the gateway (at the first -clients count) to this file, for .tools/capacity")
-	flag.DurationVar(&o.idle, "idle", 3*time.Second, "before the rounds, measure each component's CPU with no requests for this long and subtract that rate from the CPU per request by component (0: off; local platform only)")
+	flag.DurationVar(&o.idle, "idle", 10*time.Second, "before the rounds, measure each component's CPU with no requests for this long and subtract that rate from the CPU per request by component (0: off; local platform only)")
 	flag.StringVar(&o.from, "from", "", "measure nothing: read an earlier -json report (one run), summarise it again and write -costs from it")
 	flag.BoolVar(&o.attribute, "attribute", true, "split this process's CPU between the gateway, NATS and the store by a CPU profile of each measured window (local platform only)")
 	flag.Parse()
