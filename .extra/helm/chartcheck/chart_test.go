@@ -1042,9 +1042,14 @@ func TestChartRefusesIncompleteValues(t *testing.T) {
 		{"no JWT keys", ``, "secrets.jwt.privateKey is required"},
 		{"external Mongo without URIs", jwtValues + "mongodb: {enabled: false}\n", "secrets.externalDbUri.auth"},
 		{"external NATS without URLs", jwtValues + "nats: {enabled: false}\n", "externalNats.urls is required"},
-		{"unknown Redis mode", jwtValues + "redis: {enabled: false}\nexternalRedis: {mode: shards}\n", `externalRedis.mode "shards"`},
+		{"unknown Redis mode", jwtValues + "redis: {enabled: false}\nexternalRedis: {mode: shards}\n", "/externalRedis/mode"},
 		{"external Sentinel without addresses", jwtValues + "redis: {enabled: false}\n", "externalRedis.sentinelAddrs is required"},
 		{"external Cluster without addresses", jwtValues + "redis: {enabled: false}\nexternalRedis: {mode: cluster}\n", "externalRedis.clusterAddrs is required"},
+		// values.schema.json: a misspelt or misplaced value fails instead of
+		// being ignored.
+		{"misspelt value", jwtValues + "kong: {service: {typ: LoadBalancer}}\n", "typ"},
+		{"unknown Service type", jwtValues + "kong: {service: {type: External}}\n", "/kong/service/type"},
+		{"zero replicas", jwtValues + "auth: {replicas: 0}\n", "/auth/replicas"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := renderChart(t, parseValues(t, tc.values))
