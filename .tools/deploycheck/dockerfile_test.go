@@ -180,7 +180,11 @@ func TestDockerignoreExcludesSecrets(t *testing.T) {
 				"auth_service/keys", "auth_service/keys/private.pem", "auth_service/keys/public.pem", "some/dir/server.pem",
 				".git/config", ".data/mongo/x", ".devstack/run.log"},
 			kept: []string{"chassis/go.mod", "chassis/go.sum", "devkit/go.mod", "auth_service/go.mod", "auth_service/cmd/main.go", "blog_service/cmd/main.go",
-				"auth_service/.env.example", "blog_service/.test.env.example", "auth_service/Dockerfile", "blog_service/Dockerfile"}},
+				"auth_service/.env.example", "blog_service/.test.env.example", "auth_service/Dockerfile", "blog_service/Dockerfile",
+				// The documentation page blog_service embeds.
+				"chassis/apidocs/page/index.html", "chassis/apidocs/page/docs.js", "chassis/apidocs/page/docs.css",
+				"chassis/apidocs/swagger-ui/swagger-ui-bundle.js", "chassis/apidocs/swagger-ui/swagger-ui-standalone-preset.js",
+				"chassis/apidocs/swagger-ui/swagger-ui.css"}},
 		{ignoreFile: "auth_service/.dockerignore",
 			excluded: []string{".env", ".test.env", "keys", "keys/private.pem", "keys/public.pem"},
 			kept:     []string{"go.mod", "cmd/main.go", ".env.example"}},
