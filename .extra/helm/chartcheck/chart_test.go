@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/gin-gonic/gin"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 	yamlv3 "go.yaml.in/yaml/v3"
+	"helm.sh/helm/v3/pkg/chart/loader"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -1057,5 +1059,34 @@ func TestChartRefusesIncompleteValues(t *testing.T) {
 				t.Errorf("render error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Each dependency is declared with a repository, a version constraint that
+// parses, and a condition that is its own enabled flag, on by default.
+func TestChartDependencies(t *testing.T) {
+	chrt, err := loader.Load(filepath.Join(repoRoot(t), ChartPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := chartValues(t)
+	var names []string
+	for _, dep := range chrt.Metadata.Dependencies {
+		names = append(names, dep.Name)
+		if dep.Repository == "" {
+			t.Errorf("dependency %s: no repository", dep.Name)
+		}
+		if _, err := semver.NewConstraint(dep.Version); err != nil {
+			t.Errorf("dependency %s: version %q: %v", dep.Name, dep.Version, err)
+		}
+		if dep.Condition != dep.Name+".enabled" {
+			t.Errorf("dependency %s: condition %q, want %s.enabled", dep.Name, dep.Condition, dep.Name)
+		}
+		if dig(t, vals, dep.Name, "enabled") != true {
+			t.Errorf("dependency %s: %s.enabled is not true in values.yaml", dep.Name, dep.Name)
+		}
+	}
+	if !slices.Equal(names, []string{"nats", "mongodb", "redis"}) {
+		t.Errorf("dependencies %v, want nats, mongodb, redis", names)
 	}
 }

@@ -12,7 +12,6 @@ require (
 	dario.cat/mergo v1.0.1 // indirect
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/Masterminds/goutils v1.1.1 // indirect
-	github.com/Masterminds/semver/v3 v3.5.0 // indirect
 	github.com/Masterminds/sprig/v3 v3.3.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/bytedance/gopkg v0.1.3 // indirect
@@ -125,6 +124,7 @@ require (
 	blogplatform/auth_service v0.0.0
 	blogplatform/blog_service v0.0.0
 	blogplatform/chassis v0.0.0
+	github.com/Masterminds/semver/v3 v3.5.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/nats-io/jwt/v2 v2.8.2
 	github.com/nats-io/nats-server/v2 v2.15.2
