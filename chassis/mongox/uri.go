@@ -52,6 +52,18 @@ func (o Options) Check(report func(variable string, err error)) {
 	}
 }
 
+// CheckURIPassword reports DB_URI when the password it carries is one that
+// isExample recognises (a value published in the repository's examples).
+func (o Options) CheckURIPassword(isExample func(string) bool, report func(variable string, err error)) {
+	if o.URI == "" {
+		return
+	}
+	if cs, err := parseURI(o.URI); err == nil && cs.PasswordSet && isExample(cs.Password) {
+		report("DB_URI", errors.New("its password is still the example value from .env.example; "+
+			"set a real secret (or ALLOW_EXAMPLE_SECRETS=true for local use only)"))
+	}
+}
+
 // VarError is a problem with one configuration variable.
 type VarError struct {
 	Variable string

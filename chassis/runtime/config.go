@@ -164,5 +164,8 @@ func LoadBase(src *config.Source, d Defaults) Base {
 	// DB_URI is checked with the driver's parser now, so a typo stops the
 	// service with one line (the password is never repeated in it).
 	b.Mongo.Check(src.Check)
+	if b.RequireRealSecrets() {
+		b.Mongo.CheckURIPassword(config.IsExampleSecret, src.Check)
+	}
 	return b
 }

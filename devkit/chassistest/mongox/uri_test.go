@@ -124,6 +124,10 @@ func TestLoadBaseMongoVariables(t *testing.T) {
 			[]string{"invalid configuration: DB_URI: not a valid MongoDB connection string"}},
 		{"BadReadPreference", map[string]string{"DB_READ_PREFERENCE": "secondaries"}, nil,
 			[]string{"DB_READ_PREFERENCE", "must be one of primary, primaryPreferred, secondary, secondaryPreferred, nearest"}},
+		{"ExamplePasswordInURIRefusedInRelease", map[string]string{"GO_MODE": "release", "DB_URI": "mongodb://blog:changeit@m1/"}, nil,
+			[]string{"invalid configuration: DB_URI: its password is still the example value"}},
+		{"ExamplePasswordInURIAllowedWhenAsked", map[string]string{"GO_MODE": "release", "ALLOW_EXAMPLE_SECRETS": "true", "DB_URI": "mongodb://blog:changeit@m1/"},
+			func(t *testing.T, b runtime.Base) {}, nil},
 		{"BadWriteConcern", map[string]string{"DB_URI": "mongodb://blog:" + escaped + "@m1/", "DB_WRITE_CONCERN": "0"}, nil,
 			[]string{"invalid configuration: DB_WRITE_CONCERN: write concern \"0\""}},
 	}
