@@ -409,7 +409,8 @@ type noResponderRetryKey struct{}
 // WithoutNoResponderRetry marks ctx so that its requests give up at the
 // first "no responders" instead of pausing and retrying: for a caller with
 // another subject to fall back to when nothing serves this one, where a wait
-// would only delay the fallback (which retries on its own).
+// would only delay the fallback (which retries on its own). A message
+// refused while the connection reconnects is still sent again.
 func WithoutNoResponderRetry(ctx context.Context) context.Context {
 	return context.WithValue(ctx, noResponderRetryKey{}, true)
 }
@@ -465,7 +466,7 @@ func (c *Client) send(ctx context.Context, msg *nats.Msg, retry bool, sent *atte
 			if pending > 0 {
 				continue // an earlier or sibling message may still be answered
 			}
-			if !notDelivered(r.err) || sent.total() >= ro.MaxAttempts || ctx.Value(noResponderRetryKey{}) != nil {
+			if !resendable(ctx, r.err) || sent.total() >= ro.MaxAttempts {
 				return nil, r.err
 			}
 			// Nobody is subscribed, or the connection is between servers
@@ -501,12 +502,19 @@ func (c *Client) send(ctx context.Context, msg *nats.Msg, retry bool, sent *atte
 	}
 }
 
-// notDelivered reports an attempt that reached no responder, so that
-// sending it again is safe whatever the subject: no responders, or a
-// publish refused while the connection reconnects (Connect buffers
-// nothing).
-func notDelivered(err error) bool {
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrReconnectBufExceeded)
+// resendable reports an attempt that reached no responder and is to be
+// sent again after a pause: "no responders" (unless ctx is marked
+// WithoutNoResponderRetry), or a publish refused while the connection is
+// between servers (Connect buffers nothing, so it was not sent; a fallback
+// subject would be refused just the same, so the mark does not apply).
+func resendable(ctx context.Context, err error) bool {
+	switch {
+	case errors.Is(err, nats.ErrReconnectBufExceeded):
+		return true
+	case errors.Is(err, nats.ErrNoResponders):
+		return ctx.Value(noResponderRetryKey{}) == nil
+	}
+	return false
 }
 
 // subjectMatches reports whether subject matches the NATS pattern ("*"
