@@ -294,7 +294,7 @@ func (s *Service) SignUp(ctx context.Context, req dto.SignUpBasic) (*dto.UserAut
 	}
 	info := &userdto.InfoPrivateUser{ID: u.ID.Hex(), Email: u.Email, Name: u.Name, ProfilePicURL: u.ProfilePicURL,
 		Roles: []userdto.InfoRole{{ID: learner.ID.Hex(), Code: learner.Code}}}
-	s.users.Remember(ctx, info)
+	s.users.RememberNew(ctx, info)
 	return s.issue(ctx, u.ID, info)
 }
 
@@ -316,11 +316,16 @@ func (s *Service) SignIn(ctx context.Context, req dto.SignInBasic) (*dto.UserAut
 	if s.attempts != nil {
 		s.attempts.Succeeded(ctx, email)
 	}
-	info, err := s.users.InfoOf(ctx, u)
+	// The snapshot comes through the cache like any request's: building it
+	// from u and writing it to Redis could put back roles that a change
+	// made since u was read has already forgotten.
+	info, err := s.users.Info(ctx, u.ID.Hex())
 	if err != nil {
+		if errors.Is(err, model.ErrNotFound) {
+			return nil, s.failure(errNotRegistered) // disabled since the check
+		}
 		return nil, apperr.InternalErr(err)
 	}
-	s.users.Remember(ctx, info)
 	return s.issue(ctx, u.ID, info)
 }
 

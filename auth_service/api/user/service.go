@@ -45,8 +45,21 @@ type Storer interface {
 	Conflict(ctx context.Context, email string) (*model.EmailConflict, error)
 }
 
-// SnapshotKey is the Redis key of a user's cached snapshot.
-func SnapshotKey(id string) string { return "auth_user_" + id }
+// SnapshotKey is the Redis key of a user's cached snapshot. The id is the
+// key's hash tag, so on a Redis Cluster the snapshot and its generation
+// (GenerationKey) live in one slot, as the scripts guarding its writes and
+// its invalidation require, and snapshots spread over the slots by user.
+func SnapshotKey(id string) string { return "auth_user_{" + id + "}" }
+
+// GenerationKey is the generation of user id's snapshot: every Forget bumps
+// it (in the script that deletes the snapshot), and a snapshot built from
+// the store is written to Redis only while the generation is still the one
+// noted before the store read (SnapshotGeneration, Remember). Without it, a
+// replica that read the old roles just before a change could write them
+// back just after the change's Forget, and every replica would serve them
+// until the snapshot's TTL. It has no TTL: one small counter per user ever
+// changed, so a reader's noted generation cannot come back after an expiry.
+func GenerationKey(id string) string { return cache.SameSlot("auth_user_gen:", SnapshotKey(id)) }
 
 type Service struct {
 	store   Storer
@@ -84,6 +97,9 @@ func (s *Service) Info(ctx context.Context, id string) (*dto.InfoPrivateUser, er
 	if info, ok := s.Peek(id); ok {
 		return info, nil
 	}
+	if _, err := bson.ObjectIDFromHex(id); err != nil {
+		return nil, model.ErrNotFound // no such user, and no Redis key to read
+	}
 	gen := s.Generation()
 	cached, _ := s.cache.GetRaw(ctx, SnapshotKey(id))
 	return s.InfoFrom(ctx, id, cached, gen)
@@ -103,6 +119,12 @@ func (s *Service) Generation() uint64 { return s.local.Generation() }
 // InfoFrom is Info for a caller that found no snapshot with Peek and
 // fetched the Redis value itself (nil on a miss), e.g. together with other
 // keys in one round trip, after reading generation (Generation).
+//
+// A hit costs nothing more. A miss notes the snapshot's Redis generation
+// (one GET, in the user's slot) before reading the store, so the snapshot
+// built from that read lands in Redis only if the user was not forgotten
+// meanwhile: the common path keeps its single round trip, and only the
+// misses, which query the store anyway, pay for the guard.
 func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte, generation uint64) (*dto.InfoPrivateUser, error) {
 	if cached != nil {
 		var info dto.InfoPrivateUser
@@ -115,6 +137,7 @@ func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte, genera
 	if err != nil {
 		return nil, model.ErrNotFound
 	}
+	gen := s.SnapshotGeneration(ctx, id)
 	u, err := s.store.ActiveByID(ctx, oid)
 	if err != nil {
 		return nil, err
@@ -123,7 +146,7 @@ func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte, genera
 	if err != nil {
 		return nil, err
 	}
-	s.Remember(ctx, info)
+	s.Remember(ctx, info, gen)
 	s.keep(info, generation)
 	return info, nil
 }
@@ -138,17 +161,49 @@ func (s *Service) keep(info *dto.InfoPrivateUser, generation uint64) {
 	s.local.Set(info.ID, info.Freeze(), generation, authwire.UserTag(info.ID))
 }
 
-// Remember caches a snapshot read from (or just written to) the store.
-func (s *Service) Remember(ctx context.Context, info *dto.InfoPrivateUser) {
-	s.cache.SetJSON(ctx, SnapshotKey(info.ID), info, s.ttl)
+// SnapshotGeneration notes the Redis generation of user id's snapshot (id
+// in lower-case hex). It must be read BEFORE the store read whose snapshot
+// is then passed to Remember. "" means Redis did not answer: Remember then
+// writes nothing.
+func (s *Service) SnapshotGeneration(ctx context.Context, id string) string {
+	gen, ok := s.cache.Generation(ctx, GenerationKey(id))
+	if !ok {
+		return ""
+	}
+	return gen
+}
+
+// Remember caches a snapshot built from a store read made after gen was
+// noted (SnapshotGeneration). The write lands only while the generation is
+// still gen, i.e. if no Forget of the user happened since: a reader that
+// raced a change of roles or status cannot put the old snapshot back.
+func (s *Service) Remember(ctx context.Context, info *dto.InfoPrivateUser, gen string) {
+	if gen == "" {
+		return
+	}
+	s.cache.SetIfGeneration(ctx, GenerationKey(info.ID), gen, SnapshotKey(info.ID), info, s.ttl)
+}
+
+// newUserGeneration is the generation of a user that did not exist: the
+// key is absent, which the guard reads as "0".
+const newUserGeneration = "0"
+
+// RememberNew caches the snapshot of a user this caller has just inserted.
+// No Forget can precede the insert that created the id, so the generation
+// before it was "0" without asking Redis; a change made since the insert
+// (an administrator acting at once) has bumped it, and the write is refused.
+func (s *Service) RememberNew(ctx context.Context, info *dto.InfoPrivateUser) {
+	s.Remember(ctx, info, newUserGeneration)
 }
 
 // Forget drops a snapshot after the user changed (roles, status, anything
 // the snapshot holds) and tells every replica, whose in-process copies of
-// the user and of its sessions' answers go at once.
+// the user and of its sessions' answers go at once. The snapshot's deletion
+// and the bump of its generation are one script, so from then on no reader
+// that read the store before the change can write its snapshot back.
 func (s *Service) Forget(ctx context.Context, id string) {
 	id = strings.ToLower(id)
-	_ = s.cache.Delete(ctx, SnapshotKey(id))
+	_ = s.cache.Invalidate(ctx, GenerationKey(id), []string{SnapshotKey(id)})
 	s.changes.User(ctx, id)
 }
 
