@@ -169,7 +169,9 @@ func printBanner(w io.Writer, p *platform.Platform, replicas int) {
 	fmt.Fprintf(&b, "  API key      x-api-key: %s\n", platform.DevAPIKey)
 	fmt.Fprintf(&b, "  Admin        %s / %s (LEARNER, AUTHOR, EDITOR, ADMIN)\n\n", platform.DevAdminEmail, platform.DevAdminPassword)
 	fmt.Fprintf(&b, "  Try          curl -H 'x-api-key: %s' '%s/blog/list/latest?page=1&limit=10'\n", platform.DevAPIKey, info.GatewayURL)
-	fmt.Fprintf(&b, "               curl %s/auth/health/ready\n\n", info.GatewayURL)
+	fmt.Fprintf(&b, "               curl %s/auth/health/ready\n", info.GatewayURL)
+	fmt.Fprintf(&b, "  API docs     %s/docs (Authorize with the API key above; Try it out calls this gateway)\n", info.GatewayURL)
+	fmt.Fprintf(&b, "  Admin CLI    go run ./.tools/admin apikeys list\n\n")
 	for _, r := range p.Replicas() {
 		fmt.Fprintf(&b, "  %-12s %s (pid %d, metrics http://%s/metrics)\n", r.Name, r.Addr, r.Pid(), r.MetricsAddr)
 	}
