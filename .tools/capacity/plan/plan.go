@@ -274,19 +274,24 @@ func changes(l Level, s Sizing) []string {
 			s.GatewayRegionMax)
 	}
 	out = append(out, gw)
-	if l.Units[NATS] <= s.NATSClusterMax {
+	regions := l.Units[Gateway] > s.GatewayRegionMax
+	switch {
+	case l.Units[NATS] <= s.NATSClusterMax && !regions:
 		out = append(out, fmt.Sprintf("NATS: one cluster of %d nodes (full mesh of routes), services spread over them.", l.Units[NATS]))
-	} else {
+	case l.Units[NATS] <= s.NATSClusterMax:
+		out = append(out, fmt.Sprintf("NATS: %d nodes of CPU would do, but with the entry split by region each region runs its own cluster of 3, joined by gateways into a supercluster, so a request is answered in its region (queue groups prefer local members).",
+			l.Units[NATS]))
+	default:
 		clusters := ceilDiv(float64(l.Units[NATS]), 3)
 		out = append(out, fmt.Sprintf("NATS: %d nodes are more than one full-mesh cluster should hold (%d): a supercluster of %d clusters of 3 joined by gateways, one per region or zone; a request is answered in its own cluster when a responder is there (queue groups prefer local members).",
 			l.Units[NATS], s.NATSClusterMax, clusters))
 	}
 	if l.Units[Redis] <= s.SentinelMaxShards {
-		out = append(out, fmt.Sprintf("Redis: one primary with a replica and three Sentinels (REDIS_SENTINEL_ADDRS); %.0f ops/s of about %.0f one shard holds.",
-			l.RedisOpsPerSec, l.RedisOpsPerShard))
+		out = append(out, fmt.Sprintf("Redis: one primary with a replica and three Sentinels (REDIS_SENTINEL_ADDRS); %s ops/s of about %s one shard holds.",
+			count(l.RedisOpsPerSec), count(l.RedisOpsPerShard)))
 	} else {
-		out = append(out, fmt.Sprintf("Redis: %.0f ops/s need %d shards (about %.0f ops/s each): Redis Cluster (REDIS_CLUSTER_ADDRS) with %d primaries and a replica each instead of Sentinel; the services' multi-key operations already stay in one hash slot.",
-			l.RedisOpsPerSec, l.Units[Redis], l.RedisOpsPerShard, l.Units[Redis]))
+		out = append(out, fmt.Sprintf("Redis: %s ops/s need %d shards (about %s ops/s each): Redis Cluster (REDIS_CLUSTER_ADDRS) with %d primaries and a replica each instead of Sentinel; the services' multi-key operations already stay in one hash slot.",
+			count(l.RedisOpsPerSec), l.Units[Redis], count(l.RedisOpsPerShard), l.Units[Redis]))
 	}
 	mongo := fmt.Sprintf("MongoDB: one replica set of %d members (primary + %d secondaries): writes on the primary with DB_WRITE_CONCERN=majority, public reads on secondaries (DB_READ_PREFERENCE=secondaryPreferred).",
 		l.MongoMembersPerShard, l.MongoMembersPerShard-1)

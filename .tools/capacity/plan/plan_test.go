@@ -94,8 +94,12 @@ func TestSize(t *testing.T) {
 			t.Errorf("Redis ops per shard %v, want 0.6 ÷ 10 µs per command = 60,000", l.RedisOpsPerShard)
 		}
 	}
-	if l := Size(m, DefaultMix, DefaultSizing, 1_000_000); !strings.Contains(strings.Join(l.Changes, "\n"), "split the entry by region") {
-		t.Errorf("47 gateway nodes should split the entry by region:\n%s", strings.Join(l.Changes, "\n"))
+	if l := Size(m, DefaultMix, DefaultSizing, 1_000_000); !strings.Contains(strings.Join(l.Changes, "\n"), "split the entry by region") ||
+		!strings.Contains(strings.Join(l.Changes, "\n"), "each region runs its own cluster of 3") {
+		t.Errorf("47 gateway nodes should split the entry by region, and NATS with it (3 nodes of CPU):\n%s", strings.Join(l.Changes, "\n"))
+	}
+	if l := Size(m, DefaultMix, DefaultSizing, 100_000); strings.Contains(strings.Join(l.Changes, "\n"), "supercluster") {
+		t.Errorf("5 gateway nodes and 3 NATS nodes need no supercluster:\n%s", strings.Join(l.Changes, "\n"))
 	}
 	if l := Size(m, DefaultMix, DefaultSizing, 10_000_000); !strings.Contains(strings.Join(l.Changes, "\n"), "supercluster") {
 		t.Errorf("NATS at 10M req/s (57 cores, 29 nodes) should be a supercluster:\n%s", strings.Join(l.Changes, "\n"))
