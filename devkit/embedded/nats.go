@@ -128,8 +128,9 @@ func (n *NATS) serverOptions(port int) *server.Options {
 		Port:   port,
 		NoSigs: true, // the embedding process owns signal handling
 		NoLog:  n.opts.Logger == nil,
-		// No HTTP monitoring, cluster, leafnode or JetStream: not needed by the
-		// platform, and each would open more ports.
+		// No HTTP monitoring, cluster (but for NATSCluster's nodes, see
+		// tune), leafnode or JetStream: not needed by the platform, and
+		// each would open more ports.
 		ServerName:   "embedded-nats",
 		PingInterval: NATSPingInterval,
 		MaxPingsOut:  NATSMaxPingsOut,
