@@ -316,10 +316,10 @@ func (s *Service) SignIn(ctx context.Context, req dto.SignInBasic) (*dto.UserAut
 	if s.attempts != nil {
 		s.attempts.Succeeded(ctx, email)
 	}
-	// The snapshot comes through the cache like any request's: building it
-	// from u and writing it to Redis could put back roles that a change
-	// made since u was read has already forgotten.
-	info, err := s.users.Info(ctx, u.ID.Hex())
+	// The snapshot is read again by id (Refresh): writing one built from u
+	// to Redis could put back roles that a change made since u was read has
+	// already forgotten.
+	info, err := s.users.Refresh(ctx, u.ID.Hex())
 	if err != nil {
 		if errors.Is(err, model.ErrNotFound) {
 			return nil, s.failure(errNotRegistered) // disabled since the check

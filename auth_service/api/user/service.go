@@ -133,6 +133,20 @@ func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte, genera
 			return &info, nil
 		}
 	}
+	info, err := s.Refresh(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.keep(info, generation)
+	return info, nil
+}
+
+// Refresh builds user id's (lower-case hex) snapshot from the store,
+// whatever the caches hold, and caches it in Redis. The generation is noted
+// before the store read, so the write lands only if the user was not
+// forgotten meanwhile. A sign-in uses it: the user sees, and every replica
+// then serves, the stored state, even after an edit nobody announced.
+func (s *Service) Refresh(ctx context.Context, id string) (*dto.InfoPrivateUser, error) {
 	oid, err := bson.ObjectIDFromHex(id)
 	if err != nil {
 		return nil, model.ErrNotFound
@@ -147,7 +161,6 @@ func (s *Service) InfoFrom(ctx context.Context, id string, cached []byte, genera
 		return nil, err
 	}
 	s.Remember(ctx, info, gen)
-	s.keep(info, generation)
 	return info, nil
 }
 
