@@ -174,7 +174,7 @@ func (g *failoverGuard) onConnect(ctx context.Context, cn *redis.Conn) error {
 	if err != nil {
 		g.log.Warn("redis primary changed; discarding this service's cached keys failed, another connection will retry",
 			"run_id", runID, "deleted", n, "error", err.Error())
-		return fmt.Errorf("cache: discarding keys after a primary change: %w", err)
+		return errors.New("cache: discarding keys after a primary change: " + err.Error())
 	}
 	g.log.Warn("redis primary changed; discarded this service's cached keys written under the previous primary",
 		"run_id", runID, "deleted", n, "took", time.Since(begin).String())
@@ -192,7 +192,7 @@ func (g *failoverGuard) purge(ctx context.Context, cn *redis.Conn, token string)
 		for {
 			keys, next, err := cn.Scan(ctx, cursor, pattern, purgeBatch).Result()
 			if err != nil {
-				return deleted, err
+				return deleted, permissionHint(err)
 			}
 			batch := append(make([]string, 0, len(keys)+1), g.lock)
 			for _, k := range keys {
@@ -226,13 +226,13 @@ func primaryRunID(ctx context.Context, cn *redis.Conn) (string, error) {
 		return nil
 	})
 	if err := server.Err(); err != nil {
-		return "", err
+		return "", permissionHint(err)
 	}
 	if infoField(server.Val(), "redis_mode") == "sentinel" {
 		return "", nil
 	}
 	if err := repl.Err(); err != nil {
-		return "", err
+		return "", permissionHint(err)
 	}
 	if role := infoField(repl.Val(), "role"); role != "master" {
 		return "", fmt.Errorf("%w (role %q)", ErrNotPrimary, role)
@@ -242,6 +242,17 @@ func primaryRunID(ctx context.Context, cn *redis.Conn) (string, error) {
 		return "", errors.New("cache: the Redis primary reports no run_id")
 	}
 	return id, nil
+}
+
+// permissionHint says what to grant when a Redis ACL refuses the guard's
+// commands: without them no connection is used and the service runs
+// uncached. (go-redis unwraps an OnConnect error once, so the hint is a
+// flat message, not a wrapper.)
+func permissionHint(err error) error {
+	if strings.HasPrefix(err.Error(), "NOPERM") {
+		return errors.New("cache: behind Sentinel the service's Redis user needs +info and +scan (the failover guard): " + err.Error())
+	}
+	return err
 }
 
 // infoField is one "name:value" line of an INFO reply.

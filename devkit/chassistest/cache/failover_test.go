@@ -125,6 +125,21 @@ func TestSentinelFailoverDiscardsOldPrimarysKeys(t *testing.T) {
 		}
 	})
 
+	t.Run("an ACL user without INFO and SCAN gets a clear error", func(t *testing.T) {
+		if err := primary.Do(ctx, "ACL", "SETUSER", "svc", "reset", "on", ">svc-pass", "~svc_*", "~svcx:*",
+			"+ping", "+select", "+get", "+set", "+eval", "+evalsha").Err(); err != nil {
+			t.Fatal(err)
+		}
+		rdb := cache.NewRedis(cache.RedisOptions{
+			SentinelAddrs: s.SentinelAddrs(), SentinelMaster: s.MasterName(), Username: "svc", Password: "svc-pass", DB: 3,
+			Failover: cache.FailoverOptions{Keys: svcKeys, Logger: slog.New(slog.DiscardHandler)},
+		})
+		defer rdb.Close()
+		if err := rdb.Get(ctx, "svc_new").Err(); err == nil || !strings.Contains(err.Error(), "+info and +scan") {
+			t.Fatalf("GET as a user without +info: %v, want the hint", err)
+		}
+	})
+
 	t.Run("failover", func(t *testing.T) {
 		a, b := sentinelClient(t, s, svcKeys), sentinelClient(t, s, svcKeys)
 		if err := a.Set(ctx, "svc_blog", "old", 0).Err(); err != nil {
