@@ -218,7 +218,7 @@ return redis.call('GET', ARGV[1] .. 'x')`)
 	}{
 		{"auth set/get/mget/setnx/del", func() error {
 			return firstErr(auth.Set(ctx, "auth_session_x", "1", time.Minute).Err(), auth.Get(ctx, "auth_session_x").Err(),
-				auth.MGet(ctx, "auth_user_1", "auth_session_x").Err(), auth.SetNX(ctx, "auth_apikey_x", "1", time.Minute).Err(),
+				auth.MGet(ctx, "auth_user_{1}", "auth_user_gen:{1}", "auth_session_x").Err(), auth.SetNX(ctx, "auth_apikey_x", "1", time.Minute).Err(),
 				auth.SetNX(ctx, "auth_apikey_y", "1", 0).Err(), auth.Del(ctx, "auth_apikey_y").Err(), auth.Ping(ctx).Err())
 		}},
 		{"auth script", func() error {
@@ -253,7 +253,7 @@ return redis.call('GET', ARGV[1] .. 'x')`)
 		{"auth writes a blog cache key", auth, []any{"set", "blogcache:x", "1"}},
 		{"blog reads an auth session", blog, []any{"get", "auth_session_x"}},
 		{"blog writes an auth session", blog, []any{"set", "auth_session_x", "forged"}},
-		{"blog writes a cached user", blog, []any{"set", "auth_user_1", "{}"}},
+		{"blog writes a cached user", blog, []any{"set", "auth_user_{1}", "{}"}},
 		{"blog's script writes an auth key", blog, []any{"eval", "return redis.call('SET', 'auth_session_x', 'forged')", "0"}},
 		{"blog deletes an auth key", blog, []any{"del", "auth_session_x"}},
 		{"blog flushes everything", blog, []any{"flushall"}},
