@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // chartMain is `bench chart [-clients N] [-o dir] results.json`: it draws the
@@ -117,11 +119,15 @@ func drawCharts(r *report, clients int, dir string) ([]string, error) {
 	measures := []struct {
 		file, title, axis string
 		value             func(caseSummary) spread
+		// logScale draws points on a logarithmic axis instead of bars:
+		// one slow round's p99 can be a hundred times the median, which
+		// on a linear axis flattens every other case.
+		logScale bool
 	}{
 		{"rps.svg", "Requests per second", "requests per second (median of the rounds, whiskers min–max)",
-			func(s caseSummary) spread { return s.RPS }},
-		{"p99.svg", "p99 latency", "99th percentile latency, ms (median of the rounds, whiskers min–max)",
-			func(s caseSummary) spread { return s.P99ms }},
+			func(s caseSummary) spread { return s.RPS }, false},
+		{"p99.svg", "p99 latency", "99th percentile latency, ms, log scale (median of the rounds, whiskers min–max)",
+			func(s caseSummary) spread { return s.P99ms }, true},
 	}
 	var written []string
 	for _, m := range measures {
@@ -147,6 +153,22 @@ func drawCharts(r *report, clients int, dir string) ([]string, error) {
 			if len(whiskers) == 0 {
 				continue
 			}
+			errs, err := plotter.NewXErrorBars(whiskers)
+			if err != nil {
+				return written, err
+			}
+			if m.logScale {
+				points, err := plotter.NewScatter(whiskers)
+				if err != nil {
+					return written, err
+				}
+				points.GlyphStyle.Color = t.color
+				points.GlyphStyle.Shape = draw.CircleGlyph{}
+				points.GlyphStyle.Radius = vg.Points(4)
+				p.Add(errs, points)
+				p.Legend.Add(t.name, points)
+				continue
+			}
 			bars, err := plotter.NewBarChart(values, vg.Points(12))
 			if err != nil {
 				return written, err
@@ -154,15 +176,18 @@ func drawCharts(r *report, clients int, dir string) ([]string, error) {
 			bars.Horizontal = true
 			bars.Color = t.color
 			bars.LineStyle.Width = 0
-			errs, err := plotter.NewXErrorBars(whiskers)
-			if err != nil {
-				return written, err
-			}
 			p.Add(bars, errs)
 			p.Legend.Add(t.name, bars)
 		}
+		if m.logScale {
+			lo, hi := logRange(rows, m.value)
+			p.X.Scale = plot.LogScale{}
+			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+			p.X.Min, p.X.Max = lo, hi
+		}
 		p.NominalY(labels...)
-		p.Legend.Top = true
+		// Bottom right: the shortest bars (gateway cases) leave that corner free.
+		p.Legend.Top = false
 		p.Add(plotter.NewGrid())
 		file := filepath.Join(dir, m.file)
 		height := vg.Length(len(rows))*0.28*vg.Inch + 1.4*vg.Inch
@@ -172,6 +197,18 @@ func drawCharts(r *report, clients int, dir string) ([]string, error) {
 		written = append(written, file)
 	}
 	return written, nil
+}
+
+// logRange is a log axis's span: a little beyond the smallest minimum and
+// the largest maximum (all positive; a zero is lifted to a microsecond).
+func logRange(rows []caseSummary, value func(caseSummary) spread) (lo, hi float64) {
+	lo, hi = math.Inf(1), 0
+	for _, r := range rows {
+		v := value(r)
+		lo = min(lo, max(v.Min, 1e-3))
+		hi = max(hi, v.Max, v.Median)
+	}
+	return lo / 1.5, hi * 1.5
 }
 
 // whisker is one bar's min–max; whiskerPoints is what plotter.XErrorBars
