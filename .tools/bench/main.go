@@ -513,6 +513,14 @@ func run(ctx context.Context, o options) (*report, error) {
 			reads = append(reads, j)
 		}
 	}
+	// Progress: each measurement's line starts with how many are done and
+	// about how long the rest takes at the pace so far.
+	total, done, started := len(jobs)*len(o.clients)*o.rounds, 0, time.Now()
+	progress := func() string {
+		done++
+		left := time.Duration(float64(time.Since(started)) / float64(done) * float64(total-done))
+		return fmt.Sprintf("[%d/%d, ~%s left] ", done, total, left.Round(time.Second))
+	}
 	for _, phase := range [][]job{reads, writes} {
 		if len(phase) == 0 {
 			continue
@@ -530,12 +538,12 @@ func run(ctx context.Context, o options) (*report, error) {
 						// not throw away the rest of a long run.
 						msg := fmt.Sprintf("round %d: %s %s at %d clients: %v", round+1, j.target, j.name, n, err)
 						rep.Failures = append(rep.Failures, msg)
-						fmt.Println("FAILED", msg)
+						fmt.Println(progress()+"FAILED", msg)
 						continue
 					}
 					rounds[round][key{j.target, j.name, n}] = res
 					rep.Runs = append(rep.Runs, res)
-					fmt.Println(res.line())
+					fmt.Println(progress() + res.line())
 				}
 			}
 		}
