@@ -63,7 +63,10 @@ func startSentinelPlatform(t *testing.T) *sentinelPlatform {
 			"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
 			"REDIS_SENTINEL_ADDRS": strings.Join(s.SentinelAddrs(), ","), "REDIS_SENTINEL_MASTER": s.MasterName(),
 			"REDIS_PASSWORD": s.Password(),
-			"NATS_URL":       infra.NATSURL(), "NATS_REQUEST_TIMEOUT": natsTimeout.String(),
+			// NATS_REQUEST_TIMEOUT keeps its default (2 s): while Redis fails
+			// over, auth answers from the store, which on a starved machine
+			// can take longer than the other tests' short timeout.
+			"NATS_URL":                    infra.NATSURL(),
 			"DB_SERVER_SELECTION_TIMEOUT": "500ms", "SHUTDOWN_GRACE_PERIOD": "2s",
 			// No first-level caches: every cached answer comes from Redis,
 			// the tier under test (with them, a stale Redis entry shows
@@ -142,6 +145,7 @@ type readLoad struct {
 	allowed          atomic.Pointer[[]string]
 	began            time.Time // failures are noted at their offset from it
 	requests, failed atomic.Int64
+	failedProtected  atomic.Int64 // of failed, those of the protected route
 	mu               sync.Mutex
 	wrong            []string // answers with a title that was no longer allowed
 	failures         []string // first failures, for the log
@@ -170,6 +174,9 @@ func (l *readLoad) run(ctx context.Context, p *sentinelPlatform, id, slug, token
 				l.requests.Add(1)
 				if err != nil || reply.status != http.StatusOK {
 					l.failed.Add(1)
+					if route.token != "" {
+						l.failedProtected.Add(1)
+					}
 					l.note(&l.failures, fmt.Sprintf("at %s: %s%s: %d %v %s", time.Since(l.began).Round(time.Millisecond),
 						base, route.path, reply.status, err, reply.body))
 					continue
@@ -334,9 +341,9 @@ func TestRedisSentinelFailover(t *testing.T) {
 		}
 	}
 
-	requests, failed := load.requests.Load(), load.failed.Load()
-	t.Logf("failover %s → %s in %s; %d reads, %d failed (%.2f%%)", primaryAddr, newPrimary,
-		failover.Round(time.Millisecond), requests, failed, 100*float64(failed)/float64(max(requests, 1)))
+	requests, failed, protected := load.requests.Load(), load.failed.Load(), load.failedProtected.Load()
+	t.Logf("failover %s → %s in %s; %d reads, %d failed (%.2f%%; %d of them protected)", primaryAddr, newPrimary,
+		failover.Round(time.Millisecond), requests, failed, 100*float64(failed)/float64(max(requests, 1)), protected)
 	for _, f := range load.failures {
 		t.Logf("failed: %s", f)
 	}
@@ -346,11 +353,20 @@ func TestRedisSentinelFailover(t *testing.T) {
 	if requests < 100 {
 		t.Errorf("only %d reads ran", requests)
 	}
-	// Redis errors fall through to the store, so no read should fail; a
-	// few protected ones may on a starved machine (auth's answer later than
-	// the 400 ms NATS timeout of this test), not more.
-	if failed*50 > requests {
-		t.Errorf("%d of %d reads failed while the cache failed over (the store must answer them)", failed, requests)
+	// Redis errors fall through to the store, so no public read may fail.
+	// A protected read also waits for auth, which answers every session
+	// from the store while no primary answers: on a starved machine (the
+	// race detector instruments the in-process store too) a few answer
+	// later than the NATS timeout, and the breaker then refuses a few more.
+	if public := failed - protected; public > 0 {
+		t.Errorf("%d public reads failed while the cache failed over (the store must answer them)", public)
+	}
+	limit := requests / 50
+	if raceEnabled {
+		limit = requests / 20
+	}
+	if protected > limit {
+		t.Errorf("%d of %d reads were protected reads that failed, more than %d", protected, requests, limit)
 	}
 }
 
