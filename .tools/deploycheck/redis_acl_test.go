@@ -259,7 +259,9 @@ return redis.call('GET', ARGV[1] .. 'x')`)
 		{"blog flushes everything", blog, []any{"flushall"}},
 		{"blog flushes its database", blog, []any{"flushdb"}},
 		{"blog lists keys", blog, []any{"keys", "*"}},
-		{"blog scans keys", blog, []any{"scan", "0"}},
+		// SCAN is granted: the failover guard behind Sentinel discards the
+		// service's own keys with it (Redis 7 does not limit SCAN by key
+		// pattern; the values stay protected, as the cases above show).
 		{"blog reads the configuration", blog, []any{"config", "get", "*"}},
 		{"blog changes ACLs", blog, []any{"acl", "setuser", "blog", "~*"}},
 		{"auth flushes everything", auth, []any{"flushall"}},

@@ -777,8 +777,11 @@ func (p *Platform) Info() Info {
 // run FLUSHALL, KEYS, CONFIG or other administrative commands. The compose
 // files pass the same rules to redis-server (.tools/deploycheck compares).
 func RedisACL(service string) []string {
+	// INFO and SCAN serve the failover guard behind Sentinel (a new
+	// primary's run_id; discarding the service's keys it may hold from
+	// before the failover).
 	common := []string{"+ping", "+select", "+get", "+mget", "+set", "+setnx", "+del", "+incr",
-		"+sadd", "+smembers", "+pttl", "+pexpire", "+eval", "+evalsha"}
+		"+sadd", "+smembers", "+pttl", "+pexpire", "+eval", "+evalsha", "+info", "+scan"}
 	switch service {
 	case "auth":
 		// The sign-in limiters' scripts also read the server clock and
