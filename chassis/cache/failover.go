@@ -81,7 +81,8 @@ type FailoverOptions struct {
 	Keys   KeySpace
 	Logger *slog.Logger
 	// Lease bounds how long the other connections wait for a purger that
-	// died (default 10s); a live purger renews it with every batch.
+	// died (default 10s); a live purger renews it with every batch, so a
+	// purge may take longer than one lease.
 	Lease time.Duration
 }
 
@@ -138,6 +139,12 @@ redis.call('SET', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 return 1`)
 
+// releaseScript gives up the lease if the caller still holds it. KEYS[1]
+// lock; ARGV[1] token.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
 // onConnect is the client's OnConnect: it runs on every new connection,
 // after AUTH and SELECT, before the connection serves any command.
 func (g *failoverGuard) onConnect(ctx context.Context, cn *redis.Conn) error {
@@ -159,9 +166,12 @@ func (g *failoverGuard) onConnect(ctx context.Context, cn *redis.Conn) error {
 		return ErrPurging
 	}
 	// The purge must finish even if the request that opened this
-	// connection gives up: the others wait for it.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.lease)
-	defer cancel()
+	// connection gives up: the others wait for it. It has no overall
+	// deadline (a large key space takes many batches): each command is
+	// bounded by the client's own read and write timeouts, and the lease,
+	// renewed with every batch, tells the other connections the purger is
+	// alive; a purger that stops answering loses it after one lease.
+	pctx := context.WithoutCancel(ctx)
 	begin := time.Now()
 	n, err := g.purge(pctx, cn, token)
 	if err == nil {
@@ -172,6 +182,9 @@ func (g *failoverGuard) onConnect(ctx context.Context, cn *redis.Conn) error {
 		}
 	}
 	if err != nil {
+		// Let the next connection start over at once instead of waiting
+		// for the lease to expire.
+		_ = releaseScript.Run(pctx, cn, []string{g.lock}, token).Err()
 		g.log.Warn("redis primary changed; discarding this service's cached keys failed, another connection will retry",
 			"run_id", runID, "deleted", n, "error", err.Error())
 		return errors.New("cache: discarding keys after a primary change: " + err.Error())
