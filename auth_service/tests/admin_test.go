@@ -44,6 +44,16 @@ func TestAdminAPIRequiresTheAdminRole(t *testing.T) {
 	s := newStack(t)
 	r := s.replica(nil)
 	learner := r.signUp()
+	admin := r.signIn(seedAdminEmail, seedAdminPassword)
+	keyCount := func() int {
+		res := r.do("GET", "/admin/apikeys?limit=1000", "", "Authorization", admin.bearer())
+		var keys []map[string]any
+		if err := json.Unmarshal(res.env.Data, &keys); err != nil || res.status != 200 {
+			t.Fatalf("listing keys: %d %v", res.status, err)
+		}
+		return len(keys)
+	}
+	keysBefore := keyCount()
 	for _, rt := range adminRoutes(learner.userID) {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
 			expect(t, r.do(rt.method, rt.path, rt.body), 401, "permission denied: missing Authorization")
@@ -56,8 +66,16 @@ func TestAdminAPIRequiresTheAdminRole(t *testing.T) {
 			}
 		})
 	}
-	// The learner was neither disabled nor given a role.
+	// The learner was neither disabled nor given a role, and no key was
+	// created or revoked.
 	expect(t, r.do("GET", "/profile/mine", "", "Authorization", learner.bearer()), 200, "success")
+	res := r.do("GET", "/admin/users/"+learner.userID, "", "Authorization", admin.bearer())
+	if roles := codes(t, res); roles != "LEARNER" || res.data()["status"] != true {
+		t.Errorf("after the refused calls the learner has roles %q, status %v", roles, res.data()["status"])
+	}
+	if n := keyCount(); n != keysBefore {
+		t.Errorf("%d API keys after the refused calls, %d before", n, keysBefore)
+	}
 }
 
 // TestAdminAPIRejectsBadInput: malformed ids, unknown roles, users, keys

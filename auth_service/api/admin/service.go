@@ -69,6 +69,11 @@ var (
 	// The revocation marker could not be written (Redis down): the session
 	// is unchanged and the operator may retry.
 	errRevocationUnavailable = apperr.New(apperr.Unavailable, "session revocation unavailable, try again later")
+	// The change is in the store but the user's cached snapshot could not
+	// be dropped (Redis did not answer): replicas could keep the old roles
+	// or status until the snapshot expires, so the operator repeats the
+	// call (repeating it is harmless).
+	errCacheUnavailable = apperr.New(apperr.Unavailable, "change saved but the user's cached copy could not be dropped, try again")
 )
 
 // MaxSessions bounds the sessions one listing returns and one "end all"
@@ -220,7 +225,9 @@ func (s *Service) changeRole(ctx context.Context, id bson.ObjectID, code string,
 	}
 	// Every replica drops the user's snapshot and the answers about its
 	// sessions, so the new roles count on the next request anywhere.
-	s.userSvc.Forget(ctx, id.Hex())
+	if err := s.userSvc.Forget(ctx, id.Hex()); err != nil {
+		return AdminUser{}, errCacheUnavailable
+	}
 	return s.User(ctx, id)
 }
 
@@ -266,7 +273,9 @@ func (s *Service) setStatus(ctx context.Context, id bson.ObjectID, status bool) 
 	if !found {
 		return errUserMissing
 	}
-	s.userSvc.Forget(ctx, id.Hex())
+	if err := s.userSvc.Forget(ctx, id.Hex()); err != nil {
+		return errCacheUnavailable
+	}
 	return nil
 }
 

@@ -74,7 +74,7 @@ func (s *Service) repairAdminRoles(ctx context.Context, email string, roleIDs []
 		return ErrNotAdmin
 	}
 	if u, err := s.store.ByEmail(ctx, email); err == nil {
-		s.Forget(ctx, u.ID.Hex())
+		_ = s.Forget(ctx, u.ID.Hex()) // a snapshot left behind expires within AUTH_CACHE_TTL
 	}
 	return nil
 }

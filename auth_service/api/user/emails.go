@@ -78,7 +78,7 @@ func (s *Service) normalizeGroup(ctx context.Context, norm string) (*model.Email
 		err := s.store.ReplaceEmail(ctx, u.ID, u.Email, norm, time.Now().UTC())
 		switch {
 		case err == nil:
-			s.Forget(ctx, u.ID.Hex())
+			_ = s.Forget(ctx, u.ID.Hex()) // a snapshot left behind expires within AUTH_CACHE_TTL
 			return nil, nil
 		case !errors.Is(err, model.ErrDuplicateEmail):
 			return nil, err

@@ -214,10 +214,17 @@ func (s *Service) RememberNew(ctx context.Context, info *dto.InfoPrivateUser) {
 // the user and of its sessions' answers go at once. The snapshot's deletion
 // and the bump of its generation are one script, so from then on no reader
 // that read the store before the change can write its snapshot back.
-func (s *Service) Forget(ctx context.Context, id string) {
+//
+// The error is Redis's: the snapshot may then still be in Redis with the
+// old fields (replicas that drop their copy on the event would refill it
+// from there until AUTH_CACHE_TTL), so a caller that answers a person
+// (the admin API) reports it and the change is repeated; the store write
+// itself is done and repeating it is harmless.
+func (s *Service) Forget(ctx context.Context, id string) error {
 	id = strings.ToLower(id)
-	_ = s.cache.Invalidate(ctx, GenerationKey(id), []string{SnapshotKey(id)})
+	err := s.cache.Invalidate(ctx, GenerationKey(id), []string{SnapshotKey(id)})
 	s.changes.User(ctx, id)
+	return err
 }
 
 // InfoOf builds the snapshot of u with its role documents, in the user's
