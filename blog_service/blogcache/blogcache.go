@@ -730,10 +730,13 @@ return 1`)
 
 // runInvalidate applies an invalidation: one atomic script on a single
 // server or behind Sentinel; on a Redis Cluster, whose scripts cannot span
-// slots, one pipeline that renews every generation and version and then
-// deletes the keys. Commands for one node keep their order, so a key's
-// generation (in its slot) is always renewed before the key goes: a reader
-// whose guarded write lands in between is refused, as with the script.
+// slots, two pipelines: the first renews every generation and version, and
+// only once it has been answered does the second delete the keys. So a
+// key's generation is always renewed before the key goes, even while its
+// slot migrates (an ASK redirect replays a command later, which could let a
+// delete overtake a renewal within one pipeline): a reader whose guarded
+// write lands in between is refused, as with the script. The second round
+// trip is paid by writes only, and only on a Cluster.
 func (c *Cache) runInvalidate(ctx context.Context, renewed, keys []string) error {
 	token, ttl := newToken(), c.versionTTL
 	if !cache.IsCluster(c.rdb) {
@@ -741,14 +744,21 @@ func (c *Cache) runInvalidate(ctx context.Context, renewed, keys []string) error
 		all = append(append(all, renewed...), keys...)
 		return invalidate.Run(ctx, c.rdb, all, len(renewed), token, ttl.Milliseconds()).Err()
 	}
-	pipe := c.rdb.Pipeline()
+	renew := c.rdb.Pipeline()
 	for _, k := range renewed {
-		pipe.Set(ctx, k, token, ttl)
+		renew.Set(ctx, k, token, ttl)
 	}
+	if _, err := renew.Exec(ctx); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	del := c.rdb.Pipeline()
 	for _, k := range keys {
-		pipe.Del(ctx, k)
+		del.Del(ctx, k)
 	}
-	_, err := pipe.Exec(ctx)
+	_, err := del.Exec(ctx)
 	return err
 }
 
