@@ -187,6 +187,11 @@ func parseURI(uri string) (*connstring.ConnString, error) {
 	}
 	cs, err := connstring.ParseAndValidate(check)
 	if err != nil {
+		if strings.Contains(err.Error(), "invalid URL escape") {
+			// The parser quotes the bad %-escape, which may be a piece of
+			// the password that scrub (whole secrets only) cannot find.
+			return nil, errors.New("not a valid MongoDB connection string: an invalid %-escape (in the user name, password or an option, write @ : / ? # % as %40 %3A %2F %3F %23 %25)")
+		}
 		return nil, fmt.Errorf("not a valid MongoDB connection string: %s", scrub(err.Error(), uri))
 	}
 	if srv {

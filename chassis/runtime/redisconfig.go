@@ -54,11 +54,17 @@ func loadRedis(src *config.Source, defaultDB int) cache.RedisOptions {
 // host:port with a port from 1 to 65535 is reported.
 func hostPorts(src *config.Source, key string) []string {
 	addrs := src.List(key, nil)
-	for _, a := range addrs {
+	for i, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		n, perr := strconv.Atoi(port)
 		if err != nil || host == "" || strings.ContainsAny(host, " /") || perr != nil || n < 1 || n > 65535 {
-			src.Check(key, fmt.Errorf("%q is not host:port (a comma-separated list of host:port is expected)", a))
+			shown := fmt.Sprintf("%q", a)
+			if strings.Contains(a, "@") {
+				// user:password@host: the entry holds credentials; name its
+				// place, never its text.
+				shown = fmt.Sprintf("entry %d (it holds credentials, which belong in REDIS_USERNAME/REDIS_PASSWORD)", i+1)
+			}
+			src.Check(key, fmt.Errorf("%s is not host:port (a comma-separated list of host:port is expected)", shown))
 			return nil
 		}
 	}

@@ -57,6 +57,9 @@ func TestRedisConfig(t *testing.T) {
 		{name: "cluster address without a port",
 			env: map[string]string{"REDIS_CLUSTER_ADDRS": "n1:7000,n2"},
 			err: `REDIS_CLUSTER_ADDRS: "n2" is not host:port`},
+		{name: "credentials in an address are not echoed",
+			env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379,admin:hunter2@s2:26379", "REDIS_SENTINEL_MASTER": "m"},
+			err: `REDIS_SENTINEL_ADDRS: entry 2 (it holds credentials`},
 		{name: "sentinel address with a bad port",
 			env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:99999", "REDIS_SENTINEL_MASTER": "m"},
 			err: `REDIS_SENTINEL_ADDRS: "s1:99999" is not host:port`},
@@ -81,6 +84,9 @@ func TestRedisConfig(t *testing.T) {
 				}
 				if lines := strings.Count(err.Error(), "\n") + 1; lines != 1 {
 					t.Fatalf("%d error lines, want 1: %v", lines, err)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("the error shows a password: %v", err)
 				}
 				return
 			}

@@ -58,6 +58,8 @@ func TestValidate(t *testing.T) {
 		{"UnescapedSlashInPassword", uri("mongodb://blog:Pa55/rd@m1/blog"), "DB_URI", "unescaped slash in password"},
 		{"BadOptionValue", uri("mongodb://blog:" + escaped + "@m1/?maxPoolSize=many"), "DB_URI", `invalid value for "maxpoolsize"`},
 		{"SecretOptionBadValueNotEchoed", uri("mongodb://m1/?tlsCertificateKeyFilePassword=" + escaped + "&tlsInsecure=maybe"), "DB_URI", "tlsinsecure"},
+		// The parser quotes a bad %-escape, a piece of the password here.
+		{"BadEscapeInPasswordNotEchoed", uri("mongodb://blog:Pa55%zzw0rd@m1/blog"), "DB_URI", "invalid %-escape"},
 		{"DirectConnectionToSeveral", uri("mongodb://m1,m2/?directConnection=true"), "DB_URI", "direct connection"},
 		{"SRVWithPort", uri("mongodb+srv://blog:" + escaped + "@cluster0.example.net:27017/"), "DB_URI", "exactly one host name"},
 		{"SRVWithTwoHosts", uri("mongodb+srv://a.example.net,b.example.net/"), "DB_URI", "exactly one host name"},
