@@ -147,6 +147,9 @@ func drawCharts(r *report, clients int, dir string) ([]string, error) {
 					continue
 				}
 				v := m.value(s)
+				if m.logScale && (v.N == 0 || v.Median <= 0 || v.Min <= 0) {
+					continue // a log axis has no place for zero (a case without latencies)
+				}
 				values[i] = v.Median
 				whiskers = append(whiskers, whisker{y: float64(i), median: v.Median, min: v.Min, max: v.Max})
 			}

@@ -116,12 +116,13 @@ func compareReports(old, cur *report, only string) []comparison {
 }
 
 // delta is the change from old to new in percent, or "~" when the min–max
-// ranges overlap.
+// ranges overlap or either side was measured once.
 func delta(old, cur spread) string {
-	if old.Median == 0 {
-		return "n/a"
+	if old.N == 0 || cur.N == 0 || old.Median == 0 {
+		return "n/a" // one side has no measurement
 	}
-	if old.N > 0 && cur.N > 0 && old.Min <= cur.Max && cur.Min <= old.Max {
+	// One round has no spread to compare: nothing can be claimed.
+	if old.N < 2 || cur.N < 2 || old.Min <= cur.Max && cur.Min <= old.Max {
 		return "~"
 	}
 	return fmt.Sprintf("%+.1f%%", (cur.Median/old.Median-1)*100)

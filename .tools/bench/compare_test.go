@@ -47,6 +47,8 @@ func TestDelta(t *testing.T) {
 		{"clear loss", spread{100, 95, 105, 3}, spread{80, 75, 85, 3}, "-20.0%"},
 		{"ranges overlap", spread{100, 90, 110, 3}, spread{105, 100, 120, 3}, "~"},
 		{"nothing to compare with", spread{}, spread{10, 9, 11, 3}, "n/a"},
+		{"nothing measured now", spread{100, 90, 110, 3}, spread{}, "n/a"},
+		{"one round has no spread", spread{100, 100, 100, 1}, spread{150, 150, 150, 1}, "~"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

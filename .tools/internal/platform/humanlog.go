@@ -46,14 +46,6 @@ const (
 	ansiCyan   = "\x1b[36m"
 )
 
-// fields that a human line shows in fixed places (or leaves out: the
-// service name is already the line's prefix, the remote address is always
-// the gateway on the local platform).
-var placedFields = map[string]bool{
-	"time": true, "level": true, "msg": true, "service": true, "method": true, "route": true,
-	"path": true, "status": true, "latencyMs": true, "remote": true,
-}
-
 // humanize appends a readable form of one JSON log line to dst. ok is false
 // when the line is not a JSON object; dst is then returned unchanged.
 func humanize(dst, line []byte, color bool) (out []byte, ok bool) {
@@ -109,7 +101,13 @@ func humanize(dst, line []byte, color bool) (out []byte, ok bool) {
 		route, _ = byKey["path"].(string)
 	}
 	status, isRequest := byKey["status"].(json.Number)
+	// placed are the fields shown in fixed places on this line; every
+	// other field follows as key=value.
+	placed := map[string]bool{"time": true, "level": true, "msg": true, "service": true}
 	if method != "" && route != "" && isRequest {
+		placed["method"], placed["route"], placed["path"], placed["status"], placed["latencyMs"] = true, true, true, true, true
+		// The remote address is always the gateway on the local platform.
+		placed["remote"] = true
 		dst = append(dst, method...)
 		dst = append(dst, ' ')
 		dst = append(dst, route...)
@@ -128,7 +126,7 @@ func humanize(dst, line []byte, color bool) (out []byte, ok bool) {
 		dst = append(dst, msg...)
 	}
 	for _, f := range fields {
-		if placedFields[f.key] {
+		if placed[f.key] {
 			continue
 		}
 		dst = append(dst, ' ')

@@ -31,6 +31,11 @@ func TestHumanizeLogLines(t *testing.T) {
 			want: clock + ` WARN  cache unavailable; falling back cache=blog op=get error="dial tcp: refused" attempt=2`,
 		},
 		{
+			name: "a line that is not a request keeps its status and remote fields",
+			line: `{"level":"INFO","msg":"admin action","service":"auth","audit":true,"action":"apikeys.revoke","status":200,"remote":"10.0.0.9"}`,
+			want: `INFO  admin action audit=true action=apikeys.revoke status=200 remote=10.0.0.9`,
+		},
+		{
 			name:  "colour marks the level and a failing status",
 			line:  `{"level":"WARN","msg":"request","method":"GET","route":"/x","status":404,"latencyMs":12.34}`,
 			want:  ansiYellow + "WARN " + ansiReset + " GET /x " + ansiYellow + "404" + ansiReset + " 12.3ms",
