@@ -39,16 +39,19 @@ func TestRedisCluster(t *testing.T) {
 	}
 	cl := c.Client()
 	defer cl.Close()
-	slots, err := cl.ClusterSlots(ctx).Result()
+	shards, err := cl.ClusterShards(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	covered := 0
-	for _, s := range slots {
-		covered += int(s.End - s.Start + 1)
+	covered, ranges := 0, 0
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			covered += int(r.End - r.Start + 1)
+			ranges++
+		}
 	}
-	if len(slots) != 3 || covered != clusterSlots {
-		t.Fatalf("slot ranges %v cover %d slots, want 3 ranges covering %d", slots, covered, clusterSlots)
+	if len(shards) != 3 || ranges != 3 || covered != clusterSlots {
+		t.Fatalf("shards %v: %d slot ranges cover %d slots, want 3 shards of one range covering %d", shards, ranges, covered, clusterSlots)
 	}
 
 	nodes := map[string]int{}
