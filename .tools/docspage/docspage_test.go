@@ -29,6 +29,7 @@ import (
 	authopenapi "blogplatform/auth_service/openapi"
 	blogopenapi "blogplatform/blog_service/openapi"
 	"blogplatform/tools/internal/platform"
+	"blogplatform/tools/internal/seed"
 )
 
 // browserBudget bounds everything the browser does (start, page loads,
@@ -39,6 +40,15 @@ func TestDocsPageInChromium(t *testing.T) {
 	chromium := findChromium(t)
 	p := startPlatform(t)
 	gateway := p.GatewayURL()
+	// Three demo blogs, so Try it out on the latest list (and the README's
+	// screenshot of it) shows what a reader gets.
+	if _, err := seed.Run(context.Background(), seed.Options{
+		GatewayURL: gateway, APIKey: platform.DevAPIKey,
+		AdminEmail: platform.DevAdminEmail, AdminPassword: platform.DevAdminPassword,
+		Blogs: 3, Authors: 2,
+	}); err != nil {
+		t.Fatalf("demo blogs: %v", err)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserBudget)
 	defer cancel()
