@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,16 +72,9 @@ func StartRedisCluster(ctx context.Context, opts RedisClusterOptions) (_ *RedisC
 			return nil, fmt.Errorf("embedded: redis user %q needs a name other than default and a password", u.Name)
 		}
 	}
-	path := opts.ServerPath
-	if path == "" {
-		path = "redis-server"
-	}
-	binary, lerr := exec.LookPath(path)
+	binary, lerr := lookRedisServer(opts.ServerPath, ErrRedisClusterServerMissing)
 	if lerr != nil {
-		if opts.ServerPath != "" {
-			return nil, fmt.Errorf("embedded: redis-server %q: %w", opts.ServerPath, lerr)
-		}
-		return nil, ErrRedisClusterServerMissing
+		return nil, lerr
 	}
 	dir, err := os.MkdirTemp("", "embedded-rediscluster-*")
 	if err != nil {
@@ -143,27 +135,19 @@ func (c *RedisCluster) Close() error {
 	return errors.Join(errs...)
 }
 
-// startNode starts node i on a free port with a free cluster bus port,
-// retrying with other ports when one is taken between the probe and the
-// bind.
+// startNode starts node i on a free port with a free cluster bus port.
 func (c *RedisCluster) startNode(i int) error {
 	name := "node" + strconv.Itoa(i+1)
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return err
+	var busPort int
+	p, addr, err := spawnRedis(c.binary, c.dir, name, nil, c.opts.Password, func(int) ([]string, error) {
+		var err error
+		if busPort, err = freePort(); err != nil {
+			return nil, err
 		}
-		busPort, err := freePort()
-		if err != nil {
-			return err
-		}
+		// The node rewrites its nodes.conf; one left by a failed attempt
+		// would carry the old port.
+		_ = os.Remove(filepath.Join(c.dir, name+"-nodes.conf"))
 		conf := []string{
-			"port " + strconv.Itoa(port),
-			"bind " + redisHost,
-			"daemonize no",
-			`logfile ""`,
-			"dir " + redisQuote(c.dir),
 			`save ""`,
 			"appendonly no",
 			"dbfilename " + redisQuote(name+".rdb"),
@@ -178,44 +162,17 @@ func (c *RedisCluster) startNode(i int) error {
 		for _, u := range c.opts.Users {
 			conf = append(conf, u.aclLine())
 		}
-		confPath := filepath.Join(c.dir, name+".conf")
-		// A node rewrites nothing here, but its nodes.conf must not survive
-		// a failed attempt (it would carry the old port).
-		_ = os.Remove(filepath.Join(c.dir, name+"-nodes.conf"))
-		if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
-			return fmt.Errorf("embedded: write %s config: %w", name, err)
-		}
-		out := &tailBuffer{max: 8 << 10}
-		cmd := exec.Command(c.binary, confPath)
-		cmd.Dir = c.dir
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = childProcAttr()
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("embedded: start %s (%s): %w", name, c.binary, err)
-		}
-		p := &redisProc{cmd: cmd, exited: make(chan struct{}), out: out}
-		go func() {
-			p.waitErr = cmd.Wait()
-			close(p.exited)
-		}()
-		addr := net.JoinHostPort(redisHost, strconv.Itoa(port))
-		version, err := waitRedisReady(addr, c.opts.Password, p)
-		if err == nil {
-			p.version = version
-			c.mu.Lock()
-			c.procs = append(c.procs, p)
-			c.addrs = append(c.addrs, addr)
-			c.buses = append(c.buses, busPort)
-			c.mu.Unlock()
-			return nil
-		}
-		_ = p.stop(redisStopGrace)
-		lastErr = fmt.Errorf("embedded: redis cluster %s: %w", name, err)
-		if !strings.Contains(out.String(), "Address already in use") {
-			break
-		}
+		return conf, nil
+	})
+	if err != nil {
+		return err
 	}
-	return lastErr
+	c.mu.Lock()
+	c.procs = append(c.procs, p)
+	c.addrs = append(c.addrs, addr)
+	c.buses = append(c.buses, busPort)
+	c.mu.Unlock()
+	return nil
 }
 
 // form gives each node a distinct config epoch and an even share of the

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,16 +83,9 @@ func StartRedisSentinel(ctx context.Context, opts RedisSentinelOptions) (_ *Redi
 	if opts.FailoverTimeout <= 0 {
 		opts.FailoverTimeout = 2 * time.Second
 	}
-	path := opts.ServerPath
-	if path == "" {
-		path = "redis-server"
-	}
-	binary, lerr := exec.LookPath(path)
+	binary, lerr := lookRedisServer(opts.ServerPath, ErrRedisServerMissing)
 	if lerr != nil {
-		if opts.ServerPath != "" {
-			return nil, fmt.Errorf("embedded: redis-server %q: %w", opts.ServerPath, lerr)
-		}
-		return nil, ErrRedisServerMissing
+		return nil, lerr
 	}
 	dir, err := os.MkdirTemp("", "embedded-sentinel-*")
 	if err != nil {
@@ -314,60 +305,16 @@ func (s *RedisSentinel) startSentinel(n int, primary string) error {
 	return nil
 }
 
-// spawn writes name's config file (Sentinels rewrite theirs, so each needs
-// its own) and starts redis-server with it on a free port, retrying with
-// another port when one is taken between the probe and the bind.
+// spawn starts name with its own config file (Sentinels rewrite theirs,
+// so each needs its own) on a free port.
 func (s *RedisSentinel) spawn(name string, lines []string, sentinel bool, password string) (*redisProc, string, error) {
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, "", err
-		}
-		conf := append([]string{
-			"port " + strconv.Itoa(port),
-			"bind " + redisHost,
-			"daemonize no",
-			`logfile ""`,
-			"dir " + redisQuote(s.dir),
-		}, lines...)
-		if !sentinel {
-			conf = append(conf, "dbfilename "+redisQuote(name+".rdb"))
-		}
-		path := filepath.Join(s.dir, name+".conf")
-		if err := os.WriteFile(path, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
-			return nil, "", fmt.Errorf("embedded: write %s config: %w", name, err)
-		}
-		args := []string{path}
-		if sentinel {
-			args = append(args, "--sentinel")
-		}
-		out := &tailBuffer{max: 8 << 10}
-		cmd := exec.Command(s.binary, args...)
-		cmd.Dir = s.dir
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = childProcAttr()
-		if err := cmd.Start(); err != nil {
-			return nil, "", fmt.Errorf("embedded: start %s (%s): %w", name, s.binary, err)
-		}
-		p := &redisProc{cmd: cmd, exited: make(chan struct{}), out: out}
-		go func() {
-			p.waitErr = cmd.Wait()
-			close(p.exited)
-		}()
-		addr := net.JoinHostPort(redisHost, strconv.Itoa(port))
-		version, err := waitRedisReady(addr, password, p)
-		if err == nil {
-			p.version = version
-			return p, addr, nil
-		}
-		_ = p.stop(redisStopGrace)
-		lastErr = fmt.Errorf("embedded: %s: %w", name, err)
-		if !strings.Contains(out.String(), "Address already in use") {
-			break
-		}
+	var args []string
+	if sentinel {
+		args = []string{"--sentinel"}
+	} else {
+		lines = append(lines, "dbfilename "+redisQuote(name+".rdb"))
 	}
-	return nil, "", lastErr
+	return spawnRedis(s.binary, s.dir, name, args, password, func(int) ([]string, error) { return lines, nil })
 }
 
 // waitInSync waits until the primary reports every replica online with its
