@@ -1,7 +1,6 @@
 package resilience
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,12 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	authconfig "blogplatform/auth_service/config"
 	authopenapi "blogplatform/auth_service/openapi"
-	authstartup "blogplatform/auth_service/startup"
-	blogconfig "blogplatform/blog_service/config"
-	blogstartup "blogplatform/blog_service/startup"
-	chassisconfig "blogplatform/chassis/config"
 	"blogplatform/chassis/runtime"
 	"blogplatform/devkit/embedded"
 	"blogplatform/devkit/envelope"
@@ -78,55 +72,25 @@ func TestNATSClusterNodeLoss(t *testing.T) {
 		return strings.Join(append(slices.Clone(urls[first:]), urls[:first]...), ",")
 	}
 	infra := testinfra.NewEnvWith(t, testinfra.Options{Store: embedded.StoreOptions{Dir: t.TempDir()}})
-	common := map[string]string{
-		"GO_MODE": "release", "LOG_LEVEL": "error", "METRICS_PORT": "0", "ALLOW_EXAMPLE_SECRETS": "true",
-		"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
+	common := mergeEnv(replicaEnv(infra), map[string]string{
 		"REDIS_HOST": infra.Redis.Host(), "REDIS_PORT": fmt.Sprint(infra.Redis.Port()), "REDIS_PASSWORD": infra.RedisPassword(),
 		"NATS_REQUEST_TIMEOUT": clusterNATSTimeout.String(), "NATS_SERVER_ORDER": "listed",
-		"DB_SERVER_SELECTION_TIMEOUT": "500ms", "SHUTDOWN_GRACE_PERIOD": "2s",
-	}
-	env := func(extra map[string]string) *chassisconfig.Source {
-		m := map[string]string{}
-		for _, src := range []map[string]string{common, extra} {
-			for k, v := range src {
-				m[k] = v
-			}
-		}
-		return chassisconfig.FromMap(m)
-	}
-	ctx := context.Background()
+	})
 	priv, pub := writeKeys(t)
 	var authURL string
 	var auths []*runtime.Runtime
 	for i := range 2 {
-		cfg, err := authconfig.Load(env(map[string]string{
-			"NATS_URL": list(i), "DB_NAME": "auth-natscluster", "REDIS_DB": "0", "NATS_SERVICE_NAME": "auth",
-			"RSA_PRIVATE_KEY_PATH": priv, "RSA_PUBLIC_KEY_PATH": pub, "BCRYPT_COST": "4",
-			"SEED_API_KEY": apiKey, "SEED_ADMIN_EMAIL": adminEmail, "SEED_ADMIN_PASSWORD": adminPassword,
-		}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		app, err := authstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		authURL, _ = serve(t, app.Run)
-		auths = append(auths, app.Runtime)
+		auth := startAuth(t, mergeEnv(common, authEnv(priv, pub), map[string]string{
+			"NATS_URL": list(i), "DB_NAME": "auth-natscluster", "REDIS_DB": "0",
+		}), runtime.Options{LogWriter: io.Discard})
+		authURL = auth.url
+		auths = append(auths, auth.rt)
 	}
-	cfg, err := blogconfig.Load(env(map[string]string{
-		"NATS_URL": list(2), "DB_NAME": "blog-natscluster", "REDIS_DB": "2", "NATS_SERVICE_NAME": "blog",
+	blogReplica := startBlog(t, mergeEnv(common, map[string]string{
+		"NATS_URL": list(2), "DB_NAME": "blog-natscluster", "REDIS_DB": "2",
 		"LOCAL_CACHE_TTL": "0", // every protected read asks auth
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blogApp, err := blogstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blogURL, _ := serve(t, blogApp.Run)
-	blog := blogApp.Runtime
+	}), runtime.Options{LogWriter: io.Discard})
+	blogURL, blog := blogReplica.url, blogReplica.rt
 
 	replicas := map[string]*runtime.Runtime{"auth1": auths[0], "auth2": auths[1], "blog": blog}
 	placed := func(want map[string]int) {

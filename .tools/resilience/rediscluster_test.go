@@ -15,13 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	authconfig "blogplatform/auth_service/config"
 	authopenapi "blogplatform/auth_service/openapi"
-	authstartup "blogplatform/auth_service/startup"
-	blogconfig "blogplatform/blog_service/config"
 	blogopenapi "blogplatform/blog_service/openapi"
-	blogstartup "blogplatform/blog_service/startup"
-	chassisconfig "blogplatform/chassis/config"
 	"blogplatform/chassis/runtime"
 	"blogplatform/devkit/embedded"
 	"blogplatform/devkit/openapi"
@@ -60,63 +55,33 @@ func TestServicesOnRedisCluster(t *testing.T) {
 	t.Cleanup(func() { _ = cluster.Close() })
 	infra := testinfra.NewEnvWith(t, testinfra.Options{Store: embedded.StoreOptions{Dir: t.TempDir()}})
 
-	common := map[string]string{
-		"GO_MODE": "release", "LOG_LEVEL": "error", "METRICS_PORT": "0", "ALLOW_EXAMPLE_SECRETS": "true",
-		"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
+	common := mergeEnv(replicaEnv(infra), map[string]string{
 		// Only the cluster: the single-server variables stay unset.
 		"REDIS_CLUSTER_ADDRS": strings.Join(cluster.Addrs(), ","), "REDIS_PASSWORD": cluster.Password(),
 		"NATS_URL": infra.NATSURL(), "NATS_REQUEST_TIMEOUT": natsTimeout.String(),
-		"DB_SERVER_SELECTION_TIMEOUT": "500ms", "SHUTDOWN_GRACE_PERIOD": "2s",
-	}
-	env := func(extra map[string]string) *chassisconfig.Source {
-		m := map[string]string{}
-		for _, src := range []map[string]string{common, extra} {
-			for k, v := range src {
-				m[k] = v
-			}
-		}
-		return chassisconfig.FromMap(m)
-	}
+	})
 	priv, pub := writeKeys(t)
 	var authURLs, blogURLs, metricsURLs []string
 	for i := 0; i < 2; i++ {
-		cfg, err := authconfig.Load(env(map[string]string{
-			"DB_NAME": "auth-rediscluster", "NATS_SERVICE_NAME": "auth",
-			"RSA_PRIVATE_KEY_PATH": priv, "RSA_PUBLIC_KEY_PATH": pub, "BCRYPT_COST": "4",
-			"SEED_API_KEY": apiKey, "SEED_ADMIN_EMAIL": adminEmail, "SEED_ADMIN_PASSWORD": adminPassword,
+		auth := startAuth(t, mergeEnv(common, authEnv(priv, pub), map[string]string{
+			"DB_NAME":               "auth-rediscluster",
 			"RATE_LIMIT_PER_MINUTE": "1", "RATE_LIMIT_BURST": strconv.Itoa(clusterBurst),
 			"SIGNIN_FAILURE_LIMIT": "3",
-		}))
-		if err != nil {
-			t.Fatal(err)
+		}), runtime.Options{LogWriter: io.Discard})
+		if r := auth.rt.Config.Redis; r.DB != 0 || len(r.ClusterAddrs) != 3 {
+			t.Fatalf("auth redis options %+v", r)
 		}
-		if cfg.Redis.DB != 0 || len(cfg.Redis.ClusterAddrs) != 3 {
-			t.Fatalf("auth redis options %+v", cfg.Redis)
-		}
-		app, err := authstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		url, _ := serve(t, app.Run)
-		authURLs = append(authURLs, url)
-		metricsURLs = append(metricsURLs, "http://"+app.Runtime.MetricsAddr()+"/metrics")
+		authURLs = append(authURLs, auth.url)
+		metricsURLs = append(metricsURLs, "http://"+auth.rt.MetricsAddr()+"/metrics")
 	}
 	for i := 0; i < 2; i++ {
 		// Blog's default database (2) silently becomes the cluster's only one.
-		cfg, err := blogconfig.Load(env(map[string]string{"DB_NAME": "blog-rediscluster", "NATS_SERVICE_NAME": "blog"}))
-		if err != nil {
-			t.Fatal(err)
+		blog := startBlog(t, mergeEnv(common, map[string]string{"DB_NAME": "blog-rediscluster"}), runtime.Options{LogWriter: io.Discard})
+		if db := blog.rt.Config.Redis.DB; db != 0 {
+			t.Fatalf("blog redis db %d on a cluster", db)
 		}
-		if cfg.Redis.DB != 0 {
-			t.Fatalf("blog redis db %d on a cluster", cfg.Redis.DB)
-		}
-		app, err := blogstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		url, _ := serve(t, app.Run)
-		blogURLs = append(blogURLs, url)
-		metricsURLs = append(metricsURLs, "http://"+app.Runtime.MetricsAddr()+"/metrics")
+		blogURLs = append(blogURLs, blog.url)
+		metricsURLs = append(metricsURLs, "http://"+blog.rt.MetricsAddr()+"/metrics")
 	}
 	authSpec, err := openapi.Load(authopenapi.Spec)
 	if err != nil {

@@ -132,55 +132,90 @@ func startPlatformWith(t *testing.T, o platformOptions) *platform {
 	if p.blogSpec, err = openapi.Load(blogopenapi.Spec); err != nil {
 		t.Fatal(err)
 	}
-	common := map[string]string{
-		"GO_MODE": "release", "LOG_LEVEL": "error", "METRICS_PORT": "0", "ALLOW_EXAMPLE_SECRETS": "true",
-		"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
+	common := mergeEnv(replicaEnv(infra), map[string]string{
 		"REDIS_HOST": infra.Redis.Host(), "REDIS_PORT": fmt.Sprint(infra.Redis.Port()), "REDIS_PASSWORD": infra.RedisPassword(),
 		"NATS_URL": infra.NATSURL(), "NATS_REQUEST_TIMEOUT": natsTimeout.String(),
-		"DB_SERVER_SELECTION_TIMEOUT": "500ms", "SHUTDOWN_GRACE_PERIOD": "2s",
-	}
-	with := func(extra map[string]string) map[string]string {
-		m := map[string]string{}
-		for k, v := range common {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
-	ctx := context.Background()
+	})
 	if !o.withoutAuth {
 		priv, pub := writeKeys(t)
-		cfg, err := authconfig.Load(chassisconfig.FromMap(with(map[string]string{
-			"DB_NAME": "auth-resilience", "REDIS_DB": "0", "NATS_SERVICE_NAME": "auth",
-			"RSA_PRIVATE_KEY_PATH": priv, "RSA_PUBLIC_KEY_PATH": pub, "BCRYPT_COST": "4",
-			"SEED_API_KEY": apiKey, "SEED_ADMIN_EMAIL": adminEmail, "SEED_ADMIN_PASSWORD": adminPassword,
-		})))
-		if err != nil {
-			t.Fatal(err)
-		}
-		app, err := authstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard, Tracer: o.authTracer})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.authURL, p.cancelAuth = serve(t, app.Run)
-		p.authMetrics = "http://" + app.Runtime.MetricsAddr()
+		auth := startAuth(t, mergeEnv(common, authEnv(priv, pub), map[string]string{"DB_NAME": "auth-resilience", "REDIS_DB": "0"}),
+			runtime.Options{LogWriter: io.Discard, Tracer: o.authTracer})
+		p.authURL, p.cancelAuth, p.authMetrics = auth.url, auth.cancel, "http://"+auth.rt.MetricsAddr()
 	}
-	cfg, err := blogconfig.Load(chassisconfig.FromMap(with(map[string]string{
-		"DB_NAME": "blog-resilience", "REDIS_DB": "2", "NATS_SERVICE_NAME": "blog",
+	blog := startBlog(t, mergeEnv(common, map[string]string{
+		"DB_NAME": "blog-resilience", "REDIS_DB": "2",
 		"BREAKER_MIN_REQUESTS": "3", "BREAKER_FAILURE_RATIO": "0.2", "BREAKER_OPEN_TIMEOUT": "300ms", "CACHE_RETRY_INTERVAL": "100ms",
-	})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := blogstartup.New(ctx, cfg, runtime.Options{LogWriter: io.Discard, Tracer: o.blogTracer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.blogURL, _ = serve(t, app.Run)
-	p.blogMetrics = "http://" + app.Runtime.MetricsAddr()
+	}), runtime.Options{LogWriter: io.Discard, Tracer: o.blogTracer})
+	p.blogURL, p.blogMetrics = blog.url, "http://"+blog.rt.MetricsAddr()
 	return p
+}
+
+// replicaEnv is what every service replica of these tests runs with
+// besides its Redis and NATS: release mode, quiet logs, a free metrics
+// port, the test's store, short store and shutdown waits.
+func replicaEnv(infra *testinfra.Env) map[string]string {
+	return map[string]string{
+		"GO_MODE": "release", "LOG_LEVEL": "error", "METRICS_PORT": "0", "ALLOW_EXAMPLE_SECRETS": "true",
+		"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
+		"DB_SERVER_SELECTION_TIMEOUT": "500ms", "SHUTDOWN_GRACE_PERIOD": "2s",
+	}
+}
+
+// authEnv is what only auth needs: its key pair, a cheap bcrypt, the
+// seeded API key and admin.
+func authEnv(privateKey, publicKey string) map[string]string {
+	return map[string]string{
+		"RSA_PRIVATE_KEY_PATH": privateKey, "RSA_PUBLIC_KEY_PATH": publicKey, "BCRYPT_COST": "4",
+		"SEED_API_KEY": apiKey, "SEED_ADMIN_EMAIL": adminEmail, "SEED_ADMIN_PASSWORD": adminPassword,
+	}
+}
+
+// mergeEnv is the union of the maps, later ones winning.
+func mergeEnv(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// replica is a service replica a test started and serves.
+type replica struct {
+	url    string
+	cancel context.CancelFunc // stops serving (the replica's shutdown)
+	rt     *runtime.Runtime
+}
+
+// startAuth starts an auth replica (NATS_SERVICE_NAME auth) with env alone.
+func startAuth(t *testing.T, env map[string]string, o runtime.Options) replica {
+	t.Helper()
+	cfg, err := authconfig.Load(chassisconfig.FromMap(mergeEnv(env, map[string]string{"NATS_SERVICE_NAME": "auth"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := authstartup.New(context.Background(), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, cancel := serve(t, app.Run)
+	return replica{url: url, cancel: cancel, rt: app.Runtime}
+}
+
+// startBlog starts a blog replica (NATS_SERVICE_NAME blog) with env alone.
+func startBlog(t *testing.T, env map[string]string, o runtime.Options) replica {
+	t.Helper()
+	cfg, err := blogconfig.Load(chassisconfig.FromMap(mergeEnv(env, map[string]string{"NATS_SERVICE_NAME": "blog"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := blogstartup.New(context.Background(), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, cancel := serve(t, app.Run)
+	return replica{url: url, cancel: cancel, rt: app.Runtime}
 }
 
 type answer struct {

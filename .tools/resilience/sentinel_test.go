@@ -13,14 +13,9 @@ import (
 	"testing"
 	"time"
 
-	authconfig "blogplatform/auth_service/config"
 	authopenapi "blogplatform/auth_service/openapi"
-	authstartup "blogplatform/auth_service/startup"
 	"blogplatform/blog_service/blogcache"
-	blogconfig "blogplatform/blog_service/config"
 	blogopenapi "blogplatform/blog_service/openapi"
-	blogstartup "blogplatform/blog_service/startup"
-	chassisconfig "blogplatform/chassis/config"
 	"blogplatform/chassis/runtime"
 	"blogplatform/devkit/embedded"
 	"blogplatform/devkit/openapi"
@@ -57,54 +52,27 @@ func startSentinelPlatform(t *testing.T) *sentinelPlatform {
 	if p.blogSpec, err = openapi.Load(blogopenapi.Spec); err != nil {
 		t.Fatal(err)
 	}
-	env := func(extra map[string]string) *chassisconfig.Source {
-		m := map[string]string{
-			"GO_MODE": "release", "LOG_LEVEL": "error", "METRICS_PORT": "0", "ALLOW_EXAMPLE_SECRETS": "true",
-			"DB_HOST": infra.Store.Host(), "DB_PORT": fmt.Sprint(infra.Store.Port()),
-			"REDIS_SENTINEL_ADDRS": strings.Join(s.SentinelAddrs(), ","), "REDIS_SENTINEL_MASTER": s.MasterName(),
-			"REDIS_PASSWORD": s.Password(),
-			// NATS_REQUEST_TIMEOUT keeps its default (2 s): while Redis fails
-			// over, auth answers from the store, which on a starved machine
-			// can take longer than the other tests' short timeout.
-			"NATS_URL":                    infra.NATSURL(),
-			"DB_SERVER_SELECTION_TIMEOUT": "500ms", "SHUTDOWN_GRACE_PERIOD": "2s",
-			// No first-level caches: every cached answer comes from Redis,
-			// the tier under test (with them, a stale Redis entry shows
-			// once their few seconds have passed, for the entry's TTL).
-			"LOCAL_CACHE_TTL": "0",
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return chassisconfig.FromMap(m)
-	}
+	common := mergeEnv(replicaEnv(infra), map[string]string{
+		"REDIS_SENTINEL_ADDRS": strings.Join(s.SentinelAddrs(), ","), "REDIS_SENTINEL_MASTER": s.MasterName(),
+		"REDIS_PASSWORD": s.Password(),
+		// NATS_REQUEST_TIMEOUT keeps its default (2 s): while Redis fails
+		// over, auth answers from the store, which on a starved machine
+		// can take longer than the other tests' short timeout.
+		"NATS_URL": infra.NATSURL(),
+		// No first-level caches: every cached answer comes from Redis,
+		// the tier under test (with them, a stale Redis entry shows
+		// once their few seconds have passed, for the entry's TTL).
+		"LOCAL_CACHE_TTL": "0",
+	})
 	priv, pub := writeKeys(t)
-	acfg, err := authconfig.Load(env(map[string]string{
-		"DB_NAME": "auth-sentinel", "NATS_SERVICE_NAME": "auth",
-		"RSA_PRIVATE_KEY_PATH": priv, "RSA_PUBLIC_KEY_PATH": pub, "BCRYPT_COST": "4",
-		"SEED_API_KEY": apiKey, "SEED_ADMIN_EMAIL": adminEmail, "SEED_ADMIN_PASSWORD": adminPassword,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	authApp, err := authstartup.New(context.Background(), acfg, runtime.Options{LogWriter: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.authURL, p.cancelAuth = serve(t, authApp.Run)
+	auth := startAuth(t, mergeEnv(common, authEnv(priv, pub), map[string]string{"DB_NAME": "auth-sentinel"}),
+		runtime.Options{LogWriter: io.Discard})
+	p.authURL, p.cancelAuth = auth.url, auth.cancel
 	sp := &sentinelPlatform{platform: p, sentinel: s}
 	for i := 0; i < 2; i++ {
-		bcfg, err := blogconfig.Load(env(map[string]string{"DB_NAME": "blog-sentinel", "NATS_SERVICE_NAME": "blog"}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		app, err := blogstartup.New(context.Background(), bcfg, runtime.Options{LogWriter: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		url, _ := serve(t, app.Run)
-		sp.blogs = append(sp.blogs, url)
-		sp.blogMetrics = append(sp.blogMetrics, "http://"+app.Runtime.MetricsAddr())
+		blog := startBlog(t, mergeEnv(common, map[string]string{"DB_NAME": "blog-sentinel"}), runtime.Options{LogWriter: io.Discard})
+		sp.blogs = append(sp.blogs, blog.url)
+		sp.blogMetrics = append(sp.blogMetrics, "http://"+blog.rt.MetricsAddr())
 	}
 	p.blogURL = sp.blogs[0]
 	return sp
